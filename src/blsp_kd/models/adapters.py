@@ -1,0 +1,175 @@
+"""Adapters from Whisper encoder frames to LLM input vectors.
+
+CFormer (METHOD §1), one vector per transcript token:
+
+    hidden [B, T, D] ─► pre-CIF transformer layers (key padding mask)
+        ─► α_t = sigmoid(last channel_t + alpha_bias) · frame_mask_t
+        ─► CIF on the other D − 1 channels ─► n vectors [B, N, D−1] ─► Linear(D−1 → D)
+        ─► post-CIF transformer layers (token padding mask) ─► LayerNorm + Linear(D → llm_dim)
+
+ConvSubsampler, the BLSP v1 baseline: three Conv1d (kernel 5, stride 2) + GELU ≈ 8× fewer frames, then a
+bottleneck MLP. It does not give one vector per token, so it supports response losses only.
+
+Both are batch invariant: padded positions never change valid outputs, and padded output rows are 0.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from blsp_kd.models.cif import cif
+from blsp_kd.models.encoder import lengths_to_mask
+
+
+@dataclass
+class AdapterOutput:
+    embeds: Tensor  # [B, N, llm_dim] speech vectors for the LLM; padded rows are 0
+    mask: Tensor  # [B, N] bool, first num_tokens[b] True
+    num_tokens: Tensor  # [B] long
+    alpha_sum: Tensor | None  # [B] unscaled Σα for the CIF quantity loss (CFormer); None for conv
+    cif_weights: Tensor | None  # [B, N, T] CIF integration weights (CFormer); None for conv
+
+
+@dataclass
+class CFormerConfig:
+    encoder_dim: int
+    llm_dim: int
+    num_pre_layers: int = 2
+    num_post_layers: int = 2
+    num_heads: int = 6
+    ffn_dim: int | None = None  # None: 4 · encoder_dim
+    dropout: float = 0.1
+    # sigmoid(−3) ≈ 0.047 per frame ≈ 2.4 tokens/s at 50 frames/s, the order of LLM tokens per second of speech
+    # (≈ 2.5–4), so the CIF quantity loss starts small. A bias of 0 would start at ≈ 25 tokens/s.
+    alpha_bias_init: float = -3.0
+
+    def __post_init__(self):
+        if self.encoder_dim % self.num_heads != 0:
+            raise ValueError(
+                f"CFormerConfig: encoder_dim {self.encoder_dim} is not divisible by num_heads {self.num_heads}"
+            )
+
+
+def transformer_layers(config: CFormerConfig, num_layers: int) -> nn.ModuleList:
+    return nn.ModuleList(
+        nn.TransformerEncoderLayer(
+            d_model=config.encoder_dim,
+            nhead=config.num_heads,
+            dim_feedforward=config.ffn_dim or 4 * config.encoder_dim,
+            dropout=config.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        for _ in range(num_layers)
+    )
+
+
+class CFormer(nn.Module):
+    def __init__(self, config: CFormerConfig):
+        super().__init__()
+        self.config = config
+        dim = config.encoder_dim
+        self.pre_layers = transformer_layers(config, config.num_pre_layers)
+        self.alpha_bias = nn.Parameter(torch.tensor(config.alpha_bias_init))
+        self.cif_proj = nn.Linear(dim - 1, dim)
+        self.post_layers = transformer_layers(config, config.num_post_layers)
+        self.out_norm = nn.LayerNorm(dim)
+        self.out_proj = nn.Linear(dim, config.llm_dim)
+
+    def forward(self, hidden: Tensor, frame_mask: Tensor, num_tokens: Tensor | None = None) -> AdapterOutput:
+        """hidden [B, T, D], frame_mask [B, T] bool, num_tokens [B] long (the transcript's n) or None.
+
+        With num_tokens each sample gets exactly n vectors; with None (free inference) n = max(1, round(Σα)).
+        """
+        if hidden.shape[-1] != self.config.encoder_dim:
+            raise ValueError(
+                f"CFormer expects encoder_dim {self.config.encoder_dim}, got hidden {tuple(hidden.shape)}"
+            )
+        for layer in self.pre_layers:
+            hidden = layer(hidden, src_key_padding_mask=~frame_mask)
+        alpha = torch.sigmoid(hidden[..., -1] + self.alpha_bias) * frame_mask
+        integrated = cif(hidden[..., :-1], alpha, frame_mask, num_tokens)
+
+        tokens = self.cif_proj(integrated.vectors)
+        for layer in self.post_layers:
+            tokens = layer(tokens, src_key_padding_mask=~integrated.mask)
+        embeds = self.out_proj(self.out_norm(tokens)) * integrated.mask[..., None]
+        return AdapterOutput(
+            embeds=embeds,
+            mask=integrated.mask,
+            num_tokens=integrated.num_tokens,
+            alpha_sum=integrated.alpha_sum,
+            cif_weights=integrated.weights,
+        )
+
+
+@dataclass
+class ConvSubsamplerConfig:
+    encoder_dim: int
+    llm_dim: int
+    hidden_dim: int | None = None  # conv channels; None: encoder_dim
+    bottleneck_dim: int = 512
+
+
+class ConvSubsampler(nn.Module):
+    """BLSP v1 adapter: 3 × (Conv1d(kernel 5, stride 2, padding 2) + GELU), then Linear → GELU → Linear.
+
+    Each conv maps L frames to ceil(L / 2), so T frames become ceil(T / 8) vectors (`output_lengths`).
+    """
+
+    def __init__(self, config: ConvSubsamplerConfig):
+        super().__init__()
+        self.config = config
+        hidden_dim = config.hidden_dim or config.encoder_dim
+        self.convs = nn.ModuleList(
+            nn.Conv1d(in_dim, hidden_dim, kernel_size=5, stride=2, padding=2)
+            for in_dim in (config.encoder_dim, hidden_dim, hidden_dim)
+        )
+        self.bottleneck = nn.Sequential(
+            nn.Linear(hidden_dim, config.bottleneck_dim),
+            nn.GELU(),
+            nn.Linear(config.bottleneck_dim, config.llm_dim),
+        )
+
+    @staticmethod
+    def conv_output_lengths(lengths: Tensor) -> Tensor:
+        """One conv: floor((L + 2·2 − 5) / 2) + 1 = ceil(L / 2)."""
+        return (lengths - 1) // 2 + 1
+
+    def output_lengths(self, frame_lengths: Tensor) -> Tensor:
+        for _ in self.convs:
+            frame_lengths = self.conv_output_lengths(frame_lengths)
+        return frame_lengths
+
+    def forward(self, hidden: Tensor, frame_mask: Tensor, num_tokens: Tensor | None = None) -> AdapterOutput:
+        """hidden [B, T, D], frame_mask [B, T] bool (a prefix per sample); num_tokens is ignored."""
+        lengths = frame_mask.sum(dim=1)
+        features = hidden.transpose(1, 2)  # [B, D, T]
+        for conv in self.convs:
+            # Zero past each sample's end so the kernel sees the zero padding it would see on the sample alone.
+            features = features * lengths_to_mask(lengths, features.shape[-1])[:, None, :]
+            features = nn.functional.gelu(conv(features))
+            lengths = self.conv_output_lengths(lengths)
+        mask = lengths_to_mask(lengths, features.shape[-1])
+        embeds = self.bottleneck(features.transpose(1, 2)) * mask[..., None]
+        return AdapterOutput(embeds=embeds, mask=mask, num_tokens=lengths, alpha_sum=None, cif_weights=None)
+
+
+ADAPTERS = {"cformer": (CFormer, CFormerConfig), "conv": (ConvSubsampler, ConvSubsamplerConfig)}
+
+
+def build_adapter(kind: str, config: dict | CFormerConfig | ConvSubsamplerConfig) -> nn.Module:
+    """kind "cformer" or "conv"; config a dict of the config's fields or the config itself."""
+    if kind not in ADAPTERS:
+        raise ValueError(f"unknown adapter kind {kind!r}; expected one of {sorted(ADAPTERS)}")
+    adapter_class, config_class = ADAPTERS[kind]
+    if isinstance(config, dict):
+        config = config_class(**config)
+    if not isinstance(config, config_class):
+        raise ValueError(
+            f"adapter {kind!r} needs a {config_class.__name__} or dict, got {type(config).__name__}"
+        )
+    return adapter_class(config)
