@@ -1,0 +1,131 @@
+"""Tiny offline building blocks shared by the tests: chat tokenizers in three template styles and tiny random
+Whisper / Llama models (hidden sizes 32–64), so the whole model runs in milliseconds on a CPU."""
+
+from dataclasses import dataclass
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperModel,
+)
+
+# Chat templates written for these tests in the styles of three LLM families (raw strings: Jinja sees '\n').
+QWEN2_TEMPLATE = (
+    r"{% for message in messages %}"
+    r"{% if loop.first and message['role'] != 'system' %}"
+    r"{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}"
+    r"{% endif %}"
+    r"{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    r"{% endfor %}"
+    r"{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+LLAMA3_TEMPLATE = (
+    r"{{ bos_token }}"
+    r"{% for message in messages %}"
+    r"{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim"
+    r" + '<|eot_id|>' }}"
+    r"{% endfor %}"
+    r"{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+SMOLLM2_TEMPLATE = (
+    r"{% for message in messages %}"
+    r"{% if loop.first and messages[0]['role'] != 'system' %}"
+    r"{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face'"
+    r" + '<|im_end|>\n' }}"
+    r"{% endif %}"
+    r"{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    r"{% endfor %}"
+    r"{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class ChatStyle:
+    chat_template: str
+    special_tokens: list[str]
+    bos_token: str | None
+    end_of_turn_token: str
+    default_system_prompt: str | None
+
+
+STYLES = {
+    "qwen2": ChatStyle(
+        chat_template=QWEN2_TEMPLATE,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        bos_token=None,
+        end_of_turn_token="<|im_end|>",
+        default_system_prompt="You are a helpful assistant.",
+    ),
+    "llama3": ChatStyle(
+        chat_template=LLAMA3_TEMPLATE,
+        special_tokens=[
+            "<|begin_of_text|>",
+            "<|end_of_text|>",
+            "<|start_header_id|>",
+            "<|end_header_id|>",
+            "<|eot_id|>",
+        ],
+        bos_token="<|begin_of_text|>",
+        end_of_turn_token="<|eot_id|>",
+        default_system_prompt=None,
+    ),
+    "smollm2": ChatStyle(
+        chat_template=SMOLLM2_TEMPLATE,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        bos_token="<|im_start|>",
+        end_of_turn_token="<|im_end|>",
+        default_system_prompt="You are a helpful AI assistant named SmolLM, trained by Hugging Face",
+    ),
+}
+
+TRAINING_TEXT = [
+    "the cat sat on the mat and the dog sat on the log",
+    "continue the following text in a coherent style",
+    "repeat what was said, word for word.",
+    "you are a helpful assistant named smol, trained to answer questions",
+    "hello world, the weather is nice today and the sun is out",
+]
+def tiny_chat_tokenizer(style: ChatStyle) -> PreTrainedTokenizerFast:
+    """Byte-level BPE (lossless decoding, like Qwen2/Llama-3/SmolLM2) trained on a few sentences."""
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=style.special_tokens,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(TRAINING_TEXT, trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token=style.bos_token, eos_token=style.end_of_turn_token
+    )
+    tokenizer.chat_template = style.chat_template
+    return tokenizer
+
+
+
+
+def tiny_llama(tokenizer, seed: int = 0) -> LlamaForCausalLM:
+    """A random 2-layer Llama over the tiny tokenizer's vocabulary (fp32, eval mode)."""
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         initializer_range=0.3,  # peaked, input-sensitive distributions (default 0.02: near uniform)
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    return LlamaForCausalLM(config).eval()
+
+
+def tiny_whisper(seed: int = 0):
+    """(random 2-layer Whisper encoder with d_model 32, the 80-bin feature extractor)."""
+    torch.manual_seed(seed)
+    config = WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=64,
+                           decoder_layers=1, decoder_attention_heads=4, decoder_ffn_dim=64, num_mel_bins=80,
+                           max_source_positions=1500, vocab_size=64, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                           decoder_start_token_id=1)
+    return WhisperModel(config).get_encoder().eval(), WhisperFeatureExtractor(feature_size=80)
