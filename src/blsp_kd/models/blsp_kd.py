@@ -1,0 +1,331 @@
+"""BLSP-KD: Whisper encoder → adapter (CFormer/CIF or conv baseline) → chat LLM, trained by distilling the LLM's own
+text behaviour into its speech behaviour (METHOD §1–§4, §6).
+
+The data path, in the order of this file:
+
+    audio ─ log_mel ─► SpeechEncoder (real length) ─► adapter ─► n speech vectors
+    TextBatch (one left-padded sequence: [prefix][transcript][suffix][response]) ─► token embeddings
+        teacher: token embeddings as they are, every adapter off, no grad          (the base LLM reading text)
+        student: speech vectors written over the transcript positions, PLoRA on there (the LLM hearing speech)
+    ─► hidden states ─► LM head only at the positions a loss uses ─► losses
+
+Because CIF emits exactly n vectors when n is given, teacher and student sequences have the same length, the same
+attention mask and the same position ids; transcript position i is speech position i.
+"""
+
+import json
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from blsp_kd.data.collate import TextBatch, build_inference_inputs, collate_text, resize_speech
+from blsp_kd.data.prompt import PromptBuilder
+from blsp_kd.losses import (
+    LossWeights,
+    cif_quantity_loss,
+    kd_kl,
+    kd_kl_topk,
+    response_ce,
+    response_logit_mask,
+    weighted_total,
+)
+from blsp_kd.models.adapters import AdapterOutput, build_adapter
+from blsp_kd.models.encoder import SpeechEncoder, log_mel
+from blsp_kd.models.plora import PLoRAConfig, adapters_disabled, apply_plora, speech_positions
+
+CONFIG_FILE, WEIGHTS_FILE = "blsp_kd_config.json", "model.safetensors"
+
+
+@dataclass
+class BlspKdConfig:
+    """Everything needed to rebuild a model; base models are referenced by name ('embedded', folder or hub id)."""
+
+    whisper: str = "embedded"
+    llm: str = "embedded"
+    adapter: str = "cformer"  # "cformer" (CIF, one vector per token) | "conv" (BLSP v1 baseline, response losses only)
+    adapter_config: dict = field(default_factory=dict)  # CFormerConfig / ConvSubsamplerConfig fields (dims are filled in)
+    plora: dict | None = None  # PLoRAConfig fields; None = the LLM stays exactly the base model
+    train_encoder: bool = False
+    user_template: str = "{instruction}\n\n{speech}"
+    system_prompt: str | None = None
+    temperature: float = 2.0  # KD temperature in training; evaluation metrics use 1
+    scale_by_t2: bool = False
+    loss_weights: dict = field(default_factory=lambda: asdict(LossWeights()))
+    dtype: str = "float32"
+
+
+@dataclass
+class BlspKdOutput:
+    loss: Tensor  # weighted total
+    losses: dict[str, Tensor]  # every component (differentiable)
+    metrics: dict[str, float]  # components and total as floats, plus the CIF count error
+    speech: AdapterOutput
+
+
+@dataclass
+class TeacherTopK:
+    """A cached teacher at the positions a loss uses, in the row-major order of `used_positions(batch)`."""
+
+    logprobs: Tensor  # [K, k] log-probs at the training temperature
+    ids: Tensor  # [K, k]
+
+
+def used_positions(batch: TextBatch, with_transcript: bool = True) -> Tensor:
+    """[B, L] bool: positions whose logits a loss reads: response-predicting positions and, for the input KL,
+    the transcript/speech positions."""
+    response = response_logit_mask(batch.response_mask)
+    return batch.speech_mask | response if with_transcript else response
+
+
+def place_speech(token_embeds: Tensor, speech_mask: Tensor, speech: AdapterOutput) -> Tensor:
+    """Write each row's speech vectors, in order, over that row's speech positions.
+
+    token_embeds [B, L, H], speech_mask [B, L] bool, speech.embeds [B, N, H] with speech.mask [B, N].
+    Row b must have as many speech positions as speech vectors (true by construction: CIF emits n vectors).
+    """
+    positions_per_row, vectors_per_row = speech_mask.sum(-1), speech.mask.sum(-1)
+    if not torch.equal(positions_per_row.cpu(), vectors_per_row.cpu()):
+        raise ValueError(f"speech positions per row {positions_per_row.tolist()} != speech vectors per row "
+                         f"{vectors_per_row.tolist()}")
+    student_embeds = token_embeds.clone()
+    student_embeds[speech_mask] = speech.embeds[speech.mask].to(token_embeds.dtype)
+    return student_embeds
+
+
+class BlspKdModel(nn.Module):
+    def __init__(self, config: BlspKdConfig, whisper_encoder: nn.Module, feature_extractor, llm: nn.Module, tokenizer):
+        super().__init__()
+        self.config = config
+        self.encoder = SpeechEncoder(whisper_encoder)
+        self.feature_extractor = feature_extractor
+        self.llm = llm
+        self.tokenizer = tokenizer
+        self.prompts = PromptBuilder(tokenizer, config.user_template, config.system_prompt)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.prompts.end_of_turn_id
+        adapter_config = {"encoder_dim": self.encoder.dim, "llm_dim": llm.config.hidden_size, **config.adapter_config}
+        self.adapter = build_adapter(config.adapter, adapter_config)
+        self.plora_config = PLoRAConfig(**config.plora) if config.plora is not None else None
+        if self.plora_config is not None:
+            apply_plora(llm, self.plora_config)
+        self.loss_weights = LossWeights(**config.loss_weights)
+        self.freeze_base_models()
+
+    @classmethod
+    def from_config(cls, config: BlspKdConfig) -> "BlspKdModel":
+        """Load the base models named in the config (the embedded default, a folder or a hub id)."""
+        from blsp_kd.models.pretrained import load_llm, load_whisper_encoder
+
+        dtype = getattr(torch, config.dtype)
+        encoder, feature_extractor = load_whisper_encoder(config.whisper, dtype=dtype)
+        llm, tokenizer = load_llm(config.llm, dtype=dtype)
+        return cls(config, encoder, feature_extractor, llm, tokenizer)
+
+    def freeze_base_models(self) -> None:
+        """The LLM is frozen (PLoRA weights excepted); the encoder only trains when the config says so."""
+        for name, parameter in self.llm.named_parameters():
+            parameter.requires_grad_("lora_" in name)
+        self.encoder.requires_grad_(self.config.train_encoder)
+
+    def trainable_state_dict(self) -> dict[str, Tensor]:
+        """What a checkpoint holds: the adapter, PLoRA weights and (when trained) the encoder."""
+        return {name: tensor for name, tensor in self.state_dict().items()
+                if name.startswith("adapter.") or "lora_" in name
+                or (self.config.train_encoder and name.startswith("encoder."))}
+
+    # ------------------------------------------------------------------------------------------------ speech side
+
+    def features(self, audios: list[np.ndarray]) -> tuple[Tensor, Tensor]:
+        """Real-length log-mel features [B, F, n_mels] and lengths [B] of 16 kHz mono clips."""
+        features, lengths = log_mel(audios, self.feature_extractor)
+        return features.to(self.device, self.dtype), lengths.to(self.device)
+
+    def encode(self, features: Tensor, feature_lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Encoder hidden states [B, T, D] and frame mask [B, T]; gradients only when the encoder is trained."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.train_encoder):
+            return self.encoder(features, feature_lengths)
+
+    def speech(self, hidden: Tensor, frame_mask: Tensor, num_tokens: Tensor | None = None) -> AdapterOutput:
+        """Speech vectors for the LLM; num_tokens given (training, evaluation against the transcript) → exactly
+        that many per clip, None (free inference) → the CIF's own estimate."""
+        return self.adapter(hidden, frame_mask, num_tokens)
+
+    # -------------------------------------------------------------------------------------------------- LLM side
+
+    def plora_scope(self, speech_mask: Tensor):
+        """Context in which the student runs: PLoRA restricted to the speech positions (scope 'speech')."""
+        if self.plora_config is not None and self.plora_config.scope == "speech":
+            return speech_positions(speech_mask)
+        return nullcontext()
+
+    def run_llm(self, embeds: Tensor, batch: TextBatch) -> Tensor:
+        """Last hidden states [B, L, H] of the LLM's decoder (no LM head: logits only where needed)."""
+        return self.llm.get_decoder()(inputs_embeds=embeds, attention_mask=batch.attention_mask,
+                                      position_ids=batch.position_ids, use_cache=False).last_hidden_state
+
+    def lm_head(self, hidden: Tensor) -> Tensor:
+        return self.llm.get_output_embeddings()(hidden)
+
+    @torch.no_grad()
+    def teacher_logits(self, batch: TextBatch, used: Tensor) -> Tensor:
+        """The base LLM reading the transcript text: every adapter off, no grad. Returns logits [K, V] at `used`."""
+        with adapters_disabled():
+            token_embeds = self.llm.get_input_embeddings()(batch.input_ids)
+            return self.lm_head(self.run_llm(token_embeds, batch)[used])
+
+    def student_logits(self, batch: TextBatch, speech: AdapterOutput, used: Tensor) -> Tensor:
+        """The LLM hearing speech: speech vectors at the speech positions, PLoRA there. Logits [K, V] at `used`."""
+        token_embeds = self.llm.get_input_embeddings()(batch.input_ids)
+        student_embeds = place_speech(token_embeds, batch.speech_mask, speech)
+        with self.plora_scope(batch.speech_mask):
+            return self.lm_head(self.run_llm(student_embeds, batch)[used])
+
+    # ---------------------------------------------------------------------------------------------------- losses
+
+    def forward(self, batch: TextBatch, hidden: Tensor, frame_mask: Tensor, temperature: float | None = None,
+                teacher: TeacherTopK | None = None) -> BlspKdOutput:
+        """KD losses for a batch. hidden/frame_mask: encoder output (from `encode` or the feature cache).
+
+        temperature None → the training temperature of the config; evaluation metrics pass 1.0.
+        teacher: a cached top-k teacher at the used positions, or None to run the base LLM now.
+        The conv baseline emits its own number of vectors, so its student reads a resized sequence and only the
+        response losses apply (their targets are the last positions of every row in both sequences).
+        """
+        temperature = self.config.temperature if temperature is None else temperature
+        cformer = self.config.adapter == "cformer"
+        speech = self.speech(hidden, frame_mask, batch.num_tokens if cformer else None)
+        student_batch = batch if cformer else resize_speech(batch, speech.num_tokens.tolist(), self.pad_id)
+        used = used_positions(batch, with_transcript=cformer)
+        student_used = used_positions(student_batch, with_transcript=cformer)
+        response_positions = response_logit_mask(student_batch.response_mask)[student_used]
+        student = self.student_logits(student_batch, speech, student_used)
+
+        weights = self.loss_weights
+        if teacher is None and (weights.input_kl or weights.response_kl):
+            teacher_logits = self.teacher_logits(batch, used)
+
+        def kd(positions: Tensor) -> Tensor:
+            if teacher is not None:
+                return kd_kl_topk(teacher.logprobs, teacher.ids, student, positions, temperature,
+                                  self.config.scale_by_t2)
+            return kd_kl(teacher_logits, student, positions, temperature, self.config.scale_by_t2)
+
+        losses = {}
+        if weights.input_kl and cformer:
+            losses["input_kl"] = kd(batch.speech_mask[used])
+        if weights.response_kl:
+            losses["response_kl"] = kd(response_positions)
+        if weights.response_ce:
+            input_ids = student_batch.input_ids
+            next_ids = torch.cat([input_ids[:, 1:], input_ids[:, :1]], dim=1)[student_used]
+            losses["response_ce"] = response_ce(student, next_ids, response_positions)
+        if cformer:
+            losses["cif"] = cif_quantity_loss(speech.alpha_sum, batch.num_tokens)
+        total, metrics = weighted_total(losses, weights)
+        if cformer:
+            metrics["cif_count_error"] = cif_count_error(speech.alpha_sum, batch.num_tokens)
+        return BlspKdOutput(loss=total, losses=losses, metrics=metrics, speech=speech)
+
+    # ------------------------------------------------------------------------------------------------ generation
+
+    @torch.inference_mode()
+    def generate(self, audios: list[np.ndarray], instruction: str | list[str], max_new_tokens: int = 128,
+                 streamer=None, **generate_kwargs) -> list[str]:
+        """Greedy (by default) text responses to 16 kHz clips; see `generate_ids`."""
+        ids = self.generate_ids(audios, instruction, max_new_tokens, streamer, **generate_kwargs)
+        return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+    @torch.inference_mode()
+    def generate_ids(self, audios: list[np.ndarray], instruction: str | list[str], max_new_tokens: int = 128,
+                     streamer=None, **generate_kwargs) -> list[list[int]]:
+        """Response token ids (up to and including the end-of-turn token) for each clip. Batched over padded
+        clips; PLoRA only in the prompt prefill; the speech length is the CIF's own n̂ = max(1, round(Σα))."""
+        features, lengths = self.features(audios)
+        hidden, frame_mask = self.encode(features, lengths)
+        speech = self.speech(hidden, frame_mask, num_tokens=None)
+        batch = build_inference_inputs([self.prompts.segments(text) for text in as_list(instruction, len(audios))],
+                                       speech.num_tokens.tolist(), self.pad_id).to(self.device)
+        token_embeds = self.llm.get_input_embeddings()(batch.input_ids)
+        return self.generate_from_embeds(place_speech(token_embeds, batch.speech_mask, speech), batch,
+                                         max_new_tokens, streamer, **generate_kwargs)
+
+    @torch.inference_mode()
+    def generate_ids_from_text(self, transcripts: list[str], instruction: str | list[str], max_new_tokens: int = 128,
+                               streamer=None, **generate_kwargs) -> list[list[int]]:
+        """The same prompt with the transcript's tokens where the speech would be, base LLM: the text upper bound."""
+        examples = [{"text": text, "instruction": instr}
+                    for text, instr in zip(transcripts, as_list(instruction, len(transcripts)), strict=True)]
+        batch = collate_text(examples, self.prompts, self.pad_id).to(self.device)
+        token_embeds = self.llm.get_input_embeddings()(batch.input_ids)
+        with adapters_disabled():
+            return self.generate_from_embeds(token_embeds, batch, max_new_tokens, streamer, **generate_kwargs)
+
+    def generate_from_embeds(self, embeds: Tensor, batch: TextBatch, max_new_tokens: int, streamer=None,
+                             **generate_kwargs) -> list[list[int]]:
+        """Prefill all prompt positions but the last under the PLoRA speech mask, then let HF `generate` decode
+        from that KV cache. The last prompt position is a text token of the assistant header (m = 0 there), and
+        every decode step is text, so PLoRA acts in the prefill only."""
+        prefill = slice(0, -1)
+        with self.plora_scope(batch.speech_mask[:, prefill]):
+            cache = self.llm(inputs_embeds=embeds[:, prefill], attention_mask=batch.attention_mask[:, prefill],
+                             position_ids=batch.position_ids[:, prefill], use_cache=True).cache
+        generate_kwargs.setdefault("do_sample", False)
+        output_ids = self.llm.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask, cache=cache,
+                                       max_new_tokens=max_new_tokens, eos_token_id=self.prompts.end_of_turn_id,
+                                       pad_token_id=self.pad_id, streamer=streamer, **generate_kwargs)
+        responses = []
+        for row in output_ids[:, batch.input_ids.shape[1]:].tolist():
+            end = row.index(self.prompts.end_of_turn_id) + 1 if self.prompts.end_of_turn_id in row else len(row)
+            responses.append(row[:end])
+        return responses
+
+    # ----------------------------------------------------------------------------------------------- persistence
+
+    @property
+    def device(self) -> torch.device:
+        return self.llm.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.llm.dtype
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Our config + trainable weights only (safetensors); the base models stay referenced by name."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2))
+        state = {name: tensor.detach().contiguous().cpu() for name, tensor in self.trainable_state_dict().items()}
+        save_file(state, directory / WEIGHTS_FILE, metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, **config_overrides) -> "BlspKdModel":
+        directory = Path(directory)
+        config = BlspKdConfig(**{**json.loads((directory / CONFIG_FILE).read_text()), **config_overrides})
+        model = cls.from_config(config)
+        model.load_trainable(load_file(directory / WEIGHTS_FILE))
+        return model
+
+    def load_trainable(self, state: dict[str, Tensor]) -> None:
+        expected = set(self.trainable_state_dict())
+        if set(state) != expected:
+            raise ValueError(f"checkpoint does not match the model: missing {sorted(expected - set(state))[:5]}, "
+                             f"unexpected {sorted(set(state) - expected)[:5]}")
+        self.load_state_dict(state, strict=False)
+
+
+def cif_count_error(alpha_sum: Tensor, num_tokens: Tensor) -> float:
+    """Mean |n̂ − n| / n with the CIF's own estimate n̂ = max(1, round(Σα))."""
+    predicted = alpha_sum.detach().round().clamp(min=1)
+    return ((predicted - num_tokens).abs() / num_tokens).mean().item()
+
+
+def as_list(instruction: str | list[str], count: int) -> list[str]:
+    """One instruction for every clip, or one per clip."""
+    instructions = [instruction] * count if isinstance(instruction, str) else list(instruction)
+    if len(instructions) != count:
+        raise ValueError(f"{len(instructions)} instructions for {count} inputs")
+    return instructions

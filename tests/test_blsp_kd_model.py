@@ -1,0 +1,228 @@
+"""The composed model on tiny random configs: oracle alignment, batch invariance, PLoRA in generation, optimisation,
+save/load; and the oracle on the real SmolLM2."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from blsp_kd.data.collate import collate_text
+from blsp_kd.losses import kd_kl
+from blsp_kd.models.adapters import AdapterOutput
+from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel, place_speech, used_positions
+from blsp_kd.models.plora import PLoRALinear
+from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
+
+INSTRUCTION = "repeat what was said."
+RECORDS = [
+    {"id": "a", "text": "the cat sat on the mat", "instruction": INSTRUCTION, "response_ids": None},
+    {"id": "b", "text": "hello world", "instruction": "continue the following text in a coherent style",
+     "response_ids": None},
+    {"id": "c", "text": "the weather is nice today and the sun is out", "instruction": INSTRUCTION,
+     "response_ids": None, "early_stop": True},
+]
+
+
+def clip(seconds: float, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(int(16000 * seconds)).astype(np.float32) * 0.1
+
+
+def tiny_model(adapter: str = "cformer", plora: dict | None = None, seed: int = 0, **config) -> BlspKdModel:
+    tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
+    encoder, feature_extractor = tiny_whisper(seed)
+    adapter_config = {"num_heads": 4, "dropout": 0.0} if adapter == "cformer" else {"bottleneck_dim": 32}
+    blsp_config = BlspKdConfig(whisper="tiny", llm="tiny", adapter=adapter, adapter_config=adapter_config,
+                               plora=plora, **config)
+    torch.manual_seed(seed)
+    model = BlspKdModel(blsp_config, encoder, feature_extractor, tiny_llama(tokenizer, seed), tokenizer).eval()
+    for record in RECORDS:  # responses as token ids, as `prepare responses` stores them
+        record["response_ids"] = tokenizer.encode(" and the dog sat on the log", add_special_tokens=False)
+    return model
+
+
+def randomise_plora(model: BlspKdModel, seed: int = 1) -> None:
+    """LoRA B starts at zero; randomise it so PLoRA really changes the output."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.llm.modules():
+        if isinstance(module, PLoRALinear):
+            with torch.no_grad():
+                module.lora_B.weight.copy_(torch.randn(module.lora_B.weight.shape, generator=generator) * 0.3)
+
+
+class OracleAdapter(nn.Module):
+    """Returns the transcript's own token embeddings as the "speech" vectors: the student then *is* the teacher."""
+
+    def __init__(self, embeddings: nn.Embedding, transcripts: list[list[int]]):
+        super().__init__()
+        self.embeddings, self.transcripts = embeddings, transcripts
+
+    def forward(self, hidden, frame_mask, num_tokens=None) -> AdapterOutput:
+        lengths = torch.tensor([len(ids) for ids in self.transcripts])
+        if num_tokens is not None:
+            assert num_tokens.tolist() == lengths.tolist()
+        ids = torch.zeros(len(self.transcripts), int(lengths.max()), dtype=torch.long)
+        for row, transcript in enumerate(self.transcripts):
+            ids[row, : len(transcript)] = torch.tensor(transcript)
+        mask = torch.arange(ids.shape[1])[None] < lengths[:, None]
+        alpha_sum = lengths.float().requires_grad_()
+        return AdapterOutput(self.embeddings(ids), mask, lengths, alpha_sum, None)
+
+
+def encode_clips(model: BlspKdModel, clips: list[np.ndarray]):
+    return model.encode(*model.features(clips))
+
+
+def test_oracle_student_equals_teacher_and_generates_the_same():
+    model = tiny_model()
+    records = RECORDS[:2]
+    batch = collate_text(records, model.prompts, model.pad_id)
+    transcripts = [model.prompts.transcript_ids(record["text"]) for record in records]
+    model.adapter = OracleAdapter(model.llm.get_input_embeddings(), transcripts)
+    clips = [clip(1.0, 0), clip(1.5, 1)]
+    hidden, frame_mask = encode_clips(model, clips)
+    output = model(batch, hidden, frame_mask, temperature=1.0)
+    assert output.losses["input_kl"].item() <= 1e-6
+    assert output.losses["response_kl"].item() <= 1e-6
+    speech_ids = model.generate_ids(clips, [record["instruction"] for record in records], max_new_tokens=8)
+    text_ids = model.generate_ids_from_text([r["text"] for r in records], [r["instruction"] for r in records],
+                                            max_new_tokens=8)
+    assert speech_ids == text_ids and all(len(ids) > 0 for ids in speech_ids)
+
+
+def per_sample_kl(model: BlspKdModel, batch, hidden, frame_mask) -> list[float]:
+    """Input+response KL of each row, from one batched forward (rows are contiguous in the row-major gather)."""
+    speech = model.speech(hidden, frame_mask, batch.num_tokens)
+    used = used_positions(batch)
+    teacher = model.teacher_logits(batch, used)
+    student = model.student_logits(batch, speech, used)
+    rows = used.nonzero()[:, 0]
+    return [kd_kl(teacher[rows == row], student[rows == row], torch.ones(int((rows == row).sum()), dtype=torch.bool))
+            .item() for row in range(batch.input_ids.shape[0])]
+
+
+@pytest.mark.parametrize("plora", [None, {"rank": 4, "alpha": 8, "dropout": 0.0}])
+def test_batch_invariance_of_losses_and_generation(plora):
+    model = tiny_model(plora=plora)
+    if plora:
+        randomise_plora(model)
+    clips = [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)]
+    batch = collate_text(RECORDS, model.prompts, model.pad_id)
+    hidden, frame_mask = encode_clips(model, clips)
+    batched = per_sample_kl(model, batch, hidden, frame_mask)
+    batched_ids = model.generate_ids(clips, INSTRUCTION, max_new_tokens=6)
+    for index, record in enumerate(RECORDS):
+        alone_batch = collate_text([record], model.prompts, model.pad_id)
+        alone_hidden, alone_mask = encode_clips(model, [clips[index]])
+        assert per_sample_kl(model, alone_batch, alone_hidden, alone_mask)[0] == pytest.approx(batched[index],
+                                                                                               abs=1e-5)
+        assert model.generate_ids([clips[index]], INSTRUCTION, max_new_tokens=6)[0] == batched_ids[index]
+    assert len(set(batched)) == 3  # the rows really differ
+
+
+def test_plora_acts_in_the_prefill_only():
+    """Greedy generation from the KV cache equals the argmax of one full forward pass over the final sequence
+    with PLoRA at the speech positions only."""
+    model = tiny_model(plora={"rank": 4, "alpha": 8, "dropout": 0.0})
+    randomise_plora(model)
+    clips = [clip(1.3, 3)]
+    generated = model.generate_ids(clips, INSTRUCTION, max_new_tokens=6)[0]
+    from blsp_kd.data.collate import build_inference_inputs
+
+    hidden, frame_mask = encode_clips(model, clips)
+    speech = model.speech(hidden, frame_mask)
+    prompt = build_inference_inputs([model.prompts.segments(INSTRUCTION)], speech.num_tokens.tolist(), model.pad_id)
+    embeds = place_speech(model.llm.get_input_embeddings()(prompt.input_ids), prompt.speech_mask, speech)
+    full_embeds = torch.cat([embeds, model.llm.get_input_embeddings()(torch.tensor([generated[:-1]]))], dim=1)
+    length = full_embeds.shape[1]
+    speech_mask = torch.zeros(1, length, dtype=torch.bool)
+    speech_mask[:, : prompt.speech_mask.shape[1]] = prompt.speech_mask
+    with torch.no_grad(), model.plora_scope(speech_mask):
+        logits = model.llm(inputs_embeds=full_embeds, position_ids=torch.arange(length)[None]).logits
+    prompt_length = prompt.input_ids.shape[1]
+    assert logits[0, prompt_length - 1 :].argmax(-1).tolist() == generated
+    with torch.no_grad():  # and PLoRA matters: without it the first token's distribution differs
+        base = model.llm(inputs_embeds=embeds, position_ids=torch.arange(prompt_length)[None]).logits
+    assert not torch.allclose(base[0, -1], logits[0, prompt_length - 1], atol=1e-4)
+
+
+@pytest.mark.parametrize("adapter", ["cformer", "conv"])
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(adapter):
+    weights = {"input_kl": 1.0, "response_kl": 1.0, "cif": 1.0, "response_ce": 0.0 if adapter == "cformer" else 1.0}
+    model = tiny_model(adapter=adapter, loss_weights=weights).train()
+    batch = collate_text(RECORDS, model.prompts, model.pad_id)
+    hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    assert trainable and all(not p.requires_grad for p in model.llm.parameters())
+    optimizer = torch.optim.AdamW(trainable, lr=1e-2)
+    main_loss = "input_kl" if adapter == "cformer" else "response_ce"
+    losses, main_losses = [], []
+    for _ in range(12):
+        output = model(batch, hidden, frame_mask)
+        optimizer.zero_grad()
+        output.loss.backward()
+        optimizer.step()
+        losses.append(output.loss.item())
+        main_losses.append(output.metrics[main_loss])
+    expected = {"cformer": {"input_kl", "response_kl", "cif"}, "conv": {"response_kl", "response_ce"}}[adapter]
+    assert set(output.losses) == expected
+    assert main_losses[-1] < 0.9 * main_losses[0], main_losses
+    assert losses[-1] < 0.85 * losses[0], losses
+
+
+def test_save_and_load_give_identical_outputs(tmp_path):
+    tokenizer = tiny_chat_tokenizer(STYLES["qwen2"])
+    tiny_llama(tokenizer, seed=0).save_pretrained(tmp_path / "llm")
+    tokenizer.save_pretrained(tmp_path / "llm")
+    encoder, feature_extractor = tiny_whisper(seed=0)
+    from transformers import WhisperModel
+
+    whisper = WhisperModel(encoder.config)
+    whisper.encoder.load_state_dict(encoder.state_dict())
+    whisper.save_pretrained(tmp_path / "whisper")
+    feature_extractor.save_pretrained(tmp_path / "whisper")
+    config = BlspKdConfig(whisper=str(tmp_path / "whisper"), llm=str(tmp_path / "llm"),
+                          adapter_config={"num_heads": 4, "dropout": 0.0},
+                          plora={"rank": 4, "alpha": 8, "dropout": 0.0})
+    model = BlspKdModel.from_config(config).eval()
+    randomise_plora(model)
+    clips = [clip(1.0, 5), clip(0.6, 6)]
+    before = model.generate_ids(clips, INSTRUCTION, max_new_tokens=5)
+    records = [{"text": "the cat sat", "instruction": INSTRUCTION}, {"text": "hello world", "instruction": "x"}]
+    batch = collate_text(records, model.prompts, model.pad_id)
+    loss_before = model(batch, *encode_clips(model, clips)).loss
+    model.save_pretrained(tmp_path / "checkpoint")
+    saved = set(model.trainable_state_dict())
+    assert saved and all(name.startswith("adapter.") or "lora_" in name for name in saved)
+
+    loaded = BlspKdModel.from_pretrained(tmp_path / "checkpoint").eval()
+    assert loaded.generate_ids(clips, INSTRUCTION, max_new_tokens=5) == before
+    assert torch.equal(loaded(batch, *encode_clips(loaded, clips)).loss, loss_before)
+
+
+@pytest.mark.real
+def test_oracle_on_real_smollm2(embedded_llm):
+    """An adapter that returns the transcript's token embeddings makes the real SmolLM2's student logits equal the
+    teacher's, and generation from "speech" equal generation from text, stopping at the end-of-turn token."""
+    from blsp_kd.models.pretrained import load_whisper_encoder
+
+    llm, tokenizer = embedded_llm
+    encoder, feature_extractor = load_whisper_encoder()
+    model = BlspKdModel(BlspKdConfig(), encoder, feature_extractor, llm, tokenizer).eval()
+    records = [{"text": "The quick brown fox jumps over the lazy dog.", "instruction": "Repeat what was said."},
+               {"text": "I would like to visit Paris next summer.",
+                "instruction": "Continue the following text in a coherent style:"}]
+    instructions = [record["instruction"] for record in records]
+    model.adapter = OracleAdapter(llm.get_input_embeddings(),
+                                  [model.prompts.transcript_ids(record["text"]) for record in records])
+    text_ids = model.generate_ids_from_text([r["text"] for r in records], instructions, max_new_tokens=40)
+    for record, ids in zip(records, text_ids, strict=True):
+        record["response_ids"] = ids[:-1] if ids[-1] == model.prompts.end_of_turn_id else ids
+        record["early_stop"] = ids[-1] != model.prompts.end_of_turn_id
+    clips = [clip(1.0, 0), clip(2.0, 1)]
+    batch = collate_text(records, model.prompts, model.pad_id)
+    output = model(batch, *encode_clips(model, clips), temperature=1.0)
+    assert output.losses["input_kl"].item() <= 1e-4 and output.losses["response_kl"].item() <= 1e-4
+    speech_ids = model.generate_ids(clips, instructions, max_new_tokens=40)
+    assert speech_ids == text_ids
+    assert speech_ids[0][-1] == model.prompts.end_of_turn_id and len(speech_ids[0]) < 40  # stopped by itself
+    assert "fox" in tokenizer.decode(speech_ids[0])
