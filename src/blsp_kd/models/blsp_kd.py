@@ -68,6 +68,18 @@ class BlspKdOutput:
 
 
 @dataclass
+class KdLogits:
+    """Logits [K, V] at the K positions a loss reads, and which of them each loss uses."""
+
+    teacher: Tensor | None  # None when a cached teacher replaces it
+    student: Tensor
+    input_positions: Tensor | None  # [K] bool: transcript positions (CFormer only)
+    response_positions: Tensor  # [K] bool: positions predicting response targets
+    next_ids: Tensor  # [K] the token each position predicts (response CE targets)
+    speech: AdapterOutput
+
+
+@dataclass
 class TeacherTopK:
     """A cached teacher at the positions a loss uses, in the row-major order of `used_positions(batch)`."""
 
@@ -149,6 +161,12 @@ class BlspKdModel(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.train_encoder):
             return self.encoder(features, feature_lengths)
 
+    def encoder_outputs(self, batch) -> tuple[Tensor, Tensor]:
+        """(hidden, frame_mask) of a SpeechBatch: its cached encoder outputs, or its features encoded now."""
+        if batch.hidden is not None:
+            return batch.hidden.to(self.dtype), batch.frame_mask
+        return self.encode(batch.features.to(self.dtype), batch.feature_lengths)
+
     def speech(self, hidden: Tensor, frame_mask: Tensor, num_tokens: Tensor | None = None) -> AdapterOutput:
         """Speech vectors for the LLM; num_tokens given (training, evaluation against the transcript) → exactly
         that many per clip, None (free inference) → the CIF's own estimate."""
@@ -186,47 +204,58 @@ class BlspKdModel(nn.Module):
 
     # ---------------------------------------------------------------------------------------------------- losses
 
+    def kd_logits(self, batch: TextBatch, hidden: Tensor, frame_mask: Tensor, run_teacher: bool = True) -> KdLogits:
+        """Teacher and student logits at the positions the losses read, paired row-major.
+
+        The CFormer is forced to the transcript's n, so the student reads the teacher's sequence with speech at the
+        transcript positions. The conv baseline emits its own number of vectors, so its student reads a resized
+        sequence and only response positions are paired (they are the last positions of every row in both).
+        """
+        cformer = self.config.adapter == "cformer"
+        speech = self.speech(hidden, frame_mask, batch.num_tokens if cformer else None)
+        student_batch = batch if cformer else resize_speech(batch, speech.num_tokens.tolist(), self.pad_id)
+        used = used_positions(batch, with_transcript=cformer)
+        student_used = used_positions(student_batch, with_transcript=cformer)
+        next_ids = torch.cat([student_batch.input_ids[:, 1:], student_batch.input_ids[:, :1]], dim=1)
+        return KdLogits(
+            teacher=self.teacher_logits(batch, used) if run_teacher else None,
+            student=self.student_logits(student_batch, speech, student_used),
+            input_positions=batch.speech_mask[used] if cformer else None,
+            response_positions=response_logit_mask(student_batch.response_mask)[student_used],
+            next_ids=next_ids[student_used],
+            speech=speech,
+        )
+
     def forward(self, batch: TextBatch, hidden: Tensor, frame_mask: Tensor, temperature: float | None = None,
                 teacher: TeacherTopK | None = None) -> BlspKdOutput:
         """KD losses for a batch. hidden/frame_mask: encoder output (from `encode` or the feature cache).
 
         temperature None → the training temperature of the config; evaluation metrics pass 1.0.
         teacher: a cached top-k teacher at the used positions, or None to run the base LLM now.
-        The conv baseline emits its own number of vectors, so its student reads a resized sequence and only the
-        response losses apply (their targets are the last positions of every row in both sequences).
         """
         temperature = self.config.temperature if temperature is None else temperature
-        cformer = self.config.adapter == "cformer"
-        speech = self.speech(hidden, frame_mask, batch.num_tokens if cformer else None)
-        student_batch = batch if cformer else resize_speech(batch, speech.num_tokens.tolist(), self.pad_id)
-        used = used_positions(batch, with_transcript=cformer)
-        student_used = used_positions(student_batch, with_transcript=cformer)
-        response_positions = response_logit_mask(student_batch.response_mask)[student_used]
-        student = self.student_logits(student_batch, speech, student_used)
-
         weights = self.loss_weights
-        if teacher is None and (weights.input_kl or weights.response_kl):
-            teacher_logits = self.teacher_logits(batch, used)
+        needs_teacher = teacher is None and bool(weights.input_kl or weights.response_kl)
+        logits = self.kd_logits(batch, hidden, frame_mask, run_teacher=needs_teacher)
 
         def kd(positions: Tensor) -> Tensor:
             if teacher is not None:
-                return kd_kl_topk(teacher.logprobs, teacher.ids, student, positions, temperature,
+                return kd_kl_topk(teacher.logprobs, teacher.ids, logits.student, positions, temperature,
                                   self.config.scale_by_t2)
-            return kd_kl(teacher_logits, student, positions, temperature, self.config.scale_by_t2)
+            return kd_kl(logits.teacher, logits.student, positions, temperature, self.config.scale_by_t2)
 
         losses = {}
-        if weights.input_kl and cformer:
-            losses["input_kl"] = kd(batch.speech_mask[used])
+        if weights.input_kl and logits.input_positions is not None:
+            losses["input_kl"] = kd(logits.input_positions)
         if weights.response_kl:
-            losses["response_kl"] = kd(response_positions)
+            losses["response_kl"] = kd(logits.response_positions)
         if weights.response_ce:
-            input_ids = student_batch.input_ids
-            next_ids = torch.cat([input_ids[:, 1:], input_ids[:, :1]], dim=1)[student_used]
-            losses["response_ce"] = response_ce(student, next_ids, response_positions)
-        if cformer:
+            losses["response_ce"] = response_ce(logits.student, logits.next_ids, logits.response_positions)
+        speech = logits.speech
+        if speech.alpha_sum is not None:
             losses["cif"] = cif_quantity_loss(speech.alpha_sum, batch.num_tokens)
         total, metrics = weighted_total(losses, weights)
-        if cformer:
+        if speech.alpha_sum is not None:
             metrics["cif_count_error"] = cif_count_error(speech.alpha_sum, batch.num_tokens)
         return BlspKdOutput(loss=total, losses=losses, metrics=metrics, speech=speech)
 

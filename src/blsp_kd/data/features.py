@@ -1,0 +1,65 @@
+"""Frozen-encoder feature cache: each clip's Whisper encoder output [T, D] written once and reused every epoch.
+
+Keyed on the encoder's exact weights (a fingerprint of its state dict) and the audio (resolved path, size,
+modification time, offset, duration), so a different checkpoint or an edited file never reads stale features.
+Refused when the encoder is being trained: its outputs change every step.
+"""
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from blsp_kd.data.audio import AudioError, load_record_audio
+from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem
+from blsp_kd.data.store import TensorStore, content_key, tensor_fingerprint
+
+
+class FeatureCache:
+    def __init__(self, directory: str | Path, model):
+        """model: a BlspKdModel (its encoder is fingerprinted; its feature extractor and encoder fill the cache)."""
+        if model.config.train_encoder:
+            raise ValueError("the feature cache is refused while the encoder is being trained (train_encoder=true): "
+                             "its outputs change every step; set data.feature_cache=false")
+        self.model = model
+        self.store = TensorStore(directory)
+        self.encoder_id = tensor_fingerprint(model.encoder.state_dict())
+
+    def key(self, record: ManifestRecord) -> str:
+        audio = Path(record.audio).resolve()
+        stat = audio.stat()
+        return content_key("encoder-output", self.encoder_id, str(audio), stat.st_size, stat.st_mtime_ns,
+                           record.offset, record.duration)
+
+    def load(self, record: ManifestRecord) -> Tensor:
+        return self.store.load(self.key(record))["hidden"]
+
+    @torch.no_grad()
+    def build(self, records: list[ManifestRecord], batch_size: int = 16, max_seconds: float | None = None,
+              progress: bool = True) -> tuple[list[ManifestRecord], list[Problem]]:
+        """Encode every record not yet cached. Returns (records with cached features, problems of the others)."""
+        missing, problems = [], []
+        for record in records:
+            try:
+                if self.key(record) not in self.store:
+                    missing.append(record)
+            except OSError as error:
+                problems.append(record_problem(record, f"audio: {error}"))
+        bar = tqdm(total=len(missing), desc="encoder feature cache", unit="clip", disable=not progress)
+        for start in range(0, len(missing), batch_size):
+            loaded = []
+            for record in missing[start : start + batch_size]:
+                try:
+                    loaded.append((record, load_record_audio(record, max_seconds).samples))
+                except AudioError as error:
+                    problems.append(record_problem(record, error.reason))
+            if loaded:
+                features, lengths = self.model.features([samples for _, samples in loaded])
+                hidden, frame_mask = self.model.encode(features, lengths)
+                for (record, _), clip_hidden, clip_mask in zip(loaded, hidden, frame_mask, strict=True):
+                    self.store.save(self.key(record), {"hidden": clip_hidden[clip_mask]})
+            bar.update(len(missing[start : start + batch_size]))
+        bar.close()
+        bad_ids = {problem.record_id for problem in problems}
+        return [record for record in records if record.id not in bad_ids], problems

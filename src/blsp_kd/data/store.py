@@ -1,0 +1,56 @@
+"""A folder of small safetensors files addressed by a content key (sha256 hex), written atomically.
+
+Used by the frozen-encoder feature cache and the teacher top-k cache: one file per record, so a cache grows
+incrementally, a killed build loses at most the file being written, and any record can be read on its own.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+
+def content_key(*parts) -> str:
+    """sha256 over the JSON of the parts (strings, numbers, lists, dicts)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def tensor_fingerprint(tensors: dict[str, Tensor]) -> str:
+    """sha256 over names, shapes, dtypes and bytes: identifies weights exactly (e.g. which encoder wrote a cache)."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class TensorStore:
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+
+    def path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.safetensors"
+
+    def __contains__(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def save(self, key: str, tensors: dict[str, Tensor]) -> None:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".safetensors")
+        os.close(handle)
+        try:
+            save_file({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}, tmp_name)
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+    def load(self, key: str) -> dict[str, Tensor]:
+        return load_file(self.path(key))
