@@ -129,3 +129,55 @@ def tiny_whisper(seed: int = 0):
                            max_source_positions=1500, vocab_size=64, pad_token_id=0, bos_token_id=1, eos_token_id=2,
                            decoder_start_token_id=1)
     return WhisperModel(config).get_encoder().eval(), WhisperFeatureExtractor(feature_size=80)
+
+
+SENTENCES = [
+    "the cat sat on the mat", "hello world", "the dog sat on the log", "the weather is nice today",
+    "the sun is out", "you are a helpful assistant", "repeat what was said", "continue the text",
+]
+
+
+def save_tiny_base_models(root) -> tuple[str, str]:
+    """Tiny Whisper and Llama checkpoints on disk, loadable by name like real ones: (whisper_dir, llm_dir)."""
+    from pathlib import Path
+
+    root = Path(root)
+    tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
+    tiny_llama(tokenizer).save_pretrained(root / "llm")
+    tokenizer.save_pretrained(root / "llm")
+    encoder, feature_extractor = tiny_whisper()
+    whisper = WhisperModel(encoder.config)
+    whisper.encoder.load_state_dict(encoder.state_dict())
+    whisper.save_pretrained(root / "whisper")
+    feature_extractor.save_pretrained(root / "whisper")
+    return str(root / "whisper"), str(root / "llm")
+
+
+def write_tiny_corpus(root, num_train: int = 16, num_valid: int = 4, seed: int = 0) -> tuple[str, str]:
+    """Noise clips (0.5–1.5 s) with transcripts and tokenised responses: (train manifest, valid manifest)."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile
+
+    root = Path(root)
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
+    rng = np.random.default_rng(seed)
+    paths = {}
+    for split, count in (("train", num_train), ("valid", num_valid)):
+        lines = []
+        for index in range(count):
+            utterance_id = f"{split}-{index}"
+            audio = (rng.standard_normal(int(16000 * rng.uniform(0.5, 1.5))) * 0.1).astype(np.float32)
+            soundfile.write(root / "audio" / f"{utterance_id}.wav", audio, 16000)
+            text = SENTENCES[(index + (3 if split == "valid" else 0)) % len(SENTENCES)]
+            response = SENTENCES[(index + 1) % len(SENTENCES)]
+            lines.append({"id": utterance_id, "audio": f"audio/{utterance_id}.wav", "text": text,
+                          "instruction": "continue the text", "response": response,
+                          "response_ids": tokenizer.encode(" " + response, add_special_tokens=False),
+                          "early_stop": index % 4 == 3})
+        paths[split] = root / f"{split}.jsonl"
+        paths[split].write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return str(paths["train"]), str(paths["valid"])

@@ -1,0 +1,76 @@
+"""A training run is fully described by a recipe: YAML with three sections, plus `key=value` overrides.
+
+    blsp-kd train --recipe recipes/default-stage1.yaml train.max_steps=200 model.adapter_config.num_pre_layers=1
+
+`model` holds `BlspKdConfig` fields, `data` the `DataConfig` and `train` the `TrainConfig` below. The resolved recipe
+is written to `OUTPUT_DIR/recipe.yaml`, so the same YAML reproduces the run.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from blsp_kd.data.dataset import DEFAULT_INSTRUCTION
+from blsp_kd.models.blsp_kd import BlspKdConfig
+
+
+@dataclass
+class DataConfig:
+    train: list[str] = field(default_factory=list)  # manifests; "path" or "path:weight" for weighted mixing
+    valid: str | None = None  # held-out manifest for periodic validation (KD KL at τ = 1, CIF count error)
+    max_valid_examples: int | None = None
+    default_instruction: str = DEFAULT_INSTRUCTION  # for records without their own instruction
+    max_text_tokens: int | None = 96  # records with longer transcripts are skipped (and reported)
+    max_audio_seconds: float | None = 30.0
+    feature_cache: bool = True  # frozen-encoder outputs computed once (refused when the encoder trains)
+    teacher_cache_topk: int = 0  # > 0: cache the teacher's top-k log-probs once; 0: run the teacher every step
+    cache_dir: str | None = None  # default: $BLSP_KD_HOME/cache
+    num_workers: int = 0
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = "runs/default-stage1"
+    init_from: str | None = None  # a checkpoint folder to start from (stage 2 starts from stage 1's best)
+    seed: int = 0
+    batch_size: int = 8  # per process, per micro-batch
+    grad_accum_steps: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    warmup_steps: int = 50
+    epochs: float = 1.0
+    max_steps: int | None = None  # optimizer steps; overrides epochs when set
+    max_minutes: float | None = None  # stop (with a checkpoint) once the training loop has run this long
+    clip_grad_norm: float = 1.0
+    log_every: int = 10
+    eval_every: int = 100  # 0: only at the end
+    save_every: int = 100
+    keep_last: int = 2
+    gradient_checkpointing: bool = False
+    mixed_precision: str = "auto"  # "fp32" | "bf16" | "fp16" | "auto" (bf16 on a GPU that supports it, else fp32)
+    progress: bool = True
+
+
+@dataclass
+class Recipe:
+    model: BlspKdConfig = field(default_factory=BlspKdConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
+    """Defaults ← YAML ← `section.key=value` overrides, type-checked against the dataclasses."""
+    config = OmegaConf.structured(Recipe)
+    if path is not None:
+        config = OmegaConf.merge(config, OmegaConf.load(path))
+    for override in overrides or []:
+        if "=" not in override:
+            raise ValueError(f"override {override!r} is not of the form section.key=value")
+    config = OmegaConf.merge(config, OmegaConf.from_dotlist(list(overrides or [])))
+    return OmegaConf.to_object(config)
+
+
+def save_recipe(recipe: Recipe, path: str | Path) -> None:
+    Path(path).write_text(OmegaConf.to_yaml(OmegaConf.structured(recipe)))

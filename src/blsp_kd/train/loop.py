@@ -1,0 +1,367 @@
+"""The training loop, read top to bottom: set up (model, data, caches, optimiser), then for each optimiser step get
+`grad_accum_steps` micro-batches, forward, backward, clip, step, log, validate, checkpoint.
+
+One process or many: `blsp-kd train` runs as is on one CPU/GPU; `torchrun --nproc-per-node N -m blsp_kd.cli train …`
+(GPUs with NCCL, CPUs with gloo) or `accelerate launch -m blsp_kd.cli train …` (GPUs) runs DDP, each rank reading
+its own slice of every epoch's permutation; the 7B recipe's accelerate config adds DeepSpeed ZeRO-2. Resuming is exact: a checkpoint
+holds the trainable weights, optimiser, scheduler, every RNG and the data position (epoch, micro-batch).
+"""
+
+import json
+import math
+import random
+import shutil
+import time
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from safetensors.torch import load_file
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from blsp_kd.data.dataset import SpeechCollator, SpeechDataset, text_example
+from blsp_kd.data.features import FeatureCache
+from blsp_kd.data.manifest import filter_by_text_tokens, mix_manifests, read_manifest
+from blsp_kd.eval.alignment import alignment_metrics
+from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdModel
+from blsp_kd.models.plora import enable_gradient_checkpointing
+from blsp_kd.models.pretrained import blsp_home
+from blsp_kd.train.checkpoint import latest_checkpoint, prune_checkpoints, save_atomically
+from blsp_kd.train.config import Recipe, save_recipe
+from blsp_kd.train.teacher_cache import TeacherCache
+
+TRAINING_STATE = "training_state.pt"
+
+
+# ------------------------------------------------------------------------------------------------------------ data
+
+
+def parse_source(entry: str) -> tuple[str, float]:
+    """'path' or 'path:weight' → (path, weight)."""
+    path, separator, weight = entry.rpartition(":")
+    try:
+        return (path, float(weight)) if separator else (entry, 1.0)
+    except ValueError:
+        return entry, 1.0
+
+
+def read_records(recipe: Recipe, tokenizer, log) -> tuple[list, list]:
+    """Training and validation records; every record left out is reported with its reason."""
+    train_records, problems = mix_manifests([parse_source(entry) for entry in recipe.data.train],
+                                                   seed=recipe.train.seed)
+    valid_records = []
+    if recipe.data.valid:
+        valid_records, valid_problems = read_manifest(recipe.data.valid)
+        valid_records = valid_records[: recipe.data.max_valid_examples]
+        problems += valid_problems
+    if recipe.data.max_text_tokens:
+        train_records, dropped = filter_by_text_tokens(train_records, tokenizer, recipe.data.max_text_tokens)
+        valid_records, valid_dropped = filter_by_text_tokens(valid_records, tokenizer, recipe.data.max_text_tokens)
+        problems += dropped + valid_dropped
+    for problem in problems:
+        log(f"skipped: {problem}")
+    return train_records, valid_records
+
+
+def epoch_batches(num_examples: int, batch_size: int, epoch: int, seed: int, rank: int, world_size: int) -> list:
+    """This rank's micro-batches (lists of indices) for an epoch: a seeded permutation, dealt round-robin to the
+    ranks, the tail that does not fill a batch on every rank dropped (so all ranks take the same number of steps)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(num_examples, generator=generator).tolist()
+    per_rank = len(order) // world_size // batch_size * batch_size
+    mine = order[rank::world_size][:per_rank]
+    return [mine[start : start + batch_size] for start in range(0, per_rank, batch_size)]
+
+
+# ------------------------------------------------------------------------------------------------------- the run
+
+
+class Trainer:
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+        config = recipe.train
+        self.output_dir = Path(config.output_dir)
+        # cpu=True on a machine without CUDA lets torchrun / accelerate launch start gloo DDP across CPU processes.
+        self.accelerator = Accelerator(mixed_precision=resolve_mixed_precision(config.mixed_precision),
+                                       cpu=not torch.cuda.is_available())
+        self.is_main = self.accelerator.is_main_process
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file = self.output_dir / "log.jsonl"
+        self.tensorboard = SummaryWriter(self.output_dir / "tensorboard") if self.is_main else None
+        set_seed(config.seed)
+        self.log(f"building the model ({recipe.model.whisper} → {recipe.model.adapter} → {recipe.model.llm})")
+        model = BlspKdModel.from_config(recipe.model)
+        if config.init_from:
+            load_partial(model, Path(config.init_from), self.log)
+        if config.gradient_checkpointing:
+            enable_gradient_checkpointing(model.llm)
+        model.to(self.accelerator.device)
+        self.model = model
+        self.setup_data()
+        parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
+        self.log(f"trainable parameters: {sum(p.numel() for p in parameters) / 1e6:.2f} M "
+                 f"(of {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M)")
+        optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay,
+                                      betas=tuple(config.adam_betas))
+        steps_per_epoch = len(self.batches_for_epoch(0)) // config.grad_accum_steps
+        if steps_per_epoch == 0:
+            raise ValueError(f"{len(self.train_dataset)} training examples are fewer than one optimiser step "
+                             f"({config.batch_size} × {config.grad_accum_steps} × {self.accelerator.num_processes})")
+        self.total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
+        self.steps_per_epoch = steps_per_epoch
+        scheduler = get_cosine_schedule_with_warmup(optimizer, min(config.warmup_steps, self.total_steps),
+                                                    self.total_steps)
+        self.ddp_model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
+        self.step, self.epoch, self.micro_batch = 0, 0, 0
+        self.best_kl = math.inf
+        if self.is_main:
+            save_recipe(recipe, self.output_dir / "recipe.yaml")
+
+    def log(self, message: str) -> None:
+        if self.is_main:
+            tqdm.write(message)
+
+    def setup_data(self) -> None:
+        recipe, model = self.recipe, self.model
+        train_records, valid_records = read_records(recipe, model.tokenizer, self.log)
+        cache_dir = Path(recipe.data.cache_dir) if recipe.data.cache_dir else blsp_home() / "cache"
+        feature_cache = teacher_cache = None
+        with self.accelerator.main_process_first():  # rank 0 fills the caches, the others then read them
+            if recipe.data.feature_cache:
+                feature_cache = FeatureCache(cache_dir / "features", model)
+                train_records, problems = feature_cache.build(train_records, max_seconds=recipe.data.max_audio_seconds,
+                                                              progress=recipe.train.progress and self.is_main)
+                valid_records, valid_problems = feature_cache.build(valid_records,
+                                                                    max_seconds=recipe.data.max_audio_seconds,
+                                                                    progress=recipe.train.progress and self.is_main)
+                for problem in problems + valid_problems:
+                    self.log(f"skipped: {problem}")
+            if recipe.data.teacher_cache_topk:
+                teacher_cache = TeacherCache(cache_dir / "teacher", model, recipe.data.teacher_cache_topk,
+                                             model.config.temperature)
+                teacher_cache.build([text_example(record, recipe.data.default_instruction)
+                                     for record in train_records], progress=recipe.train.progress and self.is_main)
+        common = {"feature_extractor": model.feature_extractor, "feature_cache": feature_cache,
+                  "default_instruction": recipe.data.default_instruction,
+                  "max_seconds": recipe.data.max_audio_seconds}
+        self.train_dataset = SpeechDataset(train_records, teacher_cache=teacher_cache, **common)
+        self.valid_dataset = SpeechDataset(valid_records, **common) if valid_records else None
+        self.collator = SpeechCollator(model.prompts, model.pad_id, recipe.data.max_text_tokens)
+        self.log(f"data: {len(train_records)} training and {len(valid_records)} validation examples")
+
+    def batches_for_epoch(self, epoch: int) -> list:
+        config = self.recipe.train
+        return epoch_batches(len(self.train_dataset), config.batch_size, epoch, config.seed,
+                             self.accelerator.process_index, self.accelerator.num_processes)
+
+    def loader(self, dataset, batches) -> torch.utils.data.DataLoader:
+        # Its own generator: creating a DataLoader iterator draws a worker seed, which must not come from the
+        # global RNG (that would shift the dropout masks of a resumed run against the uninterrupted one).
+        return torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=self.collator,
+                                           num_workers=self.recipe.data.num_workers,
+                                           generator=torch.Generator().manual_seed(self.recipe.train.seed))
+
+    def micro_batches(self):
+        """Endless stream of (epoch, index in epoch, batch) from the saved data position on."""
+        while True:
+            batches = self.batches_for_epoch(self.epoch)
+            usable = len(batches) // self.recipe.train.grad_accum_steps * self.recipe.train.grad_accum_steps
+            start = self.micro_batch
+            for offset, batch in enumerate(self.loader(self.train_dataset, batches[start:usable])):
+                yield start + offset, batch
+            self.epoch, self.micro_batch = self.epoch + 1, 0
+
+    # ------------------------------------------------------------------------------------------------ training
+
+    def train(self) -> dict:
+        config = self.recipe.train
+        self.resume()
+        accumulated = config.grad_accum_steps
+        stream = self.micro_batches()
+        started = time.perf_counter()
+        bar = tqdm(total=self.total_steps, initial=self.step, desc="training", unit="step",
+                   disable=not (config.progress and self.is_main))
+        self.log(f"training for {self.total_steps} optimiser steps ({self.steps_per_epoch} per epoch)")
+        if self.step == 0 and self.valid_dataset is not None:
+            self.validate()
+        while self.step < self.total_steps:
+            self.ddp_model.train()
+            step_metrics = []
+            for micro in range(accumulated):
+                index, batch = next(stream)
+                batch = batch.to(self.accelerator.device)
+                last = micro == accumulated - 1
+                with nullcontext() if last else self.accelerator.no_sync(self.ddp_model):
+                    hidden, frame_mask = self.model.encoder_outputs(batch)
+                    output = self.ddp_model(batch.text, hidden, frame_mask, teacher=batch.teacher)
+                    self.accelerator.backward(output.loss / accumulated)
+                step_metrics.append(output.metrics)
+                self.micro_batch = index + 1
+            grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), config.clip_grad_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            bar.update(1)
+            metrics = {name: float(np.mean([m[name] for m in step_metrics])) for name in step_metrics[0]}
+            metrics = {name: self.accelerator.reduce(torch.tensor(value, device=self.accelerator.device),
+                                                     "mean").item() for name, value in metrics.items()}
+            metrics |= {"lr": self.scheduler.get_last_lr()[0], "grad_norm": float(grad_norm), "epoch": self.epoch}
+            bar.set_postfix(loss=f"{metrics['total']:.3f}")
+            if self.step % config.log_every == 0 or self.step == 1:
+                self.write_log("train", metrics)
+            out_of_time = config.max_minutes is not None and time.perf_counter() - started > 60 * config.max_minutes
+            finished = self.step >= self.total_steps or out_of_time
+            if self.valid_dataset is not None and ((config.eval_every and self.step % config.eval_every == 0)
+                                                   or finished):
+                self.validate()
+            if self.step % config.save_every == 0 or finished:
+                self.save_checkpoint()
+            if out_of_time:
+                self.log(f"stopping at step {self.step}: train.max_minutes={config.max_minutes} reached")
+                break
+        bar.close()
+        if self.is_main:
+            self.model.save_pretrained(self.output_dir / "final")
+        self.accelerator.wait_for_everyone()
+        return {"steps": self.step, "seconds": time.perf_counter() - started, "best_kl": self.best_kl}
+
+    def validate(self) -> dict:
+        """Held-out KD KL (τ = 1, true n) and CIF count error on the main process; keeps the best checkpoint."""
+        metrics = {}
+        if self.is_main:
+            batches = self.loader(self.valid_dataset, [list(range(start, min(start + self.recipe.train.batch_size,
+                                                                                len(self.valid_dataset))))
+                                                       for start in range(0, len(self.valid_dataset),
+                                                                          self.recipe.train.batch_size)])
+            metrics = alignment_metrics(self.model, batches, progress=self.recipe.train.progress)
+            self.write_log("valid", metrics)
+            if metrics.get("kl", math.inf) < self.best_kl:
+                self.best_kl = metrics["kl"]
+                save_atomically(self.output_dir / "best", self.model.save_pretrained)
+        self.accelerator.wait_for_everyone()
+        return metrics
+
+    def write_log(self, split: str, metrics: dict) -> None:
+        if not self.is_main:
+            return
+        record = {"split": split, "step": self.step, **metrics}
+        with self.log_file.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        for name, value in metrics.items():
+            if isinstance(value, int | float):
+                self.tensorboard.add_scalar(f"{split}/{name}", value, self.step)
+        self.tensorboard.flush()
+        shown = ", ".join(f"{name} {value:.4g}" for name, value in metrics.items()
+                          if isinstance(value, float) and name not in ("epoch",))
+        self.log(f"[{split} step {self.step}] {shown}")
+
+    # --------------------------------------------------------------------------------------------- checkpoints
+
+    def save_checkpoint(self) -> None:
+        """checkpoints/step-N: trainable weights + config, optimiser, scheduler, RNGs, data position. Written into
+        a temporary folder and renamed, so a kill during the save never touches the previous checkpoint."""
+        self.check_ranks_in_sync()
+        rank_state = {"rng": rng_state()}
+        directory = self.output_dir / "checkpoints" / f"step-{self.step:07d}"
+        if self.is_main:
+            def write(tmp_dir: Path) -> None:
+                self.model.save_pretrained(tmp_dir)
+                torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                            "step": self.step, "epoch": self.epoch, "micro_batch": self.micro_batch,
+                            "best_kl": self.best_kl, "recipe": asdict(self.recipe)}, tmp_dir / TRAINING_STATE)
+                torch.save(rank_state, tmp_dir / "rng-rank0.pt")
+
+            save_atomically(directory, write)
+            prune_checkpoints(self.output_dir / "checkpoints", self.recipe.train.keep_last)
+        self.accelerator.wait_for_everyone()
+        if not self.is_main:  # the other ranks add their RNG state into the finished folder
+            torch.save(rank_state, directory / f"rng-rank{self.accelerator.process_index}.pt")
+        self.accelerator.wait_for_everyone()
+
+    def check_ranks_in_sync(self) -> None:
+        """Every rank must hold the same trainable weights (DDP averages gradients); fail loudly if not."""
+        checksum = torch.stack([parameter.detach().double().sum() for parameter in self.model.parameters()
+                                if parameter.requires_grad]).sum()
+        gathered = self.accelerator.gather(checksum.reshape(1).to(self.accelerator.device))
+        spread = (gathered.max() - gathered.min()).item()
+        if spread > 1e-9 * max(1.0, gathered.abs().max().item()):
+            raise RuntimeError(f"ranks diverged at step {self.step}: weight checksums {gathered.tolist()}")
+        self.write_log("sync", {"ranks": self.accelerator.num_processes, "weight_checksum": checksum.item()})
+
+    def resume(self) -> None:
+        directory = latest_checkpoint(self.output_dir / "checkpoints")
+        if directory is None:
+            return
+        state = torch.load(directory / TRAINING_STATE, weights_only=False)
+        self.model.load_trainable(load_file(directory / WEIGHTS_FILE))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.epoch, self.micro_batch = state["step"], state["epoch"], state["micro_batch"]
+        self.best_kl = state["best_kl"]
+        rank_file = directory / f"rng-rank{self.accelerator.process_index}.pt"
+        set_rng_state(torch.load(rank_file, weights_only=False)["rng"])
+        self.log(f"resumed from {directory} (step {self.step}, epoch {self.epoch}, micro-batch {self.micro_batch})")
+
+
+# ------------------------------------------------------------------------------------------------------- helpers
+
+
+def resolve_mixed_precision(setting: str) -> str:
+    """Our recipe value → accelerate's mixed_precision ("no" | "bf16" | "fp16")."""
+    if setting == "auto":
+        setting = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    choices = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
+    if setting not in choices:
+        raise ValueError(f"train.mixed_precision must be one of auto, {', '.join(choices)}; got {setting!r}")
+    return choices[setting]
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_partial(model: BlspKdModel, directory: Path, log) -> None:
+    """Start from another run's weights (stage 2 from stage 1): every tensor both have is loaded; tensors new in
+    this model (e.g. PLoRA) keep their initialisation and are listed."""
+    state = load_file(directory / WEIGHTS_FILE)
+    own = model.trainable_state_dict()
+    unknown = sorted(set(state) - set(own) - set(model.state_dict()))
+    if unknown:
+        raise ValueError(f"{directory}: weights not in this model: {unknown[:5]}")
+    model.load_state_dict(state, strict=False)
+    new = sorted(set(own) - set(state))
+    log(f"initialised from {directory}: {len(state)} tensors loaded; {len(new)} new tensors keep their init")
+
+
+def run(recipe: Recipe) -> dict:
+    trainer = Trainer(recipe)
+    result = trainer.train()
+    trainer.log(f"done: {result['steps']} steps in {result['seconds']:.0f} s; outputs in {trainer.output_dir}")
+    return result
+
+
+def remove_run(output_dir: str | Path) -> None:
+    shutil.rmtree(output_dir, ignore_errors=True)
