@@ -1,4 +1,5 @@
-"""`blsp-kd prepare ...`: build manifests from corpora, or synthesise an offline spoken corpus.
+"""`blsp-kd prepare ...`: build manifests from corpora, synthesise an offline spoken corpus, or let the LLM write
+its own responses to a manifest's transcripts.
 
 Each sub-command sets `args.func(args) -> exit code` (0 when records were written, 1 when none were,
 2 when the input could not be read) and prints a summary: records written, then every problem, one a line.
@@ -61,8 +62,54 @@ def run_synth(args: argparse.Namespace) -> int:
     )
 
 
+def run_responses(args: argparse.Namespace) -> int:
+    # Imported here: torch and transformers are only needed by this sub-command.
+    import torch
+
+    from blsp_kd.data.manifest import read_manifest
+    from blsp_kd.data.responses import (
+        DEFAULT_INSTRUCTIONS,
+        DEFAULT_MIX,
+        DEFAULT_USER_TEMPLATE,
+        load_instructions,
+        parse_mix,
+        parse_shard,
+        prepare_responses,
+        shard_path,
+        shard_records,
+    )
+    from blsp_kd.models.pretrained import load_llm
+
+    try:
+        instructions = load_instructions(args.instructions) if args.instructions else DEFAULT_INSTRUCTIONS
+        if args.mix:
+            mix = parse_mix(args.mix)
+        elif args.instructions:
+            mix = dict.fromkeys(instructions, 1.0)
+        else:
+            mix = DEFAULT_MIX
+        records, problems = read_manifest(args.manifest)
+        out = Path(args.out)
+        if args.shard:
+            shard_index, shard_count = parse_shard(args.shard)
+            records, out = shard_records(records, shard_index, shard_count), shard_path(out, shard_index, shard_count)
+        records = records[: args.limit] if args.limit is not None else records
+        device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        llm, tokenizer = load_llm(args.llm)
+        summary = prepare_responses(records, llm.to(device), tokenizer, out, instructions, mix, args.seed,
+                                    args.max_new_tokens, args.batch_size, args.user_template or DEFAULT_USER_TEMPLATE,
+                                    args.system_prompt)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    summary.problems[:0] = problems  # unreadable manifest lines first
+    for line in summary.lines():
+        print(line)
+    return 0 if summary.written or summary.already_done else 1
+
+
 def add_prepare_parser(subparsers) -> None:
-    """Add `prepare` with sub-commands librispeech, commonvoice, covost, folder and synth."""
+    """Add `prepare` with sub-commands librispeech, commonvoice, covost, folder, synth and responses."""
     prepare = subparsers.add_parser(
         "prepare", help="build speech manifests (JSONL) from corpora or synthesise one"
     )
@@ -123,3 +170,34 @@ def add_prepare_parser(subparsers) -> None:
         "--fortunes-dir", default=str(FORTUNES_DIR), help=f"sentence source (default: {FORTUNES_DIR})"
     )
     synth.set_defaults(func=run_synth)
+
+    responses_help = (
+        "Let the chat LLM write its own training targets: for every transcript, greedy-decode a response from "
+        "exactly the training prompt's segment ids and write the manifest with instruction, task, response, "
+        "response_ids (without the end-of-turn token) and early_stop (cut at --max-new-tokens). Refusals and "
+        "degenerate responses are reported, not written. Append-only and resumable: re-running skips ids already "
+        "in OUT. With --shard i/N it writes OUT.shard-i-of-N.jsonl; concatenate the shards with "
+        "`cat OUT.shard-*-of-N.jsonl > OUT.jsonl`."
+    )
+    responses = corpora.add_parser(
+        "responses", help="let the LLM write responses to a manifest's transcripts", description=responses_help
+    )
+    responses.add_argument("--manifest", required=True, help="input manifest (JSONL) with transcripts")
+    responses.add_argument("--out", required=True, help="output manifest (JSONL), appended to")
+    responses.add_argument("--llm", default="embedded",
+                           help="chat LLM: 'embedded' (SmolLM2-135M-Instruct), a folder or a hub id")
+    responses.add_argument("--instructions", metavar="FILE.yaml",
+                           help="YAML mapping task name to instruction (default: continuation and repeat)")
+    responses.add_argument("--mix", help="task weights, e.g. continuation=0.5,repeat=0.5 (default: that for the "
+                                         "built-in instructions, equal weights for --instructions)")
+    responses.add_argument("--max-new-tokens", type=int, default=48, help="response length limit (default: 48)")
+    responses.add_argument("--batch-size", type=int, default=16, help="prompts decoded together (default: 16)")
+    responses.add_argument("--shard", metavar="i/N", help="process only records whose index %% N == i")
+    responses.add_argument("--limit", type=int, help="process at most this many records (of the shard)")
+    responses.add_argument("--seed", type=int, default=0, help="chooses each record's task (default: 0)")
+    responses.add_argument("--user-template",
+                           help="user message with {instruction} and {speech}, as the model config's user_template "
+                                "(default: the same as there: instruction, blank line, transcript)")
+    responses.add_argument("--system-prompt", help="system message (default: the chat template's own)")
+    responses.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    responses.set_defaults(func=run_responses)

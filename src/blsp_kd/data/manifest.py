@@ -179,7 +179,7 @@ def read_manifest(path: str | Path) -> tuple[list[ManifestRecord], list[Problem]
     return records, problems
 
 
-def _audio_for(record: ManifestRecord, manifest_dir: Path) -> str:
+def audio_path_for(record: ManifestRecord, manifest_dir: Path) -> str:
     audio = os.path.abspath(record.audio)
     relative = os.path.relpath(audio, manifest_dir)
     is_outside = relative == os.pardir or relative.startswith(os.pardir + os.sep)
@@ -197,7 +197,7 @@ def write_manifest(path: str | Path, records: list[ManifestRecord]) -> None:
         with os.fdopen(descriptor, "w", encoding="utf-8") as f:
             for record in records:
                 data = record.to_dict()
-                data["audio"] = _audio_for(record, manifest_dir)
+                data["audio"] = audio_path_for(record, manifest_dir)
                 f.write(json.dumps(data, ensure_ascii=False) + "\n")
         os.replace(temporary, path)
     except BaseException:
