@@ -1,10 +1,12 @@
 """Frozen-encoder feature cache: each clip's Whisper encoder output [T, D] written once and reused every epoch.
 
-Keyed on the encoder's exact weights (a fingerprint of its state dict) and the audio (resolved path, size,
-modification time, offset, duration), so a different checkpoint or an edited file never reads stale features.
+Keyed on the encoder's exact weights (a fingerprint of its state dict) and the audio itself (a hash of the file's
+bytes, offset, duration), so a different checkpoint or an edited file never reads stale features, and a corpus that
+moves to another folder keeps its cache.
 Refused when the encoder is being trained: its outputs change every step.
 """
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -27,10 +29,8 @@ class FeatureCache:
         self.encoder_id = tensor_fingerprint(model.encoder.state_dict())
 
     def key(self, record: ManifestRecord) -> str:
-        audio = Path(record.audio).resolve()
-        stat = audio.stat()
-        return content_key("encoder-output", self.encoder_id, str(audio), stat.st_size, stat.st_mtime_ns,
-                           record.offset, record.duration)
+        audio_hash = hashlib.sha256(Path(record.audio).read_bytes()).hexdigest()
+        return content_key("encoder-output", self.encoder_id, audio_hash, record.offset, record.duration)
 
     def load(self, record: ManifestRecord) -> Tensor:
         return self.store.load(self.key(record))["hidden"]
