@@ -1,0 +1,141 @@
+"""`blsp-kd evaluate`: a trained BLSP-KD model side by side with the text upper bound and the Whisper → LLM
+cascade built from the same parts, on the same clips (see `blsp_kd.eval.evaluate`)."""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from blsp_kd.models.pretrained import EMBEDDED
+
+SYSTEMS = ("speech", "text", "cascade")
+# evaluate.TASKS, spelled out so that building the parser does not import the evaluation stack (a test checks)
+TASKS = ("repeat", "continuation", "translation", "alignment")
+SYSTEM_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # names end up in file names of plots
+
+
+def parse_choices(value: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    """'speech,text' → ['speech', 'text'], in the given order; an unknown or repeated name is an error."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"--{what}: got {value!r}; give distinct names from "
+                                         f"{', '.join(allowed)}")
+    return names
+
+
+def parse_compare(entries: list[str]) -> dict[str, str]:
+    """['base=runs/a/best', ...] → {'base': 'runs/a/best', ...}."""
+    compare = {}
+    for entry in entries:
+        name, separator, checkpoint = entry.partition("=")
+        if not separator or not SYSTEM_NAME.fullmatch(name) or not checkpoint:
+            raise argparse.ArgumentTypeError(f"--compare {entry!r}: expected NAME=CHECKPOINT_DIR with NAME "
+                                             "made of letters, digits, '_', '.', '-'")
+        if name in compare or name in SYSTEMS or name == "asr":
+            raise argparse.ArgumentTypeError(f"--compare {entry!r}: the name {name!r} is already taken")
+        compare[name] = checkpoint
+    return compare
+
+
+def add_evaluate_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="evaluate against the Whisper → LLM cascade and the text upper bound",
+        description="Run the systems side by side on the same clips and write results.json, results.md, "
+                    "utterances.jsonl, plots/ and report.md into --out. Without --model, the text and "
+                    "cascade systems use the base models (--whisper, --llm) and the speech system is "
+                    "skipped.")
+    parser.add_argument("--manifest", required=True, type=Path, help="JSONL manifest of the test clips")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--model", type=Path, help="BLSP-KD checkpoint folder (save_pretrained output)")
+    parser.add_argument("--systems", default="speech,text,cascade",
+                        type=lambda value: parse_choices(value, SYSTEMS, "systems"),
+                        help="comma-separated, from speech,text,cascade (default: all)")
+    parser.add_argument("--tasks", default=",".join(TASKS),
+                        type=lambda value: parse_choices(value, TASKS, "tasks"),
+                        help="comma-separated, from repeat,continuation,translation,alignment (default: all)")
+    parser.add_argument("--compare", nargs="+", action="extend", default=[], metavar="NAME=CKPT",
+                        help="more BLSP-KD checkpoints, evaluated as speech systems called NAME")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N records of the manifest")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--language", default="en", help="language of the speech and transcripts")
+    parser.add_argument("--latency-clips", type=int, default=8,
+                        help="clips timed one at a time per system (0: no latency)")
+    parser.add_argument("--plot-clips", type=int, default=3,
+                        help="clips whose CIF is plotted, per speech system")
+    parser.add_argument("--log-dir", type=Path, help="training run folder: plot its log.jsonl")
+    parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when available)")
+    parser.add_argument("--whisper", help=f"without --model: the Whisper checkpoint (default {EMBEDDED})")
+    parser.add_argument("--llm", help=f"without --model: the chat LLM (default {EMBEDDED})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from blsp_kd.data.manifest import read_manifest
+    from blsp_kd.eval.evaluate import CascadeSystem, EvaluationOptions, SpeechSystem, TextSystem, evaluate
+    from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
+    from blsp_kd.models.pretrained import load_whisper
+
+    try:
+        compare = parse_compare(args.compare)
+    except argparse.ArgumentTypeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.model is not None and (args.whisper or args.llm):
+        print("error: --whisper/--llm name the base models only without --model (a checkpoint names its own)",
+              file=sys.stderr)
+        return 2
+    if not args.manifest.is_file():
+        print(f"error: manifest {args.manifest} not found", file=sys.stderr)
+        return 2
+    if args.log_dir is not None and not (args.log_dir / "log.jsonl").is_file():
+        print(f"error: --log-dir {args.log_dir} has no log.jsonl", file=sys.stderr)
+        return 2
+    records, skipped = read_manifest(args.manifest)
+    if args.limit is not None:
+        records = records[: args.limit]
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    system_names, notes = list(args.systems), []
+
+    if args.model is not None:
+        base = BlspKdModel.from_pretrained(args.model)
+    else:
+        base_config = BlspKdConfig(whisper=args.whisper or EMBEDDED, llm=args.llm or EMBEDDED)
+        base = BlspKdModel.from_config(base_config)
+        if "speech" in system_names:
+            system_names.remove("speech")
+            notes.append("speech: skipped, no --model given (text and cascade use the base models)")
+    if "continuation" in args.tasks and "text" not in system_names:
+        system_names.append("text")
+        notes.append("text: added, the continuation task is scored against its answers")
+    base.to(device)
+
+    systems = {}
+    if "speech" in system_names:
+        systems["speech"] = SpeechSystem(base)
+    for name, checkpoint in compare.items():
+        systems[name] = SpeechSystem(BlspKdModel.from_pretrained(checkpoint).to(device))
+    if "text" in system_names:
+        systems["text"] = TextSystem(base)
+    if "cascade" in system_names:
+        whisper, processor = load_whisper(base.config.whisper, dtype=base.dtype)
+        systems["cascade"] = CascadeSystem(base, whisper.to(device), processor)
+    if not systems:
+        print("error: nothing to evaluate (the speech system needs --model)", file=sys.stderr)
+        return 2
+
+    options = EvaluationOptions(tasks=tuple(args.tasks), language=args.language,
+                                max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                                latency_clips=args.latency_clips, plot_clips=args.plot_clips,
+                                log_dir=args.log_dir, progress=not args.no_progress)
+    settings = {"manifest": str(args.manifest), "model": str(args.model or "none (base models only)"),
+                "base models": f"Whisper {base.config.whisper}, LLM {base.config.llm}", "device": str(device)}
+    settings |= {f"compare {name}": checkpoint for name, checkpoint in compare.items()}
+    evaluate(records, systems, args.out, options, skipped=skipped, notes=notes, settings=settings)
+    print((args.out / "results.md").read_text(encoding="utf-8"))
+    print(f"report: {args.out / 'report.md'}")
+    return 0

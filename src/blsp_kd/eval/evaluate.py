@@ -1,0 +1,472 @@
+"""Evaluation against the cascade BLSP-KD replaces (METHOD §8): every system answers the same instruction
+about the same clips, side by side, with the same prompt layout (`PromptBuilder` segments).
+
+Systems:
+    speech   a BLSP-KD model hearing the clip: free inference with the CIF's own n̂ speech vectors
+    text     its base LLM reading the gold transcript where the speech goes: the upper bound
+    cascade  stock Whisper ASR (its own 30 s-padded greedy `generate`) → the same base LLM reading the ASR
+             transcript where the speech goes: it differs from `text` only in the transcript
+    NAME     another BLSP-KD checkpoint (`--compare NAME=CKPT`), a speech system too
+
+Tasks, each applied to every record it fits:
+    repeat        "Repeat what was said." → WER (CER for languages without spaces) vs the transcript;
+                  for the cascade also the WER of its ASR transcripts alone (task "asr")
+    continuation  "Continue the following text in a coherent style:" → BLEU / chrF vs the text system's
+                  answer
+    translation   records with a `translation`: "Translate the following English text into German:" → BLEU
+    alignment     speech systems: held-out KL(text ‖ speech) at τ = 1 with the true n, CIF count error, and
+                  the same KL with the audio shuffled across clips (the no-information floor)
+plus latency per system (one clip at a time) and plots. Writes to OUT: results.json (system → task → metric),
+results.md (the table), utterances.jsonl, plots/*.png and report.md linking them all.
+"""
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+from transformers.generation.streamers import BaseStreamer
+
+from blsp_kd.data.audio import AudioError, load_record_audio
+from blsp_kd.data.dataset import SpeechCollator, SpeechDataset
+from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem
+from blsp_kd.eval.alignment import alignment_metrics
+from blsp_kd.eval.cascade import transcribe
+from blsp_kd.eval.metrics import base_language, corpus_bleu, corpus_chrf, error_rate
+from blsp_kd.eval.plots import cif_alignment, plot_cif_alignment, plot_training_curves, read_training_log
+from blsp_kd.eval.report import ReportContext, markdown_table, render_report
+from blsp_kd.models.blsp_kd import BlspKdModel
+
+logger = logging.getLogger(__name__)
+
+GENERATION_TASKS = ("repeat", "continuation", "translation")
+TASKS = (*GENERATION_TASKS, "alignment")
+INSTRUCTIONS = {
+    "repeat": "Repeat what was said.",
+    "continuation": "Continue the following text in a coherent style:",
+    "translation": "Translate the following {source} text into {target}:",
+}
+# Names for the instruction; CoVoST-2's languages and a few more. Other codes are used as they are written.
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "ca": "Catalan", "cy": "Welsh", "de": "German", "en": "English", "es": "Spanish",
+    "et": "Estonian", "fa": "Persian", "fr": "French", "id": "Indonesian", "it": "Italian", "ja": "Japanese",
+    "ko": "Korean", "lv": "Latvian", "mn": "Mongolian", "nl": "Dutch", "pt": "Portuguese", "ru": "Russian",
+    "sl": "Slovenian", "sv": "Swedish", "ta": "Tamil", "tr": "Turkish", "zh": "Chinese",
+}
+# Order of the task columns in results.json and the table: ASR first (it feeds the cascade), latency last.
+RESULT_ORDER = ("asr", *TASKS, "latency")
+# Whisper's log-mel needs more than n_fft / 2 = 200 samples (the STFT reflect-pads that much on each side).
+MIN_SAMPLES = 201
+EXAMPLE_CLIPS_PER_TASK = 2
+
+
+@dataclass
+class Clip:
+    record: ManifestRecord
+    audio: np.ndarray  # float32 mono samples at 16 kHz
+
+
+@dataclass
+class EvaluationOptions:
+    tasks: tuple[str, ...] = TASKS
+    language: str = "en"  # of the speech and its transcripts
+    max_new_tokens: int = 64
+    batch_size: int = 8
+    latency_clips: int = 8  # clips timed one at a time, per system (0: no latency)
+    plot_clips: int = 3  # clips whose CIF is drawn, per CFormer speech system
+    log_dir: Path | None = None  # a training run folder whose log.jsonl is plotted
+    progress: bool = True
+
+
+# --------------------------------------------------------------------------------------------------- systems
+
+
+class SpeechSystem:
+    """A BLSP-KD model hearing the clip (free inference: the CIF's own n̂ = max(1, round(Σα)) vectors)."""
+
+    def __init__(self, model: BlspKdModel):
+        self.model = model
+
+    def response_ids(self, clips: list[Clip], instructions: list[str], max_new_tokens: int,
+                     streamer=None) -> list[list[int]]:
+        return self.model.generate_ids([clip.audio for clip in clips], instructions, max_new_tokens, streamer)
+
+
+class TextSystem:
+    """The base LLM of `model` reading the gold transcript where the speech would be (adapters off)."""
+
+    def __init__(self, model: BlspKdModel):
+        self.model = model
+
+    def response_ids(self, clips: list[Clip], instructions: list[str], max_new_tokens: int,
+                     streamer=None) -> list[list[int]]:
+        return self.model.generate_ids_from_text([clip.record.text for clip in clips], instructions,
+                                                 max_new_tokens, streamer)
+
+
+class CascadeSystem:
+    """Whisper's own ASR, then the base LLM of `model` reading the ASR transcript where the speech would
+    be."""
+
+    def __init__(self, model: BlspKdModel, whisper, processor):
+        self.model, self.whisper, self.processor = model, whisper, processor
+
+    def transcribe(self, clips: list[Clip], batch_size: int = 1, progress: bool = False) -> list[str]:
+        return transcribe(self.whisper, self.processor, [clip.audio for clip in clips], batch_size,
+                          progress=progress)
+
+    def response_ids(self, clips: list[Clip], instructions: list[str], max_new_tokens: int, streamer=None,
+                     transcripts: list[str] | None = None) -> list[list[int]]:
+        """transcripts: these clips' ASR transcripts when already known; None runs Whisper now (as timed)."""
+        transcripts = self.transcribe(clips) if transcripts is None else transcripts
+        # Whisper may hear nothing; with no transcript there is no prompt to send, so the answer stays empty.
+        heard = [index for index, transcript in enumerate(transcripts) if transcript.strip()]
+        responses = [[] for _ in clips]
+        if heard:
+            answers = self.model.generate_ids_from_text([transcripts[index] for index in heard],
+                                                        [instructions[index] for index in heard],
+                                                        max_new_tokens, streamer)
+            for index, answer in zip(heard, answers, strict=True):
+                responses[index] = answer
+        return responses
+
+
+System = SpeechSystem | TextSystem | CascadeSystem
+
+
+# --------------------------------------------------------------------------------------------- inputs, tasks
+
+
+def load_clips(records: list[ManifestRecord], progress: bool = True) -> tuple[list[Clip], list[Problem]]:
+    """Every record's audio; a record whose audio cannot be used becomes a problem (logged), never a silent
+    gap."""
+    clips, problems = [], []
+    for record in tqdm(records, desc="loading audio", disable=not progress):
+        try:
+            audio = load_record_audio(record).samples
+        except AudioError as error:
+            problems.append(record_problem(record, error.reason))
+            continue
+        if len(audio) < MIN_SAMPLES:
+            reason = f"audio too short ({len(audio)} samples, needs {MIN_SAMPLES})"
+            problems.append(record_problem(record, reason))
+            continue
+        clips.append(Clip(record, audio))
+    for problem in problems:
+        logger.warning("skipped %s", problem)
+    return clips, problems
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(base_language(code), code)
+
+
+def task_instruction(task: str, record: ManifestRecord, language: str) -> str | None:
+    """The instruction of `task` for this record, or None when the task does not apply to it."""
+    if task == "translation":
+        if not record.translation or not record.target_lang:
+            return None
+        return INSTRUCTIONS[task].format(source=language_name(language),
+                                         target=language_name(record.target_lang))
+    return INSTRUCTIONS[task]
+
+
+def task_inputs(task: str, clips: list[Clip], language: str) -> tuple[list[Clip], list[str]]:
+    """The clips a task applies to and their instructions."""
+    pairs = [(clip, task_instruction(task, clip.record, language)) for clip in clips]
+    pairs = [(clip, instruction) for clip, instruction in pairs if instruction is not None]
+    return [clip for clip, _ in pairs], [instruction for _, instruction in pairs]
+
+
+def respond(system: System, clips: list[Clip], instructions: list[str], options: EvaluationOptions, desc: str,
+            asr_transcripts: dict[str, str] | None = None) -> list[str]:
+    """Decoded answers in batches; the cascade reuses its ASR transcripts (by record id) instead of
+    rerunning Whisper."""
+    answers = []
+    for start in tqdm(range(0, len(clips), options.batch_size), desc=desc, disable=not options.progress):
+        batch = clips[start : start + options.batch_size]
+        batch_instructions = instructions[start : start + options.batch_size]
+        known = {}
+        if isinstance(system, CascadeSystem):
+            known["transcripts"] = [asr_transcripts[clip.record.id] for clip in batch]
+        ids = system.response_ids(batch, batch_instructions, options.max_new_tokens, **known)
+        answers += [system.model.tokenizer.decode(row, skip_special_tokens=True).strip() for row in ids]
+    return answers
+
+
+# ---------------------------------------------------------------------------------------------------- latency
+
+
+class FirstTokenClock(BaseStreamer):
+    """A `transformers` streamer that notes when `generate` hands over its first new token. `generate` puts
+    the prompt ids first, then every new token as soon as it is chosen (on the host: the device has caught
+    up)."""
+
+    def __init__(self):
+        self.num_puts = 0
+        self.first_token_at: float | None = None
+
+    def put(self, value) -> None:
+        self.num_puts += 1
+        if self.num_puts == 2:
+            self.first_token_at = time.perf_counter()
+
+    def end(self) -> None:
+        pass
+
+
+def measure_latency(system: System, clips: list[Clip], instructions: list[str], max_new_tokens: int,
+                    bar: tqdm) -> dict[str, float]:
+    """Mean seconds from the clip in memory to the first response token and to the whole response, one clip
+    at a time (batch size 1). One untimed run first, so one-off start-up costs are not counted."""
+    system.response_ids(clips[:1], instructions[:1], max_new_tokens)
+    first_token, total, tokens = [], [], []
+    for clip, instruction in zip(clips, instructions, strict=True):
+        clock = FirstTokenClock()
+        start = time.perf_counter()
+        response = system.response_ids([clip], [instruction], max_new_tokens, streamer=clock)[0]
+        total.append(time.perf_counter() - start)
+        if clock.first_token_at is not None:  # a cascade whose ASR heard nothing answers nothing
+            first_token.append(clock.first_token_at - start)
+        tokens.append(len(response))
+        bar.update(1)
+    latency = {"total_s": float(np.mean(total)), "response_tokens": float(np.mean(tokens)),
+               "num_clips": len(clips)}
+    if first_token:
+        latency = {"first_token_s": float(np.mean(first_token)), **latency}
+    return latency
+
+
+# -------------------------------------------------------------------------------------------------- alignment
+
+
+def batch_index_lists(num_items: int, batch_size: int) -> list[list[int]]:
+    """Consecutive batches of indices; a last batch of one joins the one before (shuffling needs two)."""
+    batches = [list(range(start, min(start + batch_size, num_items)))
+               for start in range(0, num_items, batch_size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        last = batches.pop()
+        batches[-1] += last
+    return batches
+
+
+def alignment_results(model: BlspKdModel, clips: list[Clip], options: EvaluationOptions) -> dict[str, float]:
+    """`alignment_metrics` on the records (their own instruction and stored response ids), then the same KL
+    with every clip's encoder output swapped for another clip's of its batch (prefixed shuffled_)."""
+    records = [clip.record for clip in clips]
+    loader = DataLoader(SpeechDataset(records, feature_extractor=model.feature_extractor),
+                        batch_sampler=batch_index_lists(len(records), max(2, options.batch_size)),
+                        collate_fn=SpeechCollator(model.prompts, model.pad_id))
+    metrics = alignment_metrics(model, loader, progress=options.progress)
+    if len(records) >= 2:
+        shuffled = alignment_metrics(model, loader, shuffle_audio=True, progress=options.progress)
+        metrics |= {f"shuffled_{name}": shuffled[name] for name in ("input_kl", "response_kl", "kl")
+                    if name in shuffled}
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------------------- scores
+
+
+def score_task(task: str, clips: list[Clip], answers: dict[str, list[str]], systems: dict[str, System],
+               language: str) -> dict[str, dict[str, float]]:
+    """system → metrics of one generation task (text's continuation is the reference, so it gets none)."""
+    scores = {}
+    if task == "repeat":
+        transcripts = [clip.record.text for clip in clips]
+        for name in systems:
+            scores[name] = error_rate(transcripts, answers[name], language)
+    elif task == "continuation":
+        text_name = reference_system(systems)
+        for name in systems:
+            if name != text_name:
+                scores[name] = {"bleu": corpus_bleu(answers[name], answers[text_name]),
+                                "chrf": corpus_chrf(answers[name], answers[text_name])}
+    elif task == "translation":
+        by_language = {}
+        for index, clip in enumerate(clips):
+            by_language.setdefault(clip.record.target_lang, []).append(index)
+        for name in systems:
+            scores[name] = {}
+            for target, indices in by_language.items():
+                metric = "bleu" if len(by_language) == 1 else f"bleu_{target}"
+                hypotheses = [answers[name][index] for index in indices]
+                references = [clips[index].record.translation for index in indices]
+                scores[name][metric] = corpus_bleu(hypotheses, references, target)
+    for metrics in scores.values():
+        metrics["num_utterances"] = len(clips)
+    return scores
+
+
+def reference_system(systems: dict[str, System]) -> str:
+    """The name of the text system: the continuation task is scored against its answers."""
+    for name, system in systems.items():
+        if isinstance(system, TextSystem):
+            return name
+    raise ValueError("the continuation task is scored against the text system's answers: "
+                     "include a text system")
+
+
+def task_references(task: str, clips: list[Clip], answers: dict[str, list[str]],
+                    systems: dict[str, System]) -> list[str]:
+    """What each answer is compared with, for utterances.jsonl."""
+    if task == "continuation":
+        return answers[reference_system(systems)]
+    if task == "translation":
+        return [clip.record.translation for clip in clips]
+    return [clip.record.text for clip in clips]
+
+
+# -------------------------------------------------------------------------------------------------------- run
+
+
+def utterance_row(clip: Clip, task: str, system: str, output: str, reference: str, **extra) -> dict:
+    return {"id": clip.record.id, "task": task, "system": system, "output": output, "reference": reference,
+            **extra}
+
+
+def run_latency(systems: dict[str, System], clips: list[Clip], task: str,
+                options: EvaluationOptions) -> dict[str, dict]:
+    """system → latency on the first `options.latency_clips` clips that `task` applies to."""
+    clips, instructions = task_inputs(task, clips, options.language)
+    clips, instructions = clips[: options.latency_clips], instructions[: options.latency_clips]
+    with tqdm(total=len(systems) * len(clips), desc="latency (batch size 1)",
+              disable=not options.progress) as bar:
+        return {name: measure_latency(system, clips, instructions, options.max_new_tokens, bar)
+                for name, system in systems.items()}
+
+
+def run_asr(name: str, cascade: CascadeSystem, clips: list[Clip],
+            options: EvaluationOptions) -> tuple[dict[str, str], dict, list[dict]]:
+    """The cascade's Whisper transcripts (by record id), their error rate and their utterance rows."""
+    transcripts = cascade.transcribe(clips, options.batch_size, options.progress)
+    references = [clip.record.text for clip in clips]
+    metrics = {**error_rate(references, transcripts, options.language), "num_utterances": len(clips),
+               "num_empty": sum(not transcript.strip() for transcript in transcripts)}
+    rows = [utterance_row(clip, "asr", name, transcript, clip.record.text)
+            for clip, transcript in zip(clips, transcripts, strict=True)]
+    return {clip.record.id: text for clip, text in zip(clips, transcripts, strict=True)}, metrics, rows
+
+
+def run_task(task: str, systems: dict[str, System], clips: list[Clip], asr_transcripts: dict[str, dict],
+             options: EvaluationOptions) -> tuple[dict[str, dict], list[dict]]:
+    """Every system's answers to one generation task on the clips it applies to: (system → metrics, rows)."""
+    clips, instructions = task_inputs(task, clips, options.language)
+    if not clips:
+        return {}, []
+    answers = {name: respond(system, clips, instructions, options, f"{name} {task}",
+                             asr_transcripts.get(name))
+               for name, system in systems.items()}
+    references = task_references(task, clips, answers, systems)
+    rows = []
+    for name in systems:
+        for clip, answer, reference in zip(clips, answers[name], references, strict=True):
+            heard = {"asr": asr_transcripts[name][clip.record.id]} if name in asr_transcripts else {}
+            rows.append(utterance_row(clip, task, name, answer, reference, **heard))
+    return score_task(task, clips, answers, systems, options.language), rows
+
+
+def draw_plots(speech_systems: dict[str, SpeechSystem], clips: list[Clip], out_dir: Path,
+               options: EvaluationOptions) -> tuple[list[tuple[str, str]], list[str]]:
+    """CIF figures of the first clips for every CFormer speech system, and the training curves when a run is
+    given. Returns (caption, path relative to out_dir) pairs and notes."""
+    plots, notes = [], []
+    for name, system in speech_systems.items():
+        if system.model.config.adapter != "cformer":
+            notes.append(f"{name}: the {system.model.config.adapter!r} adapter has no CIF to plot")
+            continue
+        for index, clip in enumerate(clips[: options.plot_clips]):
+            path = Path("plots") / f"cif_{name}_{index}.png"
+            alignment = cif_alignment(system.model, clip.audio, clip.record.id, clip.record.text)
+            plot_cif_alignment(alignment, out_dir / path)
+            plots.append((f"{name}: CIF weights and firing points, {clip.record.id}", path.as_posix()))
+    if options.log_dir is not None:
+        log_file = Path(options.log_dir) / "log.jsonl"
+        entries, problems = read_training_log(log_file)
+        notes += [f"training log: {problem} (line skipped)" for problem in problems]
+        path = Path("plots") / "training_curves.png"
+        curves = plot_training_curves(entries, out_dir / path)
+        plots.append((f"training curves ({log_file}): {', '.join(curves)}", path.as_posix()))
+    return plots, notes
+
+
+def evaluate(records: list[ManifestRecord], systems: dict[str, System], out_dir: str | Path,
+             options: EvaluationOptions, skipped: list[Problem] = (), notes: list[str] = (),
+             settings: dict[str, str] | None = None) -> dict[str, dict[str, dict]]:
+    """Evaluate `systems` (name → system) on `records`; write results.json, results.md, utterances.jsonl,
+    plots/ and report.md into out_dir. skipped: records already rejected (e.g. by `read_manifest`), reported
+    with those whose audio fails here. Returns the results: system → task → metric → value."""
+    out_dir = Path(out_dir)
+    unknown = set(options.tasks) - set(TASKS)
+    if unknown:
+        raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {list(TASKS)}")
+    if "continuation" in options.tasks:
+        reference_system(systems)
+    if options.log_dir is not None and not (Path(options.log_dir) / "log.jsonl").is_file():
+        raise FileNotFoundError(f"log dir {options.log_dir}: no log.jsonl there")
+    (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+    for system in systems.values():
+        system.model.eval()  # no dropout in the adapter
+    clips, audio_problems = load_clips(records, options.progress)
+    skipped, notes = [*skipped, *audio_problems], list(notes)
+    if not clips:
+        raise ValueError(f"none of the {len(records)} records could be evaluated: "
+                         + "; ".join(str(problem) for problem in skipped[:5]))
+
+    results, rows = {name: {} for name in systems}, []
+    generation_tasks = [task for task in options.tasks if task in GENERATION_TASKS]
+    if generation_tasks and options.latency_clips > 0:
+        for name, latency in run_latency(systems, clips, generation_tasks[0], options).items():
+            results[name]["latency"] = latency
+        notes.append(f"latency: clips one at a time with the {generation_tasks[0]} instruction, up to "
+                     f"{options.max_new_tokens} new tokens, after one untimed run")
+    asr_transcripts = {}
+    for name, system in systems.items():
+        if isinstance(system, CascadeSystem) and generation_tasks:
+            asr_transcripts[name], results[name]["asr"], asr_rows = run_asr(name, system, clips, options)
+            rows += asr_rows
+    for task in generation_tasks:
+        scores, task_rows = run_task(task, systems, clips, asr_transcripts, options)
+        if not scores:
+            notes.append(f"{task}: no record applies (translation needs 'translation' and 'target_lang')")
+        for name, metrics in scores.items():
+            results[name][task] = metrics
+        rows += task_rows
+    speech_systems = {name: system for name, system in systems.items() if isinstance(system, SpeechSystem)}
+    if "alignment" in options.tasks:
+        if not speech_systems:
+            notes.append("alignment: no speech system to measure")
+        for name, system in speech_systems.items():
+            results[name]["alignment"] = alignment_results(system.model, clips, options)
+    plots, plot_notes = draw_plots(speech_systems, clips, out_dir, options)
+
+    results = {name: tasks for name, tasks in results.items() if tasks}
+    settings = {**(settings or {}), "systems": ", ".join(systems), "tasks": ", ".join(options.tasks),
+                "language": options.language, "max new tokens": str(options.max_new_tokens)}
+    context = ReportContext(settings, num_clips=len(clips), skipped=[str(problem) for problem in skipped],
+                            notes=notes + plot_notes, plots=plots, examples=example_rows(rows))
+    write_outputs(out_dir, results, rows, context)
+    return results
+
+
+def example_rows(rows: list[dict]) -> list[dict]:
+    """Every system's answer for the first few clips of each task, for the report."""
+    shown = {}
+    for row in rows:
+        shown.setdefault(row["task"], [])
+        if row["id"] not in shown[row["task"]] and len(shown[row["task"]]) < EXAMPLE_CLIPS_PER_TASK:
+            shown[row["task"]].append(row["id"])
+    return [row for row in rows if row["id"] in shown[row["task"]]]
+
+
+def write_outputs(out_dir: Path, results: dict, rows: list[dict], context: ReportContext) -> None:
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "results.md").write_text(markdown_table(results, RESULT_ORDER), encoding="utf-8")
+    with open(out_dir / "utterances.jsonl", "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    (out_dir / "report.md").write_text(render_report(results, context, RESULT_ORDER), encoding="utf-8")

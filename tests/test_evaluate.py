@@ -1,0 +1,285 @@
+"""`blsp-kd evaluate` end to end: on tiny random models in seconds, and on the embedded default with espeak
+speech (real Whisper decoder in the cascade)."""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from blsp_kd.data.manifest import read_manifest
+from blsp_kd.eval import commands
+from blsp_kd.eval.evaluate import (
+    TASKS,
+    CascadeSystem,
+    Clip,
+    EvaluationOptions,
+    FirstTokenClock,
+    SpeechSystem,
+    TextSystem,
+    batch_index_lists,
+    evaluate,
+    load_clips,
+    task_instruction,
+)
+from blsp_kd.eval.metrics import error_rate
+from blsp_kd.eval.plots import firing_times, read_training_log, token_centres
+from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
+from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+RESPONSE = " and the dog sat on the log"
+
+
+def tiny_model(adapter: str = "cformer", seed: int = 0) -> BlspKdModel:
+    tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
+    encoder, feature_extractor = tiny_whisper(seed)
+    adapter_config = {"num_heads": 4, "dropout": 0.0} if adapter == "cformer" else {"bottleneck_dim": 32}
+    config = BlspKdConfig(whisper="tiny", llm="tiny", adapter=adapter, adapter_config=adapter_config)
+    torch.manual_seed(seed)
+    return BlspKdModel(config, encoder, feature_extractor, tiny_llama(tokenizer, seed), tokenizer).eval()
+
+
+def write_wav(path: Path, seconds: float, seed: int) -> str:
+    samples = np.random.default_rng(seed).standard_normal(int(16000 * seconds)).astype(np.float32) * 0.1
+    soundfile.write(path, samples, 16000)
+    return path.name
+
+
+def write_manifest(folder: Path, lines: list) -> Path:
+    path = folder / "test.jsonl"
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return path
+
+
+def assert_png(path: Path) -> None:
+    assert path.is_file() and path.stat().st_size > 1000, path
+    assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+# -------------------------------------------------------------------------------------------- pure helpers
+
+
+def test_firing_times_and_token_centres_on_the_worked_example():
+    # METHOD §2: α = [.5, .5, .5, .5], n = 3 → α' = .75 each, C = [.75, 1.5, 2.25, 3] at the ends of the
+    # 20 ms frames.
+    weights = np.array([[0.75, 0.25, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 0.25, 0.75]])
+    # C reaches 1 a third into frame 1 (0.02 + 0.25/0.75 · 0.02 s) and 2 two thirds into frame 2.
+    assert firing_times(weights) == pytest.approx([0.02 + 0.02 / 3, 0.04 + 0.04 / 3])
+    # weighted mean of frame centres (0.01, 0.03, 0.05, 0.07 s)
+    assert token_centres(weights) == pytest.approx([0.015, 0.04, 0.065])
+
+
+def test_batches_never_end_with_a_single_clip():
+    assert batch_index_lists(5, 2) == [[0, 1], [2, 3, 4]]
+    assert batch_index_lists(4, 2) == [[0, 1], [2, 3]]
+    assert batch_index_lists(1, 8) == [[0]]
+
+
+def test_translation_applies_only_to_records_with_a_reference(tmp_path):
+    lines = [{"id": "t", "audio": "t.wav", "text": "hello", "translation": "hallo", "target_lang": "de"},
+             {"id": "p", "audio": "p.wav", "text": "hello"}]
+    translated, plain = read_manifest(write_manifest(tmp_path, lines))[0]
+    expected = "Translate the following English text into German:"
+    assert task_instruction("translation", translated, "en") == expected
+    assert task_instruction("translation", plain, "en") is None
+    assert task_instruction("repeat", plain, "en") == "Repeat what was said."
+
+
+def test_training_log_with_a_cut_last_line(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"split": "train", "step": 1, "total": 2.0}\n{"split": "valid", "step": 1, "kl": 1.0}\n'
+                   '{"split": "train", "st')
+    entries, problems = read_training_log(log)
+    assert [entry["split"] for entry in entries] == ["train", "valid"]
+    assert len(problems) == 1 and "line 3" in problems[0]
+
+
+def test_cascade_sends_nothing_to_the_llm_when_whisper_heard_nothing():
+    model = tiny_model()
+    cascade = CascadeSystem(model, whisper=None, processor=None)  # transcripts given: Whisper is not run
+    clips = [Clip(record=None, audio=np.zeros(16000, np.float32))] * 2
+    instruction = "Repeat what was said."
+    responses = cascade.response_ids(clips, [instruction] * 2, 4, transcripts=["  ", "hello world"])
+    assert responses[0] == []
+    assert responses[1] == model.generate_ids_from_text(["hello world"], instruction, 4)[0]
+
+
+def test_first_token_clock_skips_the_prompt():
+    # The clock relies on generate putting the prompt first and then one put per new token.
+    model = tiny_model()
+    clock = FirstTokenClock()
+    audio = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    response = model.generate_ids([audio], "Repeat what was said.", max_new_tokens=5, streamer=clock)[0]
+    assert clock.num_puts == 1 + len(response) and clock.first_token_at is not None
+
+
+def test_cli_parsing():
+    assert commands.TASKS == TASKS
+    parser = argparse.ArgumentParser()
+    commands.add_evaluate_parser(parser.add_subparsers())
+    args = parser.parse_args(["evaluate", "--manifest", "m.jsonl", "--out", "o", "--systems", "cascade,text",
+                              "--tasks", "repeat", "--compare", "a=runs/a", "b=runs/b"])
+    assert args.systems == ["cascade", "text"] and args.tasks == ["repeat"]
+    assert commands.parse_compare(args.compare) == {"a": "runs/a", "b": "runs/b"}
+    with pytest.raises(argparse.ArgumentTypeError, match="speech, text, cascade"):
+        commands.parse_choices("speech,asr", commands.SYSTEMS, "systems")
+    for bad in (["nameless"], ["text=runs/a"], ["a=x", "a=y"], ["a/b=x"]):
+        with pytest.raises(argparse.ArgumentTypeError, match="--compare"):
+            commands.parse_compare(bad)
+
+
+# ------------------------------------------------------------------------------------------ tiny end to end
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A manifest of 3 good clips, a missing file, a too-short clip and a broken line; a training log."""
+    tmp_path = tmp_path_factory.mktemp("tiny_run")
+    speech, conv = tiny_model(), tiny_model("conv", seed=1)
+    response_ids = speech.tokenizer.encode(RESPONSE, add_special_tokens=False)
+    lines = [
+        {"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.2, 0), "text": "the cat sat on the mat",
+         "response_ids": response_ids},
+        {"id": "b", "audio": write_wav(tmp_path / "b.wav", 0.8, 1), "text": "hello world",
+         "translation": "hallo welt", "target_lang": "de", "response_ids": response_ids},
+        {"id": "c", "audio": write_wav(tmp_path / "c.wav", 1.5, 2), "text": "the weather is nice today"},
+        {"id": "missing", "audio": "nowhere.wav", "text": "hello"},
+        {"id": "short", "audio": write_wav(tmp_path / "short.wav", 0.005, 3), "text": "hi"},
+        '{"id": "broken", "audio": ',
+    ]
+    records, problems = read_manifest(write_manifest(tmp_path, lines))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    log = [{"split": "train", "step": step, "total": 3.0 / step, "input_kl": 2.0 / step, "lr": 1e-4}
+           for step in range(1, 6)]
+    log.append({"split": "valid", "step": 5, "kl": 1.1, "num_input_tokens": 9})
+    (run_dir / "log.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in log))
+    systems = {"speech": SpeechSystem(speech), "conv": SpeechSystem(conv), "text": TextSystem(speech)}
+    options = EvaluationOptions(max_new_tokens=4, batch_size=8, latency_clips=2, plot_clips=1,
+                                log_dir=run_dir, progress=False)
+    out = tmp_path / "out"
+    results = evaluate(records, systems, out, options, skipped=problems, settings={"manifest": "test.jsonl"})
+    return results, out, records, systems
+
+
+def test_tiny_evaluation_results(tiny_run):
+    results, out, _, systems = tiny_run
+    assert json.loads((out / "results.json").read_text()) == results
+    assert list(results) == ["speech", "conv", "text"]
+    assert set(results["speech"]) == {"latency", "repeat", "continuation", "translation", "alignment"}
+    assert set(results["text"]) == {"latency", "repeat", "translation"}  # text is the continuation reference
+    assert set(results["speech"]["continuation"]) == {"bleu", "chrf", "num_utterances"}
+    assert results["speech"]["repeat"]["num_utterances"] == 3 and "wer" in results["speech"]["repeat"]
+    assert results["conv"]["translation"]["num_utterances"] == 1
+    alignment = results["speech"]["alignment"]
+    for name in ("input_kl", "response_kl", "kl", "cif_count_error", "shuffled_input_kl", "shuffled_kl"):
+        assert np.isfinite(alignment[name]) and alignment[name] >= 0, name
+    response_length = len(systems["speech"].model.tokenizer.encode(RESPONSE, add_special_tokens=False))
+    assert alignment["num_response_tokens"] == 2 * (response_length + 1)  # records a and b, + end of turn
+    assert "input_kl" not in results["conv"]["alignment"]  # the conv baseline has no per-token speech vectors
+    for latency in (results[name]["latency"] for name in results):
+        assert 0 < latency["first_token_s"] <= latency["total_s"] and latency["num_clips"] == 2
+
+
+def test_tiny_evaluation_utterances_are_the_systems_own_answers(tiny_run):
+    results, out, records, systems = tiny_run
+    rows = [json.loads(line) for line in (out / "utterances.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 * (3 + 3 + 1)  # systems × (repeat + continuation + translation clips)
+    assert {row["id"] for row in rows} == {"a", "b", "c"}
+    clips, _ = load_clips(records, progress=False)
+    instruction = "Repeat what was said."
+    speech = systems["speech"].model
+    heard = speech.generate([clip.audio for clip in clips], instruction, max_new_tokens=4)
+    read_ids = speech.generate_ids_from_text([clip.record.text for clip in clips], instruction, 4)
+    read = speech.tokenizer.batch_decode(read_ids, skip_special_tokens=True)
+    repeat = {(row["system"], row["id"]): row for row in rows if row["task"] == "repeat"}
+    assert [repeat["speech", clip.record.id]["output"] for clip in clips] == [text.strip() for text in heard]
+    assert [repeat["text", clip.record.id]["output"] for clip in clips] == [text.strip() for text in read]
+    scored = error_rate([clip.record.text for clip in clips], [repeat["speech", clip.record.id]["output"]
+                                                             for clip in clips])
+    assert results["speech"]["repeat"]["wer"] == pytest.approx(scored["wer"])
+    text_continuations = {row["id"]: row["output"] for row in rows
+                          if row["task"] == "continuation" and row["system"] == "text"}
+    for row in rows:
+        if row["task"] == "continuation":
+            assert row["reference"] == text_continuations[row["id"]]
+        if row["task"] == "translation":
+            assert row["reference"] == "hallo welt"
+
+
+def test_tiny_evaluation_report_and_plots(tiny_run):
+    results, out, _, _ = tiny_run
+    for name in ("plots/cif_speech_0.png", "plots/training_curves.png"):
+        assert_png(out / name)
+    assert not (out / "plots" / "cif_conv_0.png").exists()
+    report = (out / "report.md").read_text()
+    for link in ("(results.json)", "(results.md)", "(utterances.jsonl)", "(plots/cif_speech_0.png)",
+                 "(plots/training_curves.png)"):
+        assert link in report
+    assert "## Skipped records (3)" in report
+    for reason in ("id 'missing'", "file not found", "id 'short'", "audio too short", "line 6"):
+        assert reason in report
+    assert "the 'conv' adapter has no CIF to plot" in report
+    table = (out / "results.md").read_text()
+    assert table in report
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == ["speech", "conv", "text"]
+
+
+# ------------------------------------------------------------------------------------------ real end to end
+
+SENTENCES = [
+    "The weather is nice today.",
+    "She opened the window and looked outside.",
+    "Please bring me a cup of coffee.",
+]
+
+
+@pytest.mark.real
+@pytest.mark.espeak
+def test_embedded_default_evaluation(tmp_path, espeak, capsys):
+    """Untrained adapter on the embedded default, through the CLI: every system and task, the report, the
+    plots, and a cascade whose Whisper decoder really transcribes the espeak clips."""
+    from blsp_kd.data.synth import speak
+
+    checkpoint = tmp_path / "untrained"
+    model = BlspKdModel.from_config(BlspKdConfig())
+    model.save_pretrained(checkpoint)
+    response_ids = model.prompts.response_ids("It is a good day for a walk.")
+    lines = []
+    for index, sentence in enumerate(SENTENCES):
+        soundfile.write(tmp_path / f"{index}.wav", speak(sentence), 16000)
+        lines.append({"id": f"u{index}", "audio": f"{index}.wav", "text": sentence,
+                      "response_ids": response_ids})
+    lines[0] |= {"translation": "Das Wetter ist heute schön.", "target_lang": "de"}
+    (tmp_path / "broken.wav").write_bytes(b"not audio at all")
+    lines.append({"id": "broken", "audio": "broken.wav", "text": "nothing"})
+    manifest = write_manifest(tmp_path, lines)
+    out = tmp_path / "out"
+
+    parser = argparse.ArgumentParser()
+    commands.add_evaluate_parser(parser.add_subparsers())
+    args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(out),
+                              "--model", str(checkpoint), "--max-new-tokens", "8", "--latency-clips", "0",
+                              "--plot-clips", "2", "--device", "cpu", "--no-progress"])
+    assert args.func(args) == 0
+
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"speech", "text", "cascade"}
+    # latency is left out here (--latency-clips 0) to keep the test short; the tiny run measures it
+    assert set(results["speech"]) == {"repeat", "continuation", "translation", "alignment"}
+    assert set(results["text"]) == {"repeat", "translation"}
+    assert set(results["cascade"]) == {"asr", "repeat", "continuation", "translation"}
+    assert results["cascade"]["asr"]["wer"] <= 0.4  # Whisper's own decoder, 30 s-padded, really ran
+    alignment = results["speech"]["alignment"]
+    assert alignment["kl"] > 0 and alignment["num_input_tokens"] > 0 and alignment["num_response_tokens"] > 0
+    rows = [json.loads(line) for line in (out / "utterances.jsonl").read_text().splitlines()]
+    assert all("asr" in row for row in rows if row["system"] == "cascade" and row["task"] != "asr")
+    for index in range(2):
+        assert_png(out / "plots" / f"cif_speech_{index}.png")
+    report = (out / "report.md").read_text()
+    assert "id 'broken'" in report and "(plots/cif_speech_1.png)" in report
+    assert "| cascade |" in capsys.readouterr().out  # the table is printed
