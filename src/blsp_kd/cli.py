@@ -4,6 +4,8 @@
     blsp-kd convert                    convert the embedded models into the cache now (otherwise done on first use)
     blsp-kd prepare KIND ...           build manifests: librispeech, commonvoice, covost, folder, synth
     blsp-kd train --recipe R [k=v …]   train (stage 1 or 2, as the recipe says); resumes from OUTPUT_DIR
+    blsp-kd evaluate --manifest M ...  speech vs text vs cascade (Whisper ASR → same LLM): WER, BLEU, KL, latency
+    blsp-kd demo                       the whole method on the embedded default on a CPU (= make demo)
 """
 
 import argparse
@@ -11,6 +13,8 @@ import logging
 import sys
 
 from blsp_kd.data.commands import add_prepare_parser
+from blsp_kd.demo import DemoConfig
+from blsp_kd.eval.commands import add_evaluate_parser
 from blsp_kd.models.pretrained import EMBEDDED, MissingModelPackage
 
 
@@ -44,6 +48,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from blsp_kd.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(work_dir=args.work_dir, num_utterances=args.num_utterances,
+                        train_minutes=args.train_minutes, max_steps=args.max_steps, seed=args.seed))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blsp-kd", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,6 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--recipe", required=True, help="recipe YAML (see recipes/)")
     train.add_argument("overrides", nargs="*", help="section.key=value overrides")
     train.set_defaults(func=cmd_train)
+
+    add_evaluate_parser(commands)
+
+    demo = commands.add_parser("demo", help="synthesise → responses → stage-1 training → held-out KL before/after")
+    defaults = DemoConfig()
+    demo.add_argument("--work-dir", default=defaults.work_dir, help="everything the demo writes (reused on rerun)")
+    demo.add_argument("--num-utterances", type=int, default=defaults.num_utterances)
+    demo.add_argument("--train-minutes", type=float, default=defaults.train_minutes)
+    demo.add_argument("--max-steps", type=int, default=defaults.max_steps)
+    demo.add_argument("--seed", type=int, default=defaults.seed)
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -135,7 +135,7 @@ class BlspKdModel(nn.Module):
         dtype = getattr(torch, config.dtype)
         encoder, feature_extractor = load_whisper_encoder(config.whisper, dtype=dtype)
         llm, tokenizer = load_llm(config.llm, dtype=dtype)
-        return cls(config, encoder, feature_extractor, llm, tokenizer)
+        return cls(config, encoder, feature_extractor, llm, tokenizer).eval()  # training calls .train() itself
 
     def freeze_base_models(self) -> None:
         """The LLM is frozen (PLoRA weights excepted); the encoder only trains when the config says so."""
@@ -302,10 +302,9 @@ class BlspKdModel(nn.Module):
         with self.plora_scope(batch.speech_mask[:, prefill]):
             cache = self.llm(inputs_embeds=embeds[:, prefill], attention_mask=batch.attention_mask[:, prefill],
                              position_ids=batch.position_ids[:, prefill], use_cache=True).cache
-        generate_kwargs.setdefault("do_sample", False)
+        config = greedy_generation_config(max_new_tokens, self.prompts.end_of_turn_id, self.pad_id)
         output_ids = self.llm.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask, cache=cache,
-                                       max_new_tokens=max_new_tokens, eos_token_id=self.prompts.end_of_turn_id,
-                                       pad_token_id=self.pad_id, streamer=streamer, **generate_kwargs)
+                                       generation_config=config, streamer=streamer, **generate_kwargs)
         responses = []
         for row in output_ids[:, batch.input_ids.shape[1]:].tolist():
             end = row.index(self.prompts.end_of_turn_id) + 1 if self.prompts.end_of_turn_id in row else len(row)
@@ -344,6 +343,17 @@ class BlspKdModel(nn.Module):
             raise ValueError(f"checkpoint does not match the model: missing {sorted(expected - set(state))[:5]}, "
                              f"unexpected {sorted(set(state) - expected)[:5]}")
         self.load_state_dict(state, strict=False)
+
+
+def greedy_generation_config(max_new_tokens: int, end_of_turn_id: int, pad_id: int):
+    """Plain greedy decoding. Settings that would change the argmax are set to neutral values explicitly: HF fills
+    every unset field from the checkpoint's own generation config (e.g. Qwen2.5-Instruct's repetition_penalty),
+    and then the LLM teacher-forced on the response would no longer reproduce it."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, repetition_penalty=1.0,
+                            encoder_repetition_penalty=1.0, no_repeat_ngram_size=0, encoder_no_repeat_ngram_size=0,
+                            min_new_tokens=0, eos_token_id=end_of_turn_id, pad_token_id=pad_id)
 
 
 def cif_count_error(alpha_sum: Tensor, num_tokens: Tensor) -> float:
