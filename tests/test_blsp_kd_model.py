@@ -226,3 +226,103 @@ def test_oracle_on_real_smollm2(embedded_llm):
     assert speech_ids == text_ids
     assert speech_ids[0][-1] == model.prompts.end_of_turn_id and len(speech_ids[0]) < 40  # stopped by itself
     assert "fox" in tokenizer.decode(speech_ids[0])
+
+
+def test_streaming_yields_the_generated_text():
+    model = tiny_model()
+    streamed = []
+
+    class Collect:  # the streamer protocol HF generate uses: put(token ids), end()
+        def put(self, value):
+            streamed.append(value.reshape(-1).tolist())
+
+        def end(self):
+            streamed.append(None)
+
+    clips = [clip(1.0, 7)]
+    ids = model.generate_ids(clips, INSTRUCTION, max_new_tokens=6)
+    assert model.generate_ids(clips, INSTRUCTION, max_new_tokens=6, streamer=Collect()) == ids
+    assert streamed[-1] is None
+    new_tokens = [token for chunk in streamed[1:-1] for token in chunk]  # the first put is the prompt
+    assert new_tokens[: len(ids[0])] == ids[0]
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients_with_plora():
+    from blsp_kd.models.plora import enable_gradient_checkpointing
+
+    batch_records = RECORDS[:2]
+    results = []
+    for checkpointing in (False, True):
+        model = tiny_model(plora={"rank": 4, "alpha": 8, "dropout": 0.0})
+        randomise_plora(model)
+        model.train()
+        if checkpointing:
+            enable_gradient_checkpointing(model.llm)
+        batch = collate_text(batch_records, model.prompts, model.pad_id)
+        output = model(batch, *encode_clips(model, [clip(0.8, 0), clip(1.1, 1)]))
+        output.loss.backward()
+        gradients = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        results.append((output.loss.item(), gradients))
+    (loss, gradients), (checkpointed_loss, checkpointed_gradients) = results
+    assert checkpointed_loss == pytest.approx(loss, abs=1e-6)
+    assert gradients.keys() == checkpointed_gradients.keys() and any("lora_" in name for name in gradients)
+    for name in gradients:
+        torch.testing.assert_close(checkpointed_gradients[name], gradients[name], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.real
+def test_top_k_teacher_kl_is_within_2_percent_of_the_full_kl(embedded_llm, espeak, tmp_path):
+    """On a fixed batch of real speech, the cached top-64 teacher's KL (training temperature) is within 2% of the
+    full-vocabulary KL, for both KD terms."""
+    from blsp_kd.data.synth import speak
+    from blsp_kd.models.pretrained import load_whisper_encoder
+    from blsp_kd.train.teacher_cache import TeacherCache
+
+    llm, tokenizer = embedded_llm
+    encoder, feature_extractor = load_whisper_encoder()
+    torch.manual_seed(0)
+    model = BlspKdModel(BlspKdConfig(), encoder, feature_extractor, llm, tokenizer).eval()
+    texts = ["The old castle stands on the hill.", "Please bring your umbrella today.",
+             "My brother plays the piano every evening."]
+    examples = []
+    for index, text in enumerate(texts):
+        ids = model.generate_ids_from_text([text], "Continue the following text in a coherent style:",
+                                           max_new_tokens=16)[0]
+        early_stop = ids[-1] != model.prompts.end_of_turn_id
+        examples.append({"id": str(index), "text": text, "instruction": "Continue the following text in a coherent "
+                         "style:", "response_ids": ids if early_stop else ids[:-1], "early_stop": early_stop})
+    cache = TeacherCache(tmp_path / "teacher", model, k=64, temperature=model.config.temperature)
+    cache.build(examples, progress=False)
+    from blsp_kd.models.blsp_kd import TeacherTopK
+
+    cached = [cache.load(example) for example in examples]
+    teacher = TeacherTopK(torch.cat([logprobs for logprobs, _ in cached]), torch.cat([ids for _, ids in cached]))
+    batch = collate_text(examples, model.prompts, model.pad_id)
+    hidden, frame_mask = encode_clips(model, [speak(text) for text in texts])
+    with torch.no_grad():
+        full = model(batch, hidden, frame_mask).losses
+        top_k = model(batch, hidden, frame_mask, teacher=teacher).losses
+    for name in ("input_kl", "response_kl"):
+        assert top_k[name].item() == pytest.approx(full[name].item(), rel=0.02), name
+
+
+@pytest.mark.parametrize("plora", [None, {"rank": 4, "alpha": 8, "dropout": 0.0}])
+def test_prompt_prefix_cache_gives_the_same_logits_and_gradients(plora):
+    results = []
+    for cached in (True, False):
+        model = tiny_model(plora=plora, cache_prompt_prefix=cached)
+        if plora:
+            randomise_plora(model)
+        batch = collate_text(RECORDS, model.prompts, model.pad_id)  # rows of different lengths: left padding
+        assert model.prefix_length(batch) == (int(batch.speech_mask.int().argmax(-1).min()) if cached else 0) > 0 \
+            or not cached
+        hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
+        output = model(batch, hidden, frame_mask)
+        output.loss.backward()
+        gradients = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+        results.append((output.losses, gradients))
+    (cached_losses, cached_gradients), (losses, gradients) = results
+    for name in losses:
+        assert cached_losses[name].item() == pytest.approx(losses[name].item(), abs=1e-5), name
+    for name in gradients:
+        torch.testing.assert_close(cached_gradients[name], gradients[name], atol=1e-5, rtol=1e-4)

@@ -79,6 +79,10 @@ class CFormer(nn.Module):
         self.out_norm = nn.LayerNorm(dim)
         self.out_proj = nn.Linear(dim, config.llm_dim)
 
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.out_proj
+
     def forward(self, hidden: Tensor, frame_mask: Tensor, num_tokens: Tensor | None = None) -> AdapterOutput:
         """hidden [B, T, D], frame_mask [B, T] bool, num_tokens [B] long (the transcript's n) or None.
 
@@ -133,6 +137,10 @@ class ConvSubsampler(nn.Module):
             nn.GELU(),
             nn.Linear(config.bottleneck_dim, config.llm_dim),
         )
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.bottleneck[-1]
 
     @staticmethod
     def conv_output_lengths(lengths: Tensor) -> Tensor:

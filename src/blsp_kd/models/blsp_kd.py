@@ -57,6 +57,7 @@ class BlspKdConfig:
     scale_by_t2: bool = False
     loss_weights: dict = field(default_factory=lambda: asdict(LossWeights()))
     dtype: str = "float32"
+    cache_prompt_prefix: bool = True  # run the speech-independent prompt prefix without autograd (same logits)
 
 
 @dataclass
@@ -121,6 +122,7 @@ class BlspKdModel(nn.Module):
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.prompts.end_of_turn_id
         adapter_config = {"encoder_dim": self.encoder.dim, "llm_dim": llm.config.hidden_size, **config.adapter_config}
         self.adapter = build_adapter(config.adapter, adapter_config)
+        match_embedding_scale(self.adapter, llm.get_input_embeddings().weight)
         self.plora_config = PLoRAConfig(**config.plora) if config.plora is not None else None
         if self.plora_config is not None:
             apply_plora(llm, self.plora_config)
@@ -196,11 +198,37 @@ class BlspKdModel(nn.Module):
             return self.lm_head(self.run_llm(token_embeds, batch)[used])
 
     def student_logits(self, batch: TextBatch, speech: AdapterOutput, used: Tensor) -> Tensor:
-        """The LLM hearing speech: speech vectors at the speech positions, PLoRA there. Logits [K, V] at `used`."""
+        """The LLM hearing speech: speech vectors at the speech positions, PLoRA there. Logits [K, V] at `used`.
+
+        The prompt columns before the first speech position of every row (padding, system prompt, instruction) do
+        not depend on anything trainable (with PLoRA scope 'speech' the update is 0 there), so with
+        `cache_prompt_prefix` they run once without autograd into a KV cache and only the rest of the sequence is
+        run with gradients: the same logits (a test checks it), less forward bookkeeping and a shorter backward.
+        """
         token_embeds = self.llm.get_input_embeddings()(batch.input_ids)
         student_embeds = place_speech(token_embeds, batch.speech_mask, speech)
-        with self.plora_scope(batch.speech_mask):
-            return self.lm_head(self.run_llm(student_embeds, batch)[used])
+        start = self.prefix_length(batch)
+        cache = None
+        if start:
+            with torch.no_grad():
+                cache = self.llm.get_decoder()(inputs_embeds=token_embeds[:, :start],
+                                               attention_mask=batch.attention_mask[:, :start],
+                                               position_ids=batch.position_ids[:, :start], use_cache=True).cache
+        with self.plora_scope(batch.speech_mask[:, start:]):
+            hidden = self.llm.get_decoder()(inputs_embeds=student_embeds[:, start:], attention_mask=batch.attention_mask,
+                                            position_ids=batch.position_ids[:, start:], cache=cache,
+                                            use_cache=cache is not None).last_hidden_state
+        return self.lm_head(hidden[used[:, start:]])
+
+    def prefix_length(self, batch: TextBatch) -> int:
+        """Columns that precede the speech in every row and are the same for teacher and student. 0 when prefix
+        caching is off, when plain LoRA (scope 'all') changes them too, or under activation checkpointing (HF's
+        checkpointed layers drop a KV cache while they record the graph)."""
+        checkpointing = self.llm.training and torch.is_grad_enabled() and self.llm.is_activation_checkpointing
+        if not self.config.cache_prompt_prefix or checkpointing or (
+                self.plora_config and self.plora_config.scope == "all"):
+            return 0
+        return int(batch.speech_mask.int().argmax(dim=-1).min())
 
     # ---------------------------------------------------------------------------------------------------- losses
 
@@ -354,6 +382,26 @@ def greedy_generation_config(max_new_tokens: int, end_of_turn_id: int, pad_id: i
     return GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, repetition_penalty=1.0,
                             encoder_repetition_penalty=1.0, no_repeat_ngram_size=0, encoder_no_repeat_ngram_size=0,
                             min_new_tokens=0, eos_token_id=end_of_turn_id, pad_token_id=pad_id)
+
+
+@torch.no_grad()
+def match_embedding_scale(adapter: nn.Module, token_embeddings: Tensor, seed: int = 0) -> None:
+    """Scale the adapter's output layer so that, at initialisation, speech vectors have the RMS of the LLM's token
+    embeddings (SmolLM2: 0.13, while a default-initialised CFormer emits ~0.6): the frozen LLM then reads them as
+    token-like inputs from the first step instead of as outliers it has never seen. Calibrated on unit-variance
+    random encoder frames; a checkpoint load overwrites it."""
+    generator = torch.Generator().manual_seed(seed)
+    dim = adapter.config.encoder_dim
+    frames = torch.randn(4, 200, dim, generator=generator).to(token_embeddings.device, token_embeddings.dtype)
+    was_training = adapter.training
+    adapter.eval()
+    output = adapter(frames, torch.ones(frames.shape[:2], dtype=torch.bool, device=frames.device),
+                     torch.full((4,), 10, device=frames.device))
+    adapter.train(was_training)
+    target = token_embeddings.float().pow(2).mean(-1).sqrt().median()
+    current = output.embeds[output.mask].float().pow(2).mean(-1).sqrt().mean()
+    adapter.output_layer.weight.mul_(target / current)
+    adapter.output_layer.bias.mul_(target / current)
 
 
 def cif_count_error(alpha_sum: Tensor, num_tokens: Tensor) -> float:
