@@ -271,10 +271,12 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients_with_plora():
 
 
 @pytest.mark.real
-def test_top_k_teacher_kl_is_within_2_percent_of_the_full_kl(embedded_llm, espeak, tmp_path):
-    """On a fixed batch of real speech, the cached top-64 teacher's KL (training temperature) is within 2% of the
-    full-vocabulary KL, for both KD terms."""
+def test_cached_teachers_against_the_live_teacher(embedded_llm, espeak, tmp_path):
+    """On a fixed batch of real speech: the hidden-state teacher cache gives the live teacher's losses exactly
+    (≤ 1e-5); the top-k cache's KL at τ = 1 with k = 4096 is within 2% of the full-vocabulary KL (smaller k or τ = 2
+    under-estimate much more on SmolLM2's 49k vocabulary: see docs/RESULTS.md)."""
     from blsp_kd.data.synth import speak
+    from blsp_kd.models.blsp_kd import TeacherHidden, TeacherTopK
     from blsp_kd.models.pretrained import load_whisper_encoder
     from blsp_kd.train.teacher_cache import TeacherCache
 
@@ -282,47 +284,33 @@ def test_top_k_teacher_kl_is_within_2_percent_of_the_full_kl(embedded_llm, espea
     encoder, feature_extractor = load_whisper_encoder()
     torch.manual_seed(0)
     model = BlspKdModel(BlspKdConfig(), encoder, feature_extractor, llm, tokenizer).eval()
+    instruction = "Continue the following text in a coherent style:"
     texts = ["The old castle stands on the hill.", "Please bring your umbrella today.",
              "My brother plays the piano every evening."]
     examples = []
     for index, text in enumerate(texts):
-        ids = model.generate_ids_from_text([text], "Continue the following text in a coherent style:",
-                                           max_new_tokens=16)[0]
+        ids = model.generate_ids_from_text([text], instruction, max_new_tokens=16)[0]
         early_stop = ids[-1] != model.prompts.end_of_turn_id
-        examples.append({"id": str(index), "text": text, "instruction": "Continue the following text in a coherent "
-                         "style:", "response_ids": ids if early_stop else ids[:-1], "early_stop": early_stop})
-    cache = TeacherCache(tmp_path / "teacher", model, k=64, temperature=model.config.temperature)
-    cache.build(examples, progress=False)
-    from blsp_kd.models.blsp_kd import TeacherTopK
-
-    cached = [cache.load(example) for example in examples]
-    teacher = TeacherTopK(torch.cat([logprobs for logprobs, _ in cached]), torch.cat([ids for _, ids in cached]))
+        examples.append({"id": str(index), "text": text, "instruction": instruction,
+                         "response_ids": ids if early_stop else ids[:-1], "early_stop": early_stop})
     batch = collate_text(examples, model.prompts, model.pad_id)
     hidden, frame_mask = encode_clips(model, [speak(text) for text in texts])
+    caches = {"hidden": TeacherCache(tmp_path / "teacher", model, "hidden"),
+              "topk": TeacherCache(tmp_path / "teacher", model, "topk", k=4096, temperature=1.0)}
+    teachers = {}
+    for name, cache in caches.items():
+        cache.build(examples, progress=False)
+        parts = [cache.load(example) for example in examples]
+        teachers[name] = type(parts[0]).concat(parts)
+    assert isinstance(teachers["hidden"], TeacherHidden) and isinstance(teachers["topk"], TeacherTopK)
     with torch.no_grad():
-        full = model(batch, hidden, frame_mask).losses
-        top_k = model(batch, hidden, frame_mask, teacher=teacher).losses
+        for temperature in (1.0, 2.0):
+            live = model(batch, hidden, frame_mask, temperature=temperature).losses
+            cached = model(batch, hidden, frame_mask, temperature=temperature, teacher=teachers["hidden"]).losses
+            for name in live:
+                assert cached[name].item() == pytest.approx(live[name].item(), abs=1e-5), (temperature, name)
+        top_k = model(batch, hidden, frame_mask, temperature=1.0, teacher=teachers["topk"]).losses
+    live = model(batch, hidden, frame_mask, temperature=1.0).losses
     for name in ("input_kl", "response_kl"):
-        assert top_k[name].item() == pytest.approx(full[name].item(), rel=0.02), name
-
-
-@pytest.mark.parametrize("plora", [None, {"rank": 4, "alpha": 8, "dropout": 0.0}])
-def test_prompt_prefix_cache_gives_the_same_logits_and_gradients(plora):
-    results = []
-    for cached in (True, False):
-        model = tiny_model(plora=plora, cache_prompt_prefix=cached)
-        if plora:
-            randomise_plora(model)
-        batch = collate_text(RECORDS, model.prompts, model.pad_id)  # rows of different lengths: left padding
-        assert model.prefix_length(batch) == (int(batch.speech_mask.int().argmax(-1).min()) if cached else 0) > 0 \
-            or not cached
-        hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
-        output = model(batch, hidden, frame_mask)
-        output.loss.backward()
-        gradients = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
-        results.append((output.losses, gradients))
-    (cached_losses, cached_gradients), (losses, gradients) = results
-    for name in losses:
-        assert cached_losses[name].item() == pytest.approx(losses[name].item(), abs=1e-5), name
-    for name in gradients:
-        torch.testing.assert_close(cached_gradients[name], gradients[name], atol=1e-5, rtol=1e-4)
+        assert top_k[name].item() == pytest.approx(live[name].item(), rel=0.02), name
+        assert top_k[name].item() <= live[name].item() + 1e-6  # merging the tail can only lower the KL

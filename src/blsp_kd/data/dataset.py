@@ -10,7 +10,7 @@ from blsp_kd.data.audio import load_record_audio
 from blsp_kd.data.collate import TextBatch, collate_text, pad_features, pad_hidden
 from blsp_kd.data.manifest import ManifestRecord
 from blsp_kd.data.prompt import PromptBuilder
-from blsp_kd.models.blsp_kd import TeacherTopK
+from blsp_kd.models.blsp_kd import TeacherHidden, TeacherTopK
 from blsp_kd.models.encoder import log_mel
 
 DEFAULT_INSTRUCTION = "Continue the following text in a coherent style:"
@@ -24,15 +24,13 @@ class SpeechBatch:
     frame_mask: Tensor | None = None  # [B, T] bool
     features: Tensor | None = None  # ... or [B, F, n_mels] log-mel features, encoded in the step
     feature_lengths: Tensor | None = None  # [B]
-    teacher: TeacherTopK | None = None  # cached teacher at the batch's used positions, row-major
+    teacher: TeacherHidden | TeacherTopK | None = None  # cached teacher at the batch's used positions, row-major
 
     def to(self, device) -> "SpeechBatch":
         moved = {}
         for field in fields(self):
             value = getattr(self, field.name)
             moved[field.name] = value.to(device) if hasattr(value, "to") else value
-        if self.teacher is not None:
-            moved["teacher"] = TeacherTopK(self.teacher.logprobs.to(device), self.teacher.ids.to(device))
         return SpeechBatch(**moved)
 
 
@@ -87,6 +85,5 @@ class SpeechCollator:
         else:
             batch.features, batch.feature_lengths = pad_features([item["features"] for item in items])
         if "teacher" in items[0]:
-            batch.teacher = TeacherTopK(torch.cat([item["teacher"][0] for item in items]),
-                                        torch.cat([item["teacher"][1] for item in items]))
+            batch.teacher = type(items[0]["teacher"]).concat([item["teacher"] for item in items])
         return batch

@@ -81,11 +81,34 @@ class KdLogits:
 
 
 @dataclass
-class TeacherTopK:
-    """A cached teacher at the positions a loss uses, in the row-major order of `used_positions(batch)`."""
+class TeacherHidden:
+    """A cached teacher, exact: its last hidden states [K, H] at the positions a loss uses (row-major order of
+    `used_positions(batch)`); the LM head turns them into logits again each step (cheap next to 30 layers)."""
 
-    logprobs: Tensor  # [K, k] log-probs at the training temperature
-    ids: Tensor  # [K, k]
+    hidden: Tensor
+
+    @classmethod
+    def concat(cls, parts: list["TeacherHidden"]) -> "TeacherHidden":
+        return cls(torch.cat([part.hidden for part in parts]))
+
+    def to(self, device) -> "TeacherHidden":
+        return TeacherHidden(self.hidden.to(device))
+
+
+@dataclass
+class TeacherTopK:
+    """A cached teacher, approximate: top-k log-probs at the training temperature and their ids [K, k], the rest of
+    the vocabulary as one bucket (`kd_kl_topk`, a lower bound of the KL; see docs/RESULTS.md for its error)."""
+
+    logprobs: Tensor
+    ids: Tensor
+
+    @classmethod
+    def concat(cls, parts: list["TeacherTopK"]) -> "TeacherTopK":
+        return cls(torch.cat([part.logprobs for part in parts]), torch.cat([part.ids for part in parts]))
+
+    def to(self, device) -> "TeacherTopK":
+        return TeacherTopK(self.logprobs.to(device), self.ids.to(device))
 
 
 def used_positions(batch: TextBatch, with_transcript: bool = True) -> Tensor:
@@ -191,11 +214,16 @@ class BlspKdModel(nn.Module):
         return self.llm.get_output_embeddings()(hidden)
 
     @torch.no_grad()
-    def teacher_logits(self, batch: TextBatch, used: Tensor) -> Tensor:
-        """The base LLM reading the transcript text: every adapter off, no grad. Returns logits [K, V] at `used`."""
+    def teacher_hidden(self, batch: TextBatch, used: Tensor) -> Tensor:
+        """The base LLM reading the transcript text: every adapter off, no grad. Last hidden states [K, H] at `used`."""
         with adapters_disabled():
             token_embeds = self.llm.get_input_embeddings()(batch.input_ids)
-            return self.lm_head(self.run_llm(token_embeds, batch)[used])
+            return self.run_llm(token_embeds, batch)[used]
+
+    @torch.no_grad()
+    def teacher_logits(self, batch: TextBatch, used: Tensor) -> Tensor:
+        """Teacher logits [K, V] at `used` (see `teacher_hidden`)."""
+        return self.lm_head(self.teacher_hidden(batch, used))
 
     def student_logits(self, batch: TextBatch, speech: AdapterOutput, used: Tensor) -> Tensor:
         """The LLM hearing speech: speech vectors at the speech positions, PLoRA there. Logits [K, V] at `used`.
@@ -232,7 +260,8 @@ class BlspKdModel(nn.Module):
 
     # ---------------------------------------------------------------------------------------------------- losses
 
-    def kd_logits(self, batch: TextBatch, hidden: Tensor, frame_mask: Tensor, run_teacher: bool = True) -> KdLogits:
+    def kd_logits(self, batch: TextBatch, hidden: Tensor, frame_mask: Tensor, run_teacher: bool = True,
+                  teacher: TeacherHidden | None = None) -> KdLogits:
         """Teacher and student logits at the positions the losses read, paired row-major.
 
         The CFormer is forced to the transcript's n, so the student reads the teacher's sequence with speech at the
@@ -245,8 +274,12 @@ class BlspKdModel(nn.Module):
         used = used_positions(batch, with_transcript=cformer)
         student_used = used_positions(student_batch, with_transcript=cformer)
         next_ids = torch.cat([student_batch.input_ids[:, 1:], student_batch.input_ids[:, :1]], dim=1)
+        if teacher is not None:
+            teacher_logits = self.lm_head(teacher.hidden.to(self.dtype))
+        else:
+            teacher_logits = self.teacher_logits(batch, used) if run_teacher else None
         return KdLogits(
-            teacher=self.teacher_logits(batch, used) if run_teacher else None,
+            teacher=teacher_logits,
             student=self.student_logits(student_batch, speech, student_used),
             input_positions=batch.speech_mask[used] if cformer else None,
             response_positions=response_logit_mask(student_batch.response_mask)[student_used],
@@ -255,19 +288,21 @@ class BlspKdModel(nn.Module):
         )
 
     def forward(self, batch: TextBatch, hidden: Tensor, frame_mask: Tensor, temperature: float | None = None,
-                teacher: TeacherTopK | None = None) -> BlspKdOutput:
+                teacher: TeacherHidden | TeacherTopK | None = None) -> BlspKdOutput:
         """KD losses for a batch. hidden/frame_mask: encoder output (from `encode` or the feature cache).
 
         temperature None → the training temperature of the config; evaluation metrics pass 1.0.
-        teacher: a cached top-k teacher at the used positions, or None to run the base LLM now.
+        teacher: a cached teacher at the used positions (exact hidden states or approximate top-k), or None to run
+        the base LLM now.
         """
         temperature = self.config.temperature if temperature is None else temperature
         weights = self.loss_weights
         needs_teacher = teacher is None and bool(weights.input_kl or weights.response_kl)
-        logits = self.kd_logits(batch, hidden, frame_mask, run_teacher=needs_teacher)
+        cached_hidden = teacher if isinstance(teacher, TeacherHidden) else None
+        logits = self.kd_logits(batch, hidden, frame_mask, run_teacher=needs_teacher, teacher=cached_hidden)
 
         def kd(positions: Tensor) -> Tensor:
-            if teacher is not None:
+            if isinstance(teacher, TeacherTopK):
                 return kd_kl_topk(teacher.logprobs, teacher.ids, logits.student, positions, temperature,
                                   self.config.scale_by_t2)
             return kd_kl(logits.teacher, logits.student, positions, temperature, self.config.scale_by_t2)

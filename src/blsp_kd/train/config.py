@@ -24,7 +24,8 @@ class DataConfig:
     max_text_tokens: int | None = 96  # records with longer transcripts are skipped (and reported)
     max_audio_seconds: float | None = 30.0
     feature_cache: bool = True  # frozen-encoder outputs computed once (refused when the encoder trains)
-    teacher_cache_topk: int = 0  # > 0: cache the teacher's top-k log-probs once; 0: run the teacher every step
+    teacher_cache: str = "none"  # "hidden": exact, computed once | "topk": approximate | "none": every step
+    teacher_cache_topk: int = 64  # k for teacher_cache="topk"
     cache_dir: str | None = None  # default: $BLSP_KD_HOME/cache
     num_workers: int = 0
 

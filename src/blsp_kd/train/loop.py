@@ -141,9 +141,9 @@ class Trainer:
                                                                     progress=recipe.train.progress and self.is_main)
                 for problem in problems + valid_problems:
                     self.log(f"skipped: {problem}")
-            if recipe.data.teacher_cache_topk:
-                teacher_cache = TeacherCache(cache_dir / "teacher", model, recipe.data.teacher_cache_topk,
-                                             model.config.temperature)
+            if recipe.data.teacher_cache != "none":
+                teacher_cache = TeacherCache(cache_dir / "teacher", model, recipe.data.teacher_cache,
+                                             recipe.data.teacher_cache_topk, model.config.temperature)
                 teacher_cache.build([text_example(record, recipe.data.default_instruction)
                                      for record in train_records], progress=recipe.train.progress and self.is_main)
         common = {"feature_extractor": model.feature_extractor, "feature_cache": feature_cache,
