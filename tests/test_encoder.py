@@ -3,33 +3,16 @@ import math
 import numpy as np
 import pytest
 import torch
-from transformers import WhisperConfig, WhisperFeatureExtractor
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
+from transformers import WhisperFeatureExtractor
 
 from blsp_kd.models.encoder import SpeechEncoder, log_mel
+from tiny import tiny_whisper
 
 WINDOW = 3000  # mel frames per 30 s window for max_source_positions = 1500
 
 
 def tiny_encoder(num_mel_bins: int = 80) -> SpeechEncoder:
-    torch.manual_seed(0)
-    config = WhisperConfig(
-        d_model=64,
-        encoder_layers=2,
-        encoder_attention_heads=4,
-        encoder_ffn_dim=128,
-        decoder_layers=1,
-        decoder_attention_heads=4,
-        decoder_ffn_dim=128,
-        num_mel_bins=num_mel_bins,
-        max_source_positions=1500,
-        vocab_size=128,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        decoder_start_token_id=1,
-    )
-    return SpeechEncoder(WhisperEncoder(config)).eval()
+    return SpeechEncoder(tiny_whisper(num_mel_bins=num_mel_bins, d_model=64)[0]).eval()
 
 
 def padded_batch(lengths: list[int], num_mel_bins: int = 80) -> tuple[torch.Tensor, torch.Tensor]:

@@ -121,14 +121,14 @@ def tiny_llama(tokenizer, seed: int = 0) -> LlamaForCausalLM:
     return LlamaForCausalLM(config).eval()
 
 
-def tiny_whisper(seed: int = 0):
-    """(random 2-layer Whisper encoder with d_model 32, the 80-bin feature extractor)."""
+def tiny_whisper(seed: int = 0, num_mel_bins: int = 80, d_model: int = 32):
+    """(random 2-layer Whisper encoder, the matching feature extractor)."""
     torch.manual_seed(seed)
-    config = WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=64,
-                           decoder_layers=1, decoder_attention_heads=4, decoder_ffn_dim=64, num_mel_bins=80,
-                           max_source_positions=1500, vocab_size=64, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                           decoder_start_token_id=1)
-    return WhisperModel(config).get_encoder().eval(), WhisperFeatureExtractor(feature_size=80)
+    config = WhisperConfig(d_model=d_model, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=2 * d_model,
+                           decoder_layers=1, decoder_attention_heads=4, decoder_ffn_dim=2 * d_model,
+                           num_mel_bins=num_mel_bins, max_source_positions=1500, vocab_size=64, pad_token_id=0,
+                           bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)
+    return WhisperModel(config).get_encoder().eval(), WhisperFeatureExtractor(feature_size=num_mel_bins)
 
 
 SENTENCES = [

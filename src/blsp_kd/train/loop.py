@@ -10,7 +10,6 @@ holds the trainable weights, optimiser, scheduler, every RNG and the data positi
 import json
 import math
 import random
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -362,6 +361,3 @@ def run(recipe: Recipe) -> dict:
     trainer.log(f"done: {result['steps']} steps in {result['seconds']:.0f} s; outputs in {trainer.output_dir}")
     return result
 
-
-def remove_run(output_dir: str | Path) -> None:
-    shutil.rmtree(output_dir, ignore_errors=True)
