@@ -1,0 +1,68 @@
+"""Speech → first response token: BLSP-KD (one model, real-length encoder, CIF, LLM) against the cascade it replaces
+(stock Whisper tiny.en greedy ASR on 30 s padding → the same SmolLM2 reading the transcript). Goal ≤ 0.5×.
+
+Both answer "Continue the following text in a coherent style:" about the same held-out synthetic clips, one clip at
+a time, timed from the clip in memory to the first new token (`FirstTokenClock`). The BLSP-KD adapter is untrained
+(latency does not depend on its weights; its CIF emits n̂ = round(Σα) ≈ 2.4 vectors per second of speech).
+
+    .venv/bin/python benchmarks/bench_latency.py [--quick]
+"""
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import machine, parse_args, print_table, synth_records  # noqa: E402
+
+from blsp_kd.data.audio import load_record_audio  # noqa: E402
+from blsp_kd.eval.evaluate import INSTRUCTIONS, CascadeSystem, Clip, FirstTokenClock, SpeechSystem  # noqa: E402
+from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel  # noqa: E402
+from blsp_kd.models.pretrained import load_whisper  # noqa: E402
+
+MAX_NEW_TOKENS = 4  # only the first token is timed
+
+
+def first_token_seconds(system, clip: Clip, instruction: str) -> float:
+    clock = FirstTokenClock()
+    start = time.perf_counter()
+    system.response_ids([clip], [instruction], MAX_NEW_TOKENS, streamer=clock)
+    if clock.first_token_at is None:
+        raise RuntimeError(f"{type(system).__name__} gave no token for clip {clip.record.id}")
+    return clock.first_token_at - start
+
+
+def main():
+    args = parse_args(__doc__.splitlines()[0])
+    num_clips, repeats = (3, 1) if args.quick else (12, 3)
+    print(f"machine: {machine()}")
+    model = BlspKdModel.from_config(BlspKdConfig())
+    whisper, processor = load_whisper()
+    records = synth_records(num_clips, model.tokenizer, split="test")
+    clips = [Clip(record, load_record_audio(record).samples) for record in records]
+    instruction = INSTRUCTIONS["continuation"]
+    systems = {"BLSP-KD (speech → LLM)": SpeechSystem(model), "cascade (Whisper ASR → LLM)": CascadeSystem(
+        model, whisper, processor)}
+    for system in systems.values():  # one untimed run each: one-off start-up costs are not latency
+        first_token_seconds(system, clips[0], instruction)
+    per_clip = {name: [[] for _ in clips] for name in systems}
+    for _ in range(repeats):
+        for index, clip in enumerate(clips):
+            for name, system in systems.items():  # interleaved, so load from other jobs hits both alike
+                per_clip[name][index].append(first_token_seconds(system, clip, instruction))
+    medians = {name: [statistics.median(values) for values in clips_values] for name, clips_values in per_clip.items()}
+    seconds = [len(clip.audio) / 16000 for clip in clips]
+    print(f"{num_clips} held-out synthetic clips ({min(seconds):.1f}–{max(seconds):.1f} s, mean "
+          f"{statistics.mean(seconds):.1f} s), batch 1; per clip the median of {repeats} runs\n")
+    speech_name, cascade_name = systems
+    ratios = [speech / cascade for speech, cascade in zip(medians[speech_name], medians[cascade_name], strict=True)]
+    print_table(["system", "median first-token latency, s", "mean, s"],
+                [[name, f"{statistics.median(values):.3f}", f"{statistics.mean(values):.3f}"]
+                 for name, values in medians.items()])
+    print(f"\nBLSP-KD / cascade: median of per-clip ratios {statistics.median(ratios):.2f}× "
+          f"(range {min(ratios):.2f}–{max(ratios):.2f}; goal ≤ 0.5×)")
+
+
+if __name__ == "__main__":
+    main()
