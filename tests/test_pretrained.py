@@ -153,3 +153,15 @@ def test_converted_whisper_transcribes_espeak_speech(embedded_whisper, espeak):
     wer = jiwer.wer([normalise(s) for s in SENTENCES], [normalise(h) for h in hypotheses])
     print(f"WER {wer:.3f}: {hypotheses}")
     assert wer <= 0.40, hypotheses
+
+
+def test_a_running_conversion_is_not_cleaned_up_by_another(home):
+    """Two processes converting at once (e.g. DDP ranks on a fresh machine): neither deletes the other's work."""
+    cache, source = home
+    cache.mkdir(parents=True)
+    running = cache / f".smollm2-135m-instruct.tmp-{os.getpid()}-abc"  # a live process's temp folder
+    running.mkdir()
+    dead = cache / ".smollm2-135m-instruct.tmp-999999999-abc"
+    dead.mkdir()
+    cached_conversion("smollm2-135m-instruct", source, write_checkpoint)
+    assert running.exists() and not dead.exists()

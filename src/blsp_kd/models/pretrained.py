@@ -69,12 +69,18 @@ def cached_conversion(name: str, source: Path, convert, origin: str = "") -> tup
     if marker.exists() and json.loads(marker.read_text()) == key:
         return target, False
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{name}.tmp-*"):  # left behind by a killed conversion
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=target.parent))
+    prefix = f".{name}.tmp-"
+    for stale in target.parent.glob(f"{prefix}*"):  # left behind by a killed conversion (its process is gone)
+        owner = stale.name[len(prefix) :].split("-")[0]
+        if not (owner.isdigit() and process_alive(int(owner))):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=target.parent))
     try:
         convert(tmp_dir)
         (tmp_dir / COMPLETE_MARKER).write_text(json.dumps(key))
+        if marker.exists() and json.loads(marker.read_text()) == key:  # another process finished first (e.g. DDP)
+            shutil.rmtree(tmp_dir)
+            return target, False
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp_dir, target)
@@ -82,6 +88,16 @@ def cached_conversion(name: str, source: Path, convert, origin: str = "") -> tup
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     return target, True
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 # ---------------------------------------------------------------------------------------------------------- Whisper
