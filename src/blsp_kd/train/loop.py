@@ -234,10 +234,8 @@ class Trainer:
         """Held-out KD KL (τ = 1, true n) and CIF count error on the main process; keeps the best checkpoint."""
         metrics = {}
         if self.is_main:
-            batches = self.loader(self.valid_dataset, [list(range(start, min(start + self.recipe.train.batch_size,
-                                                                                len(self.valid_dataset))))
-                                                       for start in range(0, len(self.valid_dataset),
-                                                                          self.recipe.train.batch_size)])
+            batches = torch.utils.data.DataLoader(self.valid_dataset, batch_size=self.recipe.train.batch_size,
+                                                  collate_fn=self.collator)  # in order; the last batch may be short
             metrics = alignment_metrics(self.model, batches, progress=self.recipe.train.progress)
             self.write_log("valid", metrics)
             if metrics.get("kl", math.inf) < self.best_kl:
