@@ -14,6 +14,9 @@ The optimisations and what "off" means here:
     prompt_prefix_cache  the prompt columns before the speech run once      | off: the whole sequence runs with
                          without autograd (`cache_prompt_prefix`)          |      autograd
     vector_cif           `cif` as one batched matmul                        | off: the per-frame Python loop
+    bf16                 frozen base models stored in bf16, bf16 autocast   | off: fp32 throughout
+                         (`train.mixed_precision=auto` on a CPU with native |
+                         bf16 matmuls: AVX-512-BF16 or AMX; its caches too) |
 A full 3-epoch run is ~750 steps, far too long to repeat per configuration on this CPU, so the script measures
 unit costs (the caches for N clips, the median step of each configuration over the same batches, configurations
 interleaved step by step so that load from other jobs hits them alike) and extrapolates the 1- and 3-epoch totals.
@@ -31,6 +34,7 @@ from pathlib import Path
 from unittest import mock
 
 import torch
+from transformers import AutoTokenizer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import loop_cif, machine, parse_args, print_table, synth_records, text_examples  # noqa: E402
@@ -41,7 +45,9 @@ from blsp_kd.data.features import FeatureCache  # noqa: E402
 from blsp_kd.models import adapters  # noqa: E402
 from blsp_kd.models.blsp_kd import BlspKdModel, place_speech  # noqa: E402
 from blsp_kd.models.plora import adapters_disabled  # noqa: E402
+from blsp_kd.models.pretrained import llm_checkpoint  # noqa: E402
 from blsp_kd.train.config import load_recipe  # noqa: E402
+from blsp_kd.train.loop import native_bf16  # noqa: E402
 from blsp_kd.train.teacher_cache import TeacherCache  # noqa: E402
 
 RECIPE = Path(__file__).parent.parent / "recipes" / "default-stage1.yaml"
@@ -57,9 +63,10 @@ class Flags:
     used_logits: bool = True
     prompt_prefix_cache: bool = True
     vector_cif: bool = True
+    bf16: bool = True
 
 
-OPTIMISED = Flags()
+OPTIMISED = Flags(bf16=native_bf16())  # as the recipe's mixed_precision "auto" decides on this machine
 BASELINE = Flags(**{field.name: False for field in fields(Flags)})
 
 
@@ -67,7 +74,7 @@ def configurations() -> dict[str, Flags]:
     """All on, all off, and each optimisation off alone (the encoder's length matters only without the cache)."""
     configs = {"all on": OPTIMISED}
     configs |= {f"{field.name} off": replace(OPTIMISED, **{field.name: False}) for field in fields(Flags)
-                if field.name != "real_length_encoder"}
+                if field.name != "real_length_encoder" and getattr(OPTIMISED, field.name)}
     configs["feature_cache + real_length_encoder off"] = replace(OPTIMISED, feature_cache=False,
                                                                  real_length_encoder=False)
     configs["all off (baseline)"] = BASELINE
@@ -142,16 +149,50 @@ def load_batch(model: BlspKdModel, records: list, flags: Flags, feature_cache: F
     return text, hidden, frame_mask, teacher
 
 
-def train_step(model, optimizer, records, flags, feature_cache, teacher_cache, max_text_tokens) -> float:
+@dataclass
+class Setup:
+    """A model in one precision with its optimiser and its caches (bf16 base models compute other caches), and
+    what building those caches cost."""
+
+    model: BlspKdModel
+    optimizer: torch.optim.Optimizer
+    feature_cache: FeatureCache
+    teacher_cache: TeacherCache
+    feature_cache_seconds: float
+    teacher_cache_seconds: float
+
+    @classmethod
+    def build(cls, recipe, records: list, bf16: bool) -> "Setup":
+        model = BlspKdModel.from_config(recipe.model)
+        if bf16:
+            model.store_frozen_weights(torch.bfloat16)  # what the trainer does under bf16 mixed precision
+        model.train()
+        directory = CACHE_DIR / ("bf16" if bf16 else "fp32")
+        shutil.rmtree(directory, ignore_errors=True)
+        start = time.perf_counter()
+        feature_cache = FeatureCache(directory / "features", model)
+        feature_cache.build(records, progress=False)
+        feature_cache_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        teacher_cache = TeacherCache(directory / "teacher", model, recipe.data.teacher_cache,
+                                     recipe.data.teacher_cache_topk, model.config.temperature)
+        teacher_cache.build(text_examples(records), progress=False)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.train.lr)
+        return cls(model, optimizer, feature_cache, teacher_cache, feature_cache_seconds,
+                   time.perf_counter() - start)
+
+
+def train_step(setup: Setup, records, flags, max_text_tokens) -> float:
     """One optimiser step as `Trainer.train` does it (data loading included). Returns the loss."""
-    text, hidden, frame_mask, teacher = load_batch(model, records, flags, feature_cache, teacher_cache,
+    model = setup.model
+    text, hidden, frame_mask, teacher = load_batch(model, records, flags, setup.feature_cache, setup.teacher_cache,
                                                    max_text_tokens)
-    with patched(model, flags):
+    with patched(model, flags), torch.autocast("cpu", dtype=torch.bfloat16, enabled=flags.bf16):
         output = model(text, hidden, frame_mask, teacher=teacher)
     output.loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+    setup.optimizer.step()
+    setup.optimizer.zero_grad(set_to_none=True)
     return output.loss.item()
 
 
@@ -163,35 +204,25 @@ def main():
     num_clips, steps = (16, 1) if args.quick else (64, 5)
     recipe = load_recipe(RECIPE)
     batch_size, max_text_tokens = recipe.train.batch_size, recipe.data.max_text_tokens
-    print(f"machine: {machine()}")
-    model = BlspKdModel.from_config(recipe.model)
-    records = synth_records(num_clips, model.tokenizer)
+    print(f"machine: {machine()}; native bf16 matmuls: {native_bf16()}")
+    records = synth_records(num_clips, AutoTokenizer.from_pretrained(llm_checkpoint(recipe.model.llm)))
     seconds = [load_record_audio(record).samples.shape[0] / 16000 for record in records]
-    model.train()
-
-    shutil.rmtree(CACHE_DIR, ignore_errors=True)
-    start = time.perf_counter()
-    feature_cache = FeatureCache(CACHE_DIR / "features", model)
-    feature_cache.build(records, progress=False)
-    feature_cache_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    teacher_cache = TeacherCache(CACHE_DIR / "teacher", model, recipe.data.teacher_cache, recipe.data.teacher_cache_topk,
-                                 model.config.temperature)
-    teacher_cache.build(text_examples(records), progress=False)
-    teacher_cache_seconds = time.perf_counter() - start
+    setups = {bf16: Setup.build(recipe, records, bf16) for bf16 in sorted({False, OPTIMISED.bf16})}
+    optimised_setup = setups[OPTIMISED.bf16]
+    feature_cache_seconds = optimised_setup.feature_cache_seconds
+    teacher_cache_seconds = optimised_setup.teacher_cache_seconds
 
     generator = torch.Generator().manual_seed(0)
     order = torch.randperm(num_clips, generator=generator).tolist()
     batches = [[records[i] for i in order[start : start + batch_size]]
                for start in range(0, num_clips - batch_size + 1, batch_size)]
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.train.lr)
     configs = configurations()
     timings = {name: [] for name in configs}
     for step in range(steps + 1):  # step 0 warms every configuration up and is not counted
         batch = batches[step % len(batches)]
         for name, flags in configs.items():
             start = time.perf_counter()
-            train_step(model, optimizer, batch, flags, feature_cache, teacher_cache, max_text_tokens)
+            train_step(setups[flags.bf16], batch, flags, max_text_tokens)
             if step > 0:
                 timings[name].append(time.perf_counter() - start)
     step_seconds = {name: statistics.median(values) for name, values in timings.items()}
@@ -199,9 +230,14 @@ def main():
     print(f"{num_clips} synthetic clips ({statistics.mean(seconds):.1f} s mean, {min(seconds):.1f}–"
           f"{max(seconds):.1f} s), batch {batch_size}; median of {steps} steps per configuration, "
           "configurations interleaved step by step after one warm-up step each\n")
+    cache_rows = []
+    for bf16, setup in setups.items():
+        precision = "bf16" if bf16 else "fp32"
+        for name, value in (("feature", setup.feature_cache_seconds), ("teacher", setup.teacher_cache_seconds)):
+            cache_rows.append([f"{name} cache ({precision}), {num_clips} clips (per clip)",
+                               f"{value:.1f} ({value / num_clips:.3f})"])
     print_table(["unit cost", "seconds"], [
-        [f"feature cache, {num_clips} clips (per clip)", f"{feature_cache_seconds:.1f} ({feature_cache_seconds / num_clips:.3f})"],
-        [f"teacher cache, {num_clips} clips (per clip)", f"{teacher_cache_seconds:.1f} ({teacher_cache_seconds / num_clips:.3f})"],
+        *cache_rows,
         *[[f"step, {name}", f"{seconds:.2f} (runs: {' '.join(f'{t:.2f}' for t in timings[name])})"]
           for name, seconds in step_seconds.items()],
     ])
@@ -223,6 +259,10 @@ def main():
     total_steps = steps_per_epoch * max(EPOCHS)
     cache_costs = {"feature_cache off": feature_cache_seconds / num_clips * CORPUS_UTTERANCES,
                    "teacher_cache off": teacher_cache_seconds / num_clips * CORPUS_UTTERANCES}
+    if OPTIMISED.bf16:  # in fp32 the caches cost more too: a negative cost, i.e. a saving of bf16
+        fp32 = setups[False]
+        cache_costs["bf16 off"] = -(fp32.feature_cache_seconds + fp32.teacher_cache_seconds - feature_cache_seconds
+                                    - teacher_cache_seconds) / num_clips * CORPUS_UTTERANCES
     savings = {}
     for name in configs:
         if name in ("all on", "all off (baseline)", "feature_cache + real_length_encoder off"):

@@ -33,6 +33,7 @@ def tiny_overrides(setup: dict, output_dir: Path, **extra) -> list[str]:
         "data.train": f"[{setup['train']}]", "data.valid": setup["valid"], "data.cache_dir": str(setup["root"] / "cache"),
         "train.output_dir": str(output_dir), "train.batch_size": 4, "train.max_steps": 40, "train.warmup_steps": 2,
         "train.log_every": 1, "train.eval_every": 20, "train.save_every": 10, "train.progress": False,
+        "train.mixed_precision": "fp32",  # "auto" depends on the CPU; bf16 has its own test
     }
     settings.update(extra)
     return [f"{key}={value}" for key, value in settings.items()]
@@ -146,6 +147,51 @@ def test_every_recipe_loads_and_dry_runs_on_tiny_models(recipe, tiny_setup, tmp_
     for name, weight in loaded.model.loss_weights.items():
         if weight and not (loaded.model.adapter == "conv" and name in ("input_kl", "cif")):
             assert name in step, (name, step)
+
+
+@pytest.mark.parametrize("recipe_name", ["default-stage1.yaml", "default-stage2.yaml"])
+def test_bf16_mixed_precision_keeps_frozen_weights_in_bf16_and_follows_the_fp32_run(recipe_name, tiny_setup,
+                                                                                       tmp_path):
+    """What "auto" picks on a CPU with native bf16: the frozen base models are stored in bf16 (caches and validation
+    run on them), the trained weights (CFormer; PLoRA in stage 2) stay fp32 masters, and the losses follow the
+    fp32 run of the same seed closely."""
+    from accelerate.state import AcceleratorState
+
+    from blsp_kd.train.loop import Trainer
+
+    recipe_path = REPO / "recipes" / recipe_name
+    logs = {}
+    for precision in ("fp32", "bf16"):
+        output_dir = tmp_path / precision
+        recipe = load_recipe(recipe_path, tiny_overrides(tiny_setup, output_dir, **{
+            "train.mixed_precision": precision, "train.max_steps": 3, "train.eval_every": 3, "train.init_from": "null",
+            "data.cache_dir": str(tmp_path / "cache")}))
+        AcceleratorState._reset_state(reset_partial_state=True)  # one process, two precisions: accelerate's
+        trainer = Trainer(recipe)                                   # state is a singleton otherwise
+        trainer.train()
+        AcceleratorState._reset_state(reset_partial_state=True)
+        frozen = {p.dtype for p in trainer.model.parameters() if not p.requires_grad}
+        trained = {p.dtype for p in trainer.model.parameters() if p.requires_grad}
+        assert frozen == {torch.bfloat16 if precision == "bf16" else torch.float32} and trained == {torch.float32}
+        if trainer.model.config.plora is not None:
+            assert any("lora_" in name for name, p in trainer.model.named_parameters() if p.requires_grad)
+        logs[precision] = read_log(output_dir)
+        logs[precision + " valid"] = read_log(output_dir, "valid")
+    for step in (1, 2, 3):
+        assert logs["bf16"][step]["total"] == pytest.approx(logs["fp32"][step]["total"], rel=0.03), step
+    assert logs["bf16 valid"][3]["kl"] == pytest.approx(logs["fp32 valid"][3]["kl"], rel=0.03)
+
+
+def test_auto_precision_is_bf16_only_where_bf16_matmuls_are_native(monkeypatch):
+    from blsp_kd.train import loop
+
+    monkeypatch.setattr(loop, "native_bf16", lambda: True)
+    assert loop.resolve_mixed_precision("auto") == "bf16"
+    monkeypatch.setattr(loop, "native_bf16", lambda: False)
+    assert loop.resolve_mixed_precision("auto") == "no"
+    assert loop.resolve_mixed_precision("bf16") == "bf16" and loop.resolve_mixed_precision("fp32") == "no"
+    with pytest.raises(ValueError, match="mixed_precision"):
+        loop.resolve_mixed_precision("int8")
 
 
 def test_deepspeed_config_matches_the_7b_recipe():

@@ -96,7 +96,8 @@ def run_demo(config: DemoConfig) -> dict:
     now = phase("training (with caches)", now)
 
     print("[5/5] held-out alignment after training")
-    model = trainer.model
+    del trainer  # it may hold the base models in bf16 (mixed precision); both tables are measured in fp32
+    model = BlspKdModel.from_config(recipe.model)
     model.load_trainable(load_file(work / "stage1" / "best" / WEIGHTS_FILE))  # keep-best by validation KL
     after = held_out_metrics(model, manifests["test"], shuffle=False)
     shuffled = held_out_metrics(model, manifests["test"], shuffle=True)

@@ -168,6 +168,18 @@ class BlspKdModel(nn.Module):
             parameter.requires_grad_("lora_" in name)
         self.encoder.requires_grad_(self.config.train_encoder)
 
+    def store_frozen_weights(self, dtype: torch.dtype) -> int:
+        """Keep every frozen weight (base LLM, frozen encoder) in `dtype`; trainable weights stay as they are (their
+        fp32 copies are the optimiser's master weights). Under bf16 mixed precision the frozen weights would be cast
+        to bf16 by autocast in every op anyway: storing them so skips those casts and halves their memory.
+        Returns the number of parameters cast."""
+        count = 0
+        for parameter in self.parameters():
+            if not parameter.requires_grad and parameter.dtype != dtype and parameter.is_floating_point():
+                parameter.data = parameter.data.to(dtype)
+                count += parameter.numel()
+        return count
+
     def trainable_state_dict(self) -> dict[str, Tensor]:
         """What a checkpoint holds: the adapter, PLoRA weights and (when trained) the encoder."""
         return {name: tensor for name, tensor in self.state_dict().items()

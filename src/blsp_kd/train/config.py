@@ -50,7 +50,9 @@ class TrainConfig:
     save_every: int = 100
     keep_last: int = 2
     gradient_checkpointing: bool = False
-    mixed_precision: str = "auto"  # "fp32" | "bf16" | "fp16" | "auto" (bf16 on a GPU that supports it, else fp32)
+    # "fp32" | "bf16" | "fp16" | "auto": bf16 where bf16 matmuls are native (a GPU that has them, a CPU with
+    # AVX-512-BF16 or AMX), else fp32. With bf16 the frozen base models are stored in bf16 (caches included).
+    mixed_precision: str = "auto"
     progress: bool = True
 
 

@@ -86,8 +86,8 @@ class Trainer:
         config = recipe.train
         self.output_dir = Path(config.output_dir)
         # cpu=True on a machine without CUDA lets torchrun / accelerate launch start gloo DDP across CPU processes.
-        self.accelerator = Accelerator(mixed_precision=resolve_mixed_precision(config.mixed_precision),
-                                       cpu=not torch.cuda.is_available())
+        mixed_precision = resolve_mixed_precision(config.mixed_precision)
+        self.accelerator = Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
         self.is_main = self.accelerator.is_main_process
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = self.output_dir / "log.jsonl"
@@ -99,6 +99,9 @@ class Trainer:
             load_partial(model, Path(config.init_from), self.log)
         if config.gradient_checkpointing:
             enable_gradient_checkpointing(model.llm)
+        if mixed_precision == "bf16":  # before the caches: they hold what the bf16 base models compute
+            cast = model.store_frozen_weights(torch.bfloat16)
+            self.log(f"bf16 mixed precision: {cast / 1e6:.1f} M frozen weights stored in bf16, trainable ones in fp32")
         model.to(self.accelerator.device)
         self.model = model
         self.setup_data()
@@ -236,7 +239,8 @@ class Trainer:
         if self.is_main:
             batches = torch.utils.data.DataLoader(self.valid_dataset, batch_size=self.recipe.train.batch_size,
                                                   collate_fn=self.collator)  # in order; the last batch may be short
-            metrics = alignment_metrics(self.model, batches, progress=self.recipe.train.progress)
+            with self.accelerator.autocast():
+                metrics = alignment_metrics(self.model, batches, progress=self.recipe.train.progress)
             self.write_log("valid", metrics)
             if metrics.get("kl", math.inf) < self.best_kl:
                 self.best_kl = metrics["kl"]
@@ -310,13 +314,23 @@ class Trainer:
 
 
 def resolve_mixed_precision(setting: str) -> str:
-    """Our recipe value → accelerate's mixed_precision ("no" | "bf16" | "fp16")."""
+    """Our recipe value → accelerate's mixed_precision ("no" | "bf16" | "fp16"). "auto" is bf16 where bf16 matmuls
+    are native: a GPU that supports it, or a CPU with AVX-512-BF16 or AMX (there bf16 matmuls measured ~4× the fp32
+    rate, docs/BENCHMARKS.md); elsewhere fp32 (emulated bf16 would be slower, not faster)."""
     if setting == "auto":
-        setting = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+        setting = "bf16" if native_bf16() else "fp32"
     choices = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
     if setting not in choices:
         raise ValueError(f"train.mixed_precision must be one of auto, {', '.join(choices)}; got {setting!r}")
     return choices[setting]
+
+
+def native_bf16() -> bool:
+    """Does this machine's accelerator (or, without one, its CPU) multiply bf16 matrices natively?"""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    cpu = torch.cpu  # private probes; absent in some builds → treat as unsupported
+    return any(getattr(cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 def set_seed(seed: int) -> None:
