@@ -22,9 +22,8 @@ from bench_stage1 import OPTIMISED, RECIPE, Setup, load_batch, train_step  # noq
 from common import machine, parse_args, peak_rss_gb, print_table, synth_records, timed  # noqa: E402
 
 from blsp_kd.models.blsp_kd import BlspKdModel, used_positions  # noqa: E402
-from blsp_kd.models.pretrained import llm_checkpoint  # noqa: E402
+from blsp_kd.models.pretrained import llm_checkpoint, native_bf16  # noqa: E402
 from blsp_kd.train.config import load_recipe  # noqa: E402
-from blsp_kd.train.loop import native_bf16  # noqa: E402
 
 
 def transformer_flops(tokens: int, sequence: int, dim: int, ffn: int, kv_dim: int, gated: bool) -> int:

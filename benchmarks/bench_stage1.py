@@ -45,9 +45,8 @@ from blsp_kd.data.features import FeatureCache  # noqa: E402
 from blsp_kd.models import adapters  # noqa: E402
 from blsp_kd.models.blsp_kd import BlspKdModel, place_speech  # noqa: E402
 from blsp_kd.models.plora import adapters_disabled  # noqa: E402
-from blsp_kd.models.pretrained import llm_checkpoint  # noqa: E402
+from blsp_kd.models.pretrained import llm_checkpoint, native_bf16  # noqa: E402
 from blsp_kd.train.config import load_recipe  # noqa: E402
-from blsp_kd.train.loop import native_bf16  # noqa: E402
 from blsp_kd.train.teacher_cache import TeacherCache  # noqa: E402
 
 RECIPE = Path(__file__).parent.parent / "recipes" / "default-stage1.yaml"

@@ -183,8 +183,13 @@ def test_bf16_mixed_precision_keeps_frozen_weights_in_bf16_and_follows_the_fp32_
 
 
 def test_auto_precision_is_bf16_only_where_bf16_matmuls_are_native(monkeypatch):
+    from blsp_kd.models.pretrained import native_bf16, resolve_dtype
     from blsp_kd.train import loop
 
+    assert not native_bf16("meta") and resolve_dtype("float32") == torch.float32
+    assert resolve_dtype("auto", "cpu") == (torch.bfloat16 if native_bf16("cpu") else torch.float32)
+    with pytest.raises(ValueError, match="dtype"):
+        resolve_dtype("float16")
     monkeypatch.setattr(loop, "native_bf16", lambda: True)
     assert loop.resolve_mixed_precision("auto") == "bf16"
     monkeypatch.setattr(loop, "native_bf16", lambda: False)

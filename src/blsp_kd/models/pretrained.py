@@ -40,6 +40,29 @@ def blsp_home() -> Path:
     return Path(os.environ.get("BLSP_KD_HOME") or Path.home() / ".cache" / "blsp-kd")
 
 
+def native_bf16(device: str | torch.device | None = None) -> bool:
+    """Does `device` (default: CUDA when available, else the CPU) multiply bf16 matrices natively: a GPU with bf16
+    support, or a CPU with AVX-512-BF16 or AMX? There bf16 matmuls run several times faster than fp32 (4× measured on
+    an AMD EPYC with AVX-512-BF16, docs/BENCHMARKS.md); elsewhere bf16 is emulated and slower than fp32."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":  # private probes of torch.cpu; absent in some builds → treated as unsupported
+        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+    return False
+
+
+def resolve_dtype(name: str, device: str | torch.device | None = None) -> torch.dtype:
+    """'float32' | 'bfloat16' | 'auto' (bfloat16 where `native_bf16(device)`, else float32) → a torch dtype."""
+    choices = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+    if name == "auto":
+        return torch.bfloat16 if native_bf16(device) else torch.float32
+    if name not in choices:
+        raise ValueError(f"dtype must be auto, float32 or bfloat16; got {name!r}")
+    return choices[name]
+
+
 def package_dir(package: str, version: str) -> Path:
     """The installed folder of a bundled model package, or a clear error naming the pip command."""
     module = package.replace("-", "_")

@@ -29,7 +29,7 @@ from blsp_kd.data.manifest import filter_by_text_tokens, mix_manifests, read_man
 from blsp_kd.eval.alignment import alignment_metrics
 from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdModel
 from blsp_kd.models.plora import enable_gradient_checkpointing
-from blsp_kd.models.pretrained import blsp_home
+from blsp_kd.models.pretrained import blsp_home, native_bf16
 from blsp_kd.train.checkpoint import latest_checkpoint, prune_checkpoints, save_atomically
 from blsp_kd.train.config import Recipe, save_recipe
 from blsp_kd.train.teacher_cache import TeacherCache
@@ -323,14 +323,6 @@ def resolve_mixed_precision(setting: str) -> str:
     if setting not in choices:
         raise ValueError(f"train.mixed_precision must be one of auto, {', '.join(choices)}; got {setting!r}")
     return choices[setting]
-
-
-def native_bf16() -> bool:
-    """Does this machine's accelerator (or, without one, its CPU) multiply bf16 matrices natively?"""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    cpu = torch.cpu  # private probes; absent in some builds → treat as unsupported
-    return any(getattr(cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 def set_seed(seed: int) -> None:
