@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_stage1 import RECIPE  # noqa: E402
+from bench_stage1 import OPTIMISED, RECIPE  # noqa: E402
 from common import RESPONSE_TOKENS, machine, parse_args, print_table, synth_records, timed  # noqa: E402
 
 from blsp_kd.data.collate import collate_text  # noqa: E402
@@ -55,7 +55,9 @@ def examples_per_second(model, optimizer, batch, repeats: int) -> float:
     text, hidden, frame_mask, teacher = batch
 
     def step():
-        model(text, hidden, frame_mask, teacher=teacher).loss.backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=OPTIMISED.bf16):
+            loss = model(text, hidden, frame_mask, teacher=teacher).loss
+        loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -69,8 +71,10 @@ def main():
     clip_seconds = [2, 10, 30] if args.quick else [2, 5, 10, 20, 30]
     fixed_seconds, fixed_batch = 4, 2 if args.quick else 8
     repeats = 1 if args.quick else 2
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; bf16 (frozen base models): {OPTIMISED.bf16}")
     model = BlspKdModel.from_config(load_recipe(RECIPE).model)
+    if OPTIMISED.bf16:  # as the trainer does under mixed_precision "auto" on this machine
+        model.store_frozen_weights(torch.bfloat16)
     model.train()
     corpus = " ".join(record.text for record in synth_records(160, model.tokenizer))
     corpus_ids = model.tokenizer(corpus, add_special_tokens=False).input_ids
@@ -95,7 +99,8 @@ def main():
     right.plot(clip_seconds, by_length, marker="o")
     right.set(xlabel=f"clip length, s (batch {fixed_batch})", ylabel="examples / s",
               title="throughput vs clip length")
-    figure.suptitle(f"stage-1 training step, embedded default, all optimisations on (median of {repeats})",
+    precision = "bf16 base models" if OPTIMISED.bf16 else "fp32"
+    figure.suptitle(f"stage-1 training step, embedded default, all optimisations on ({precision}; median of {repeats})",
                     fontsize=9)
     figure.tight_layout()
     plot = QUICK_PLOT if args.quick else PLOT
