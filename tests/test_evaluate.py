@@ -135,6 +135,27 @@ def test_cli_parsing():
 # ------------------------------------------------------------------------------------------ tiny end to end
 
 
+def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_differently(tmp_path, monkeypatch, capsys):
+    """Responses are stored as token ids of the base LLM; a compared checkpoint with another tokenizer is refused."""
+    base, other = tiny_model(), tiny_model()
+    other.tokenizer = tiny_chat_tokenizer(STYLES["qwen2"])
+    assert commands.tokenizer_mismatch(base.tokenizer, tiny_model(seed=1).tokenizer) is None
+    assert commands.tokenizer_mismatch(other.tokenizer, base.tokenizer) == "chat templates differ"
+    extended = tiny_chat_tokenizer(STYLES["smollm2"])
+    extended.add_tokens(["<|audio|>"])
+    assert "vocabularies" in commands.tokenizer_mismatch(extended, base.tokenizer)
+
+    monkeypatch.setattr(BlspKdModel, "from_pretrained",
+                        classmethod(lambda cls, directory: base if str(directory).endswith("base") else other))
+    manifest = write_manifest(tmp_path, [{"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.0, 0), "text": "hi"}])
+    parser = argparse.ArgumentParser()
+    commands.add_evaluate_parser(parser.add_subparsers())
+    args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "out"), "--model",
+                              str(tmp_path / "base"), "--compare", f"qwen={tmp_path / 'other'}", "--no-progress"])
+    assert args.func(args) == 2
+    assert "--compare qwen=" in capsys.readouterr().err and not (tmp_path / "out" / "results.json").exists()
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A manifest of 3 good clips, a missing file, a too-short clip and a broken line; a training log."""

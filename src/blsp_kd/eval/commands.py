@@ -24,6 +24,15 @@ def parse_choices(value: str, allowed: tuple[str, ...], what: str) -> list[str]:
     return names
 
 
+def tokenizer_mismatch(tokenizer, reference) -> str | None:
+    """Why `tokenizer` would read token ids differently from `reference` (vocabulary or chat template), or None."""
+    if tokenizer.get_vocab() != reference.get_vocab():
+        return f"vocabularies of {len(tokenizer.get_vocab())} and {len(reference.get_vocab())} tokens differ"
+    if tokenizer.chat_template != reference.chat_template:
+        return "chat templates differ"
+    return None
+
+
 def parse_compare(entries: list[str]) -> dict[str, str]:
     """['base=runs/a/best', ...] → {'base': 'runs/a/best', ...}."""
     compare = {}
@@ -118,7 +127,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if "speech" in system_names:
         systems["speech"] = SpeechSystem(base)
     for name, checkpoint in compare.items():
-        systems[name] = SpeechSystem(BlspKdModel.from_pretrained(checkpoint).to(device))
+        other = BlspKdModel.from_pretrained(checkpoint)
+        problem = tokenizer_mismatch(other.tokenizer, base.tokenizer)
+        if problem:
+            print(f"error: --compare {name}={checkpoint}: its LLM's tokenizer differs from the base model's "
+                  f"({problem}); the manifest's response_ids would be misread. Evaluate it in a run of its own "
+                  f"(--model {checkpoint}).", file=sys.stderr)
+            return 2
+        systems[name] = SpeechSystem(other.to(device))
     if "text" in system_names:
         systems["text"] = TextSystem(base)
     if "cascade" in system_names:
