@@ -15,15 +15,12 @@ from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from transformers import AutoTokenizer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_stage1 import OPTIMISED, RECIPE, Setup, load_batch, train_step  # noqa: E402
-from common import machine, parse_args, peak_rss_gb, print_table, synth_records, timed  # noqa: E402
+from bench_stage1 import OPTIMISED, Setup, load_batch, recipe_and_records, train_step  # noqa: E402
+from common import parse_args, peak_rss_gb, print_table, timed  # noqa: E402
 
 from blsp_kd.models.blsp_kd import BlspKdModel, used_positions  # noqa: E402
-from blsp_kd.models.pretrained import llm_checkpoint, native_bf16  # noqa: E402
-from blsp_kd.train.config import load_recipe  # noqa: E402
 
 
 def transformer_flops(tokens: int, sequence: int, dim: int, ffn: int, kv_dim: int, gated: bool) -> int:
@@ -89,10 +86,8 @@ def matmul_peak(size: int, repeats: int, dtype: torch.dtype = torch.float32) -> 
 def main():
     args = parse_args(__doc__.splitlines()[0])
     num_clips, steps = (16, 2) if args.quick else (64, 8)
-    recipe = load_recipe(RECIPE)
+    recipe, records = recipe_and_records(num_clips)
     batch_size, max_text_tokens = recipe.train.batch_size, recipe.data.max_text_tokens
-    print(f"machine: {machine()}; native bf16 matmuls: {native_bf16()}")
-    records = synth_records(num_clips, AutoTokenizer.from_pretrained(llm_checkpoint(recipe.model.llm)))
     setup = Setup.build(recipe, records, bf16=OPTIMISED.bf16)
     model = setup.model
     batches = [records[start : start + batch_size] for start in range(0, num_clips - batch_size + 1, batch_size)]
@@ -100,7 +95,7 @@ def main():
     rates, analytic = [], []
     for step in range(steps + 1):  # step 0 warms up and is not counted
         batch = batches[step % len(batches)]
-        text, _, frame_mask, _ = load_batch(model, batch, OPTIMISED, setup.feature_cache, setup.teacher_cache, max_text_tokens)
+        text, _, frame_mask, _ = load_batch(setup, batch, OPTIMISED, max_text_tokens)
         flops = step_flops(model, text, frame_mask)
         start = time.perf_counter()
         train_step(setup, batch, OPTIMISED, max_text_tokens)
@@ -110,7 +105,7 @@ def main():
     rss_gb = peak_rss_gb()
     with FlopCounterMode(display=False) as counter:
         train_step(setup, batches[0], OPTIMISED, max_text_tokens)
-    text, _, frame_mask, _ = load_batch(model, batches[0], OPTIMISED, setup.feature_cache, setup.teacher_cache, max_text_tokens)
+    text, _, frame_mask, _ = load_batch(setup, batches[0], OPTIMISED, max_text_tokens)
     check_ratio = counter.get_total_flops() / step_flops(model, text, frame_mask)
 
     size, repeats = (2048, 3) if args.quick else (4096, 7)

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_stage1 import OPTIMISED, RECIPE  # noqa: E402
+from bench_stage1 import OPTIMISED, RECIPE, stage1_model  # noqa: E402
 from common import RESPONSE_TOKENS, machine, parse_args, print_table, synth_records, timed  # noqa: E402
 
 from blsp_kd.data.collate import collate_text  # noqa: E402
@@ -72,10 +72,7 @@ def main():
     fixed_seconds, fixed_batch = 4, 2 if args.quick else 8
     repeats = 1 if args.quick else 2
     print(f"machine: {machine()}; bf16 (frozen base models): {OPTIMISED.bf16}")
-    model = BlspKdModel.from_config(load_recipe(RECIPE).model)
-    if OPTIMISED.bf16:  # as the trainer does under mixed_precision "auto" on this machine
-        model.store_frozen_weights(torch.bfloat16)
-    model.train()
+    model = stage1_model(load_recipe(RECIPE), OPTIMISED.bf16)  # bf16 where "auto" would pick it on this machine
     corpus = " ".join(record.text for record in synth_records(160, model.tokenizer))
     corpus_ids = model.tokenizer(corpus, add_special_tokens=False).input_ids
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)

@@ -128,26 +128,6 @@ def patched(model: BlspKdModel, flags: Flags) -> ExitStack:
 # ------------------------------------------------------------------------------------------------- a step
 
 
-def load_batch(model: BlspKdModel, records: list, flags: Flags, feature_cache: FeatureCache,
-               teacher_cache: TeacherCache, max_text_tokens: int):
-    """What the dataset + collator hand the training loop: text batch, encoder output, cached teacher or None."""
-    examples = text_examples(records)
-    text = collate_text(examples, model.prompts, model.pad_id, max_text_tokens)
-    teacher = None
-    if flags.teacher_cache:
-        cached = [teacher_cache.load(example) for example in examples]
-        teacher = type(cached[0]).concat(cached)
-    if flags.feature_cache:
-        hidden, frame_mask = pad_hidden([feature_cache.load(record) for record in records])
-    else:
-        audios = [load_record_audio(record).samples for record in records]
-        if flags.real_length_encoder:
-            hidden, frame_mask = model.encode(*model.features(audios))
-        else:
-            hidden, frame_mask = stock_encoder_outputs(model, audios)
-    return text, hidden, frame_mask, teacher
-
-
 @dataclass
 class Setup:
     """A model in one precision with its optimiser and its caches (bf16 base models compute other caches), and
@@ -162,10 +142,7 @@ class Setup:
 
     @classmethod
     def build(cls, recipe, records: list, bf16: bool) -> "Setup":
-        model = BlspKdModel.from_config(recipe.model)
-        if bf16:
-            model.store_frozen_weights(torch.bfloat16)  # what the trainer does under bf16 mixed precision
-        model.train()
+        model = stage1_model(recipe, bf16)
         directory = CACHE_DIR / ("bf16" if bf16 else "fp32")
         shutil.rmtree(directory, ignore_errors=True)
         start = time.perf_counter()
@@ -181,11 +158,39 @@ class Setup:
                    time.perf_counter() - start)
 
 
+def stage1_model(recipe, bf16: bool) -> BlspKdModel:
+    """The recipe's model in training mode; with bf16, its frozen weights stored in bf16 as the trainer does under
+    bf16 mixed precision."""
+    model = BlspKdModel.from_config(recipe.model)
+    if bf16:
+        model.store_frozen_weights(torch.bfloat16)
+    return model.train()
+
+
+def load_batch(setup: Setup, records: list, flags: Flags, max_text_tokens: int):
+    """What the dataset + collator hand the training loop: text batch, encoder output, cached teacher or None."""
+    model = setup.model
+    examples = text_examples(records)
+    text = collate_text(examples, model.prompts, model.pad_id, max_text_tokens)
+    teacher = None
+    if flags.teacher_cache:
+        cached = [setup.teacher_cache.load(example) for example in examples]
+        teacher = type(cached[0]).concat(cached)
+    if flags.feature_cache:
+        hidden, frame_mask = pad_hidden([setup.feature_cache.load(record) for record in records])
+    else:
+        audios = [load_record_audio(record).samples for record in records]
+        if flags.real_length_encoder:
+            hidden, frame_mask = model.encode(*model.features(audios))
+        else:
+            hidden, frame_mask = stock_encoder_outputs(model, audios)
+    return text, hidden, frame_mask, teacher
+
+
 def train_step(setup: Setup, records, flags, max_text_tokens) -> float:
     """One optimiser step as `Trainer.train` does it (data loading included). Returns the loss."""
     model = setup.model
-    text, hidden, frame_mask, teacher = load_batch(model, records, flags, setup.feature_cache, setup.teacher_cache,
-                                                   max_text_tokens)
+    text, hidden, frame_mask, teacher = load_batch(setup, records, flags, max_text_tokens)
     with patched(model, flags), torch.autocast("cpu", dtype=torch.bfloat16, enabled=flags.bf16):
         output = model(text, hidden, frame_mask, teacher=teacher)
     output.loss.backward()
@@ -198,13 +203,18 @@ def train_step(setup: Setup, records, flags, max_text_tokens) -> float:
 # ------------------------------------------------------------------------------------------------------- main
 
 
+def recipe_and_records(num_clips: int) -> tuple:
+    """The stage-1 recipe and `num_clips` synthetic training clips; prints the machine line first."""
+    recipe = load_recipe(RECIPE)
+    print(f"machine: {machine()}; native bf16 matmuls: {native_bf16()}")
+    return recipe, synth_records(num_clips, AutoTokenizer.from_pretrained(llm_checkpoint(recipe.model.llm)))
+
+
 def main():
     args = parse_args(__doc__.splitlines()[0])
     num_clips, steps = (16, 1) if args.quick else (64, 5)
-    recipe = load_recipe(RECIPE)
+    recipe, records = recipe_and_records(num_clips)
     batch_size, max_text_tokens = recipe.train.batch_size, recipe.data.max_text_tokens
-    print(f"machine: {machine()}; native bf16 matmuls: {native_bf16()}")
-    records = synth_records(num_clips, AutoTokenizer.from_pretrained(llm_checkpoint(recipe.model.llm)))
     seconds = [load_record_audio(record).samples.shape[0] / 16000 for record in records]
     setups = {bf16: Setup.build(recipe, records, bf16) for bf16 in sorted({False, OPTIMISED.bf16})}
     optimised_setup = setups[OPTIMISED.bf16]
