@@ -65,7 +65,7 @@ def run_demo(config: DemoConfig) -> dict:
     now = phase("synthesis", now)
 
     print("[2/5] the LLM writes its own responses (continuation + repeat)")
-    llm, tokenizer = load_llm(dtype=resolve_dtype("auto"))  # the precision the training teacher runs in
+    llm, tokenizer = load_llm(dtype=resolve_dtype("auto", "cpu"))  # it runs here on the CPU; bf16 where native there
     manifests = {}
     for split in ("train", "valid", "test"):
         records, read_problems = read_manifest(work / "synth" / f"{split}.jsonl")
