@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from blsp_kd.data.collate import collate_text
-from blsp_kd.losses import kd_kl
+from blsp_kd.losses import kd_kl, speech_rms_loss
 from blsp_kd.models.adapters import AdapterOutput
 from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel, place_speech, used_positions
 from blsp_kd.models.plora import PLoRALinear
@@ -167,6 +167,23 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(adapter):
     assert set(output.losses) == expected
     assert main_losses[-1] < 0.9 * main_losses[0], main_losses
     assert losses[-1] < 0.85 * losses[0], losses
+
+
+def test_speech_rms_loss_is_a_weighted_component_towards_the_token_embedding_rms():
+    weights = {"input_kl": 1.0, "response_kl": 1.0, "cif": 1.0, "speech_rms": 2.0}
+    model = tiny_model(loss_weights=weights)
+    batch = collate_text(RECORDS, model.prompts, model.pad_id)
+    hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
+    output = model(batch, hidden, frame_mask)
+    token_rms = model.llm.get_input_embeddings().weight.pow(2).mean(-1).sqrt().median().item()
+    assert model.token_rms == pytest.approx(token_rms)
+    speech = output.speech
+    assert output.losses["speech_rms"].item() == pytest.approx(
+        speech_rms_loss(speech.embeds, speech.mask, token_rms).item(), rel=1e-6)
+    assert output.losses["speech_rms"].item() > 0
+    expected_total = sum(weights[name] * value.item() for name, value in output.losses.items())
+    assert output.loss.item() == pytest.approx(expected_total, rel=1e-6)
+    assert "speech_rms" not in tiny_model()(batch, hidden, frame_mask).losses  # weight 0 (default): not computed
 
 
 def test_save_and_load_give_identical_outputs(tmp_path):

@@ -12,6 +12,7 @@ from blsp_kd.losses import (
     kd_kl_topk,
     response_ce,
     response_logit_mask,
+    speech_rms_loss,
     teacher_topk,
     weighted_total,
 )
@@ -204,6 +205,24 @@ def test_cif_quantity_loss_hand_value():
     torch.testing.assert_close(alpha_sum.grad, torch.tensor([-1 / 5, 1 / 8, -1 / 2]) / 3)
     with pytest.raises(ValueError, match=r"batch samples \[1\]"):
         cif_quantity_loss(alpha_sum, torch.tensor([5, 0, 2]))
+
+
+def test_speech_rms_loss_hand_values_mask_and_gradient():
+    # Sample 0: a vector at the target RMS (0.5) and one 10× too loud; sample 1: one 10× too quiet, one padded row.
+    embeds = torch.stack([
+        torch.stack([torch.full((4,), 0.5), torch.full((4,), 5.0)]),
+        torch.stack([torch.full((4,), 0.05), torch.full((4,), float("nan"))]),
+    ]).requires_grad_(True)
+    mask = torch.tensor([[True, True], [True, False]])
+    loss = speech_rms_loss(embeds, mask, target_rms=0.5)
+    # (0 + log(10)² + log(0.1)²) / 3
+    assert loss.item() == pytest.approx(2 * math.log(10) ** 2 / 3, rel=1e-5)
+    loss.backward()
+    assert torch.isfinite(embeds.grad).all() and embeds.grad[1, 1].abs().sum() == 0
+    assert embeds.grad[0, 0].abs().max() < 1e-6  # at the target: no pull
+    assert (embeds.grad[0, 1] > 0).all() and (embeds.grad[1, 0] < 0).all()  # descent shrinks loud, grows quiet
+    with pytest.raises(ValueError, match="speech_rms_loss"):
+        speech_rms_loss(embeds, mask[:, :1], target_rms=0.5)
 
 
 def test_weighted_total():

@@ -208,6 +208,26 @@ def cif_quantity_loss(alpha_sum: torch.Tensor, num_tokens: torch.Tensor) -> torc
     return ((alpha_sum.float() - target).abs() / target).mean()
 
 
+def speech_rms_loss(speech_embeds: torch.Tensor, mask: torch.Tensor, target_rms: float) -> torch.Tensor:
+    """Keeps speech vectors at the loudness of token embeddings: mean over the valid vectors of
+
+        (log(rms(v) / target_rms))²,   rms(v) = sqrt(mean_h v_h²)
+
+    0 when every vector has the target RMS; it grows with the log-ratio, so 10× too loud and 10× too quiet cost
+    the same.
+
+    Args:
+        speech_embeds: [B, N, H] speech vectors.
+        mask: [B, N] bool, True for valid vectors.
+        target_rms: e.g. the median RMS of the LLM's token embeddings.
+    Returns:
+        scalar float32 tensor.
+    """
+    _check_mask("speech_rms_loss", mask, speech_embeds.shape[:-1])
+    rms = speech_embeds[mask].float().pow(2).mean(dim=-1).clamp(min=1e-12).sqrt()  # [K]
+    return _token_mean(torch.log(rms / target_rms).pow(2), temperature=1.0, scale_by_t2=False)
+
+
 @dataclass
 class LossWeights:
     """Weight of each loss component in the total; a field name is a component name."""
@@ -216,6 +236,7 @@ class LossWeights:
     response_kl: float = 1.0
     cif: float = 1.0
     response_ce: float = 0.0
+    speech_rms: float = 0.0  # not in METHOD: an optional pull of the speech vectors towards token-embedding loudness
 
 
 def weighted_total(
