@@ -95,6 +95,20 @@ def test_gradients_reach_every_cformer_parameter():
     assert hidden.grad[frame_mask].abs().sum() > 0
 
 
+def test_cformer_alpha_in_training_is_the_dropout_free_alpha_of_inference():
+    cformer = tiny_cformer(dropout=0.5)
+    hidden, frame_mask = padded_frames([30, 18])
+    num_tokens = torch.tensor([5, 2])
+    with torch.no_grad():
+        inference = cformer.eval()(hidden, frame_mask, num_tokens)
+        training = cformer.train()(hidden, frame_mask, num_tokens)
+        training_again = cformer(hidden, frame_mask, num_tokens)
+    torch.testing.assert_close(training.alpha_sum, inference.alpha_sum)
+    torch.testing.assert_close(training.cif_weights, inference.cif_weights)
+    assert not torch.allclose(training.embeds, training_again.embeds)  # the vectors still see dropout
+    assert all(module.training for module in cformer.modules())  # the dropout-free pass restored every mode
+
+
 def test_cformer_rejects_wrong_width():
     with pytest.raises(ValueError, match="encoder_dim"):
         tiny_cformer()(torch.randn(1, 5, ENCODER_DIM + 1), torch.ones(1, 5, dtype=torch.bool))
