@@ -35,7 +35,7 @@ from blsp_kd.losses import (
     speech_rms_loss,
     weighted_total,
 )
-from blsp_kd.models.adapters import AdapterOutput, build_adapter
+from blsp_kd.models.adapters import AdapterOutput, build_adapter, dropout_off
 from blsp_kd.models.encoder import SpeechEncoder, log_mel
 from blsp_kd.models.plora import PLoRAConfig, adapters_disabled, apply_plora, speech_positions
 
@@ -444,11 +444,9 @@ def match_embedding_scale(adapter: nn.Module, token_embeddings: Tensor, seed: in
     generator = torch.Generator().manual_seed(seed)
     dim = adapter.config.encoder_dim
     frames = torch.randn(4, 200, dim, generator=generator).to(token_embeddings.device, token_embeddings.dtype)
-    was_training = adapter.training
-    adapter.eval()
-    output = adapter(frames, torch.ones(frames.shape[:2], dtype=torch.bool, device=frames.device),
-                     torch.full((4,), 10, device=frames.device))
-    adapter.train(was_training)
+    with dropout_off(adapter):
+        output = adapter(frames, torch.ones(frames.shape[:2], dtype=torch.bool, device=frames.device),
+                         torch.full((4,), 10, device=frames.device))
     target = median_rms(token_embeddings)
     current = output.embeds[output.mask].float().pow(2).mean(-1).sqrt().mean()
     adapter.output_layer.weight.mul_(target / current)
