@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from blsp_kd.data.collate import collate_text
-from blsp_kd.losses import kd_kl, speech_rms_loss
+from blsp_kd.losses import kd_kl, speech_rms_loss, speech_token_ce
 from blsp_kd.models.adapters import AdapterOutput
 from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel, place_speech, used_positions
 from blsp_kd.models.plora import PLoRALinear
@@ -184,6 +184,29 @@ def test_speech_rms_loss_is_a_weighted_component_towards_the_token_embedding_rms
     expected_total = sum(weights[name] * value.item() for name, value in output.losses.items())
     assert output.loss.item() == pytest.approx(expected_total, rel=1e-6)
     assert "speech_rms" not in tiny_model()(batch, hidden, frame_mask).losses  # weight 0 (default): not computed
+
+
+def test_token_ce_names_each_speech_vector_after_its_transcript_token_and_trains_it():
+    weights = {"input_kl": 0.0, "response_kl": 0.0, "cif": 0.0, "token_ce": 1.0}
+    model = tiny_model(loss_weights=weights).train()
+    batch = collate_text(RECORDS, model.prompts, model.pad_id)
+    hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
+    output = model(batch, hidden, frame_mask)
+    speech = output.speech
+    transcript_ids = batch.input_ids[batch.speech_mask]  # row-major, as the vectors
+    assert transcript_ids.numel() == int(speech.mask.sum())
+    expected = speech_token_ce(speech.embeds[speech.mask], transcript_ids, model.llm.get_input_embeddings().weight)
+    assert output.losses["token_ce"].item() == pytest.approx(expected.item(), rel=1e-6)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    for _ in range(10):
+        output = model(batch, hidden, frame_mask)
+        optimizer.zero_grad()
+        output.loss.backward()
+        optimizer.step()
+        losses.append(output.losses["token_ce"].item())
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert "token_ce" not in tiny_model()(batch, hidden, frame_mask).losses  # weight 0 (default): not computed
 
 
 def test_save_and_load_give_identical_outputs(tmp_path):

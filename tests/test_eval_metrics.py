@@ -10,8 +10,8 @@ from blsp_kd.eval.report import MISSING, format_value, markdown_table
 
 def test_wer_uses_whispers_english_normaliser():
     # "Mr." → "mister", case and punctuation dropped: one substitution (went → goes) in four words.
-    assert error_rate(["Mr. Smith went home."], ["mister smith goes home"]) == {"wer": 0.25}
-    assert error_rate(["It's 5 o'clock, OK?"], ["it is five o'clock ok"]) == {"wer": 0.0}
+    assert error_rate(["Mr. Smith went home."], ["mister smith goes home"])["wer"] == 0.25
+    assert error_rate(["It's 5 o'clock, OK?"], ["it is five o'clock ok"])["wer"] == 0.0
 
 
 def test_wer_is_corpus_level_not_a_mean_of_utterances():
@@ -20,22 +20,32 @@ def test_wer_is_corpus_level_not_a_mean_of_utterances():
     assert result["wer"] == pytest.approx(1 / 6)
 
 
+def test_median_utterance_wer_says_what_a_typical_clip_gets():
+    # Per utterance 0, 1/4 and 6/2 (one answer rambles): the corpus WER (7/10) is pulled up by the rambler, the
+    # median (1/4) is not.
+    result = error_rate(["red green blue black", "cats sit", "a b c d"],
+                        ["red green glue black", "cats sit on the mat every day now", "a b c d"])
+    assert result["wer"] == pytest.approx(7 / 10)
+    assert result["median_utterance_wer"] == pytest.approx(1 / 4)
+
+
 def test_wer_counts_deletions_and_insertions():
     # 3 reference words deleted + 2 words inserted where the reference normalises to nothing (fillers, a tag).
     result = error_rate(["cats sit here", "Uh, um [noise]"], ["", "hello there"])
     assert result["wer"] == pytest.approx(5 / 3)
+    assert result["median_utterance_wer"] == 1.0  # only the first reference has words: all 3 deleted
 
 
 def test_non_english_uses_the_basic_normaliser():
-    assert error_rate(["Hallo, Welt! Wie geht's?"], ["hallo welt wie geht s"], "de") == {"wer": 0.0}
+    assert error_rate(["Hallo, Welt! Wie geht's?"], ["hallo welt wie geht s"], "de")["wer"] == 0.0
     # The basic normaliser does not spell out English abbreviations: "mr" ≠ "mister".
-    assert error_rate(["Mr. Smith"], ["mister smith"], "de") == {"wer": 0.5}
+    assert error_rate(["Mr. Smith"], ["mister smith"], "de")["wer"] == 0.5
 
 
 def test_cer_for_languages_without_spaces():
     assert normalize("你好，世界。", "zh") == "你好世界"
     # 4 characters, one substituted; punctuation and spaces are not characters to score.
-    assert error_rate(["你好，世界。"], ["你好 是界"], "zh-CN") == {"cer": 0.25}
+    assert error_rate(["你好，世界。"], ["你好 是界"], "zh-CN") == {"cer": 0.25, "median_utterance_cer": 0.25}
 
 
 def test_error_rate_rejects_mismatched_or_empty_input():

@@ -13,6 +13,7 @@ from blsp_kd.losses import (
     response_ce,
     response_logit_mask,
     speech_rms_loss,
+    speech_token_ce,
     teacher_topk,
     weighted_total,
 )
@@ -223,6 +224,25 @@ def test_speech_rms_loss_hand_values_mask_and_gradient():
     assert (embeds.grad[0, 1] > 0).all() and (embeds.grad[1, 0] < 0).all()  # descent shrinks loud, grows quiet
     with pytest.raises(ValueError, match="speech_rms_loss"):
         speech_rms_loss(embeds, mask[:, :1], target_rms=0.5)
+
+
+def test_speech_token_ce_against_a_hand_computed_softmax_and_its_pull():
+    embeddings = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]])  # cosines only see directions
+    vectors = torch.tensor([[2.0, 0.0], [1.0, 1.0]], requires_grad=True)
+    targets = torch.tensor([0, 1])
+    loss = speech_token_ce(vectors, targets, embeddings, temperature=0.5)
+    # vector 0: cosines (1, 0, −1); vector 1: (1/√2, 1/√2, −1/√2); logits = cosines / 0.5
+    cosines = torch.tensor([[1.0, 0.0, -1.0], [2**-0.5, 2**-0.5, -(2**-0.5)]])
+    expected = -(torch.log_softmax(cosines / 0.5, dim=-1)[[0, 1], [0, 1]]).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    loss.backward()
+    # Vector 1 sits between tokens 0 and 1; descent turns it towards its target (token 1: the second axis).
+    assert vectors.grad[1, 1] < 0 < vectors.grad[1, 0]
+    # Scaling a vector changes nothing (cosine): no radial gradient.
+    assert torch.dot(vectors.grad[0], vectors[0].detach()).abs() < 1e-6
+    assert speech_token_ce(vectors[:0], targets[:0], embeddings).item() == 0
+    with pytest.raises(ValueError, match="speech_token_ce"):
+        speech_token_ce(vectors, targets[:1], embeddings)
 
 
 def test_weighted_total():

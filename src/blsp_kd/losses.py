@@ -228,6 +228,44 @@ def speech_rms_loss(speech_embeds: torch.Tensor, mask: torch.Tensor, target_rms:
     return _token_mean(torch.log(rms / target_rms).pow(2), temperature=1.0, scale_by_t2=False)
 
 
+def speech_token_ce(
+    speech_vectors: torch.Tensor, target_ids: torch.Tensor, token_embeddings: torch.Tensor, temperature: float = 0.05
+) -> torch.Tensor:
+    """Each speech vector should look like the embedding of the transcript token it stands for: cross-entropy of
+    a nearest-token-embedding classifier over the LLM's vocabulary,
+
+        logits_k(v) = cos(v, E_k) / τ,   loss = mean over vectors of −log softmax(logits(v))[x]
+
+    with E the LLM's (frozen) input embeddings and x the transcript token at the vector's position. It is the
+    authors' CFormer `lm_head` on the post-CIF states, but with the LLM's own embeddings as the classifier, so
+    the vectors move towards words the frozen LLM already knows how to read and copy. Cosine, not dot product:
+    the direction is what names a token, the loudness is left to the KD terms (and `speech_rms_loss`). τ = 0.05
+    lets the target's probability reach ≈ 1 (cosines lie in [−1, 1], so logits span ±20).
+
+    Args:
+        speech_vectors: [K, H] the valid speech vectors, row-major (`embeds[mask]`).
+        target_ids: [K] long, the transcript token at each vector's position.
+        token_embeddings: [V, H] the LLM's input embedding matrix (detached: it is frozen).
+    Returns:
+        scalar float32 tensor (0 when K = 0).
+    """
+    if speech_vectors.dim() != 2 or target_ids.shape != speech_vectors.shape[:1]:
+        raise ValueError(
+            f"speech_token_ce: expected speech_vectors [K, H] and target_ids [K], got "
+            f"{tuple(speech_vectors.shape)} and {tuple(target_ids.shape)}"
+        )
+    if token_embeddings.shape[-1] != speech_vectors.shape[-1]:
+        raise ValueError(
+            f"speech_token_ce: token_embeddings {tuple(token_embeddings.shape)} and speech_vectors "
+            f"{tuple(speech_vectors.shape)} differ in width"
+        )
+    vectors = F.normalize(speech_vectors.float(), dim=-1)
+    embeddings = F.normalize(token_embeddings.detach().float(), dim=-1)
+    logits = vectors @ embeddings.T / temperature  # [K, V]
+    per_token = F.cross_entropy(logits, target_ids, reduction="none")
+    return _token_mean(per_token, temperature=1.0, scale_by_t2=False)
+
+
 @dataclass
 class LossWeights:
     """Weight of each loss component in the total; a field name is a component name."""
@@ -237,6 +275,7 @@ class LossWeights:
     cif: float = 1.0
     response_ce: float = 0.0
     speech_rms: float = 0.0  # not in METHOD: an optional pull of the speech vectors towards token-embedding loudness
+    token_ce: float = 0.0  # not in METHOD: each speech vector should name its transcript token (`speech_token_ce`)
 
 
 def weighted_total(

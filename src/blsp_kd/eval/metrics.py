@@ -7,6 +7,7 @@
 - BLEU and chrF from sacrebleu (0–100), one hypothesis and one reference per utterance.
 """
 
+import statistics
 from functools import cache
 
 import jiwer
@@ -40,16 +41,22 @@ def normalize(text: str, language: str = "en") -> str:
 
 
 def error_rate(references: list[str], hypotheses: list[str], language: str = "en") -> dict[str, float]:
-    """{"wer": ...} (or {"cer": ...} for character languages) of the hypotheses against the references, both
-    normalised. A reference that normalises to nothing counts its hypothesis' words as insertions."""
+    """{"wer": ..., "median_utterance_wer": ...} (or "cer" for character languages) of the hypotheses against the
+    references, both normalised. The corpus rate pools the errors of all utterances, so one rambling answer can
+    weigh like many good ones; the median of the per-utterance rates (over references that are not empty after
+    normalisation) says what a typical clip gets. A reference that normalises to nothing counts its hypothesis'
+    words as insertions in the corpus rate."""
     check_pairs(references, hypotheses)
     references = [normalize(text, language) for text in references]
     hypotheses = [normalize(text, language) for text in hypotheses]
     if not any(references):
         raise ValueError("every reference is empty after normalisation; an error rate is undefined")
-    if uses_characters(language):
-        return {"cer": jiwer.process_characters(references, hypotheses).cer}
-    return {"wer": jiwer.process_words(references, hypotheses).wer}
+    name = "cer" if uses_characters(language) else "wer"
+    process = jiwer.process_characters if name == "cer" else jiwer.process_words
+    per_utterance = [getattr(process(reference, hypothesis), name)
+                     for reference, hypothesis in zip(references, hypotheses, strict=True) if reference]
+    return {name: getattr(process(references, hypotheses), name),
+            f"median_utterance_{name}": float(statistics.median(per_utterance))}
 
 
 def bleu_tokenizer(language: str) -> str:

@@ -33,6 +33,7 @@ from blsp_kd.losses import (
     response_ce,
     response_logit_mask,
     speech_rms_loss,
+    speech_token_ce,
     weighted_total,
 )
 from blsp_kd.models.adapters import AdapterOutput, build_adapter, dropout_off
@@ -331,6 +332,9 @@ class BlspKdModel(nn.Module):
         speech = logits.speech
         if weights.speech_rms:
             losses["speech_rms"] = speech_rms_loss(speech.embeds, speech.mask, self.token_rms)
+        if weights.token_ce and logits.input_positions is not None:  # CFormer: vector i stands for token i
+            losses["token_ce"] = speech_token_ce(speech.embeds[speech.mask], batch.input_ids[batch.speech_mask],
+                                                 self.llm.get_input_embeddings().weight)
         if speech.alpha_sum is not None:
             losses["cif"] = cif_quantity_loss(speech.alpha_sum, batch.num_tokens)
         total, metrics = weighted_total(losses, weights)
