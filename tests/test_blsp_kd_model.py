@@ -4,12 +4,13 @@ save/load; and the oracle on the real SmolLM2."""
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from blsp_kd.data.collate import collate_text
 from blsp_kd.losses import kd_kl, speech_rms_loss, speech_token_ce
 from blsp_kd.models.adapters import AdapterOutput
-from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel, place_speech, used_positions
+from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdConfig, BlspKdModel, place_speech, used_positions
 from blsp_kd.models.plora import PLoRALinear
 from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
@@ -237,6 +238,16 @@ def test_save_and_load_give_identical_outputs(tmp_path):
     loaded = BlspKdModel.from_pretrained(tmp_path / "checkpoint").eval()
     assert loaded.generate_ids(clips, INSTRUCTION, max_new_tokens=5) == before
     assert torch.equal(loaded(batch, *encode_clips(loaded, clips)).loss, loss_before)
+
+    # Shipped in half precision: stored as fp16, loaded back into the fp32 model as the fp16-rounded weights.
+    model.save_pretrained(tmp_path / "half", dtype=torch.float16)
+    stored = load_file(tmp_path / "half" / WEIGHTS_FILE)
+    assert {tensor.dtype for tensor in stored.values()} == {torch.float16}
+    half = BlspKdModel.from_pretrained(tmp_path / "half")
+    for name, tensor in half.trainable_state_dict().items():
+        assert tensor.dtype == torch.float32 and torch.equal(tensor, stored[name].float()), name
+    with pytest.raises(FileNotFoundError, match="not a BLSP-KD checkpoint"):
+        BlspKdModel.from_pretrained(tmp_path / "llm")
 
 
 @pytest.mark.real

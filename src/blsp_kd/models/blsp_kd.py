@@ -41,6 +41,20 @@ from blsp_kd.models.encoder import SpeechEncoder, log_mel
 from blsp_kd.models.plora import PLoRAConfig, adapters_disabled, apply_plora, speech_positions
 
 CONFIG_FILE, WEIGHTS_FILE = "blsp_kd_config.json", "model.safetensors"
+# Models shipped inside the package, by name: `--model default`, `BlspKdModel.from_pretrained("default")`.
+SHIPPED_MODELS = {"default": Path(__file__).resolve().parents[1] / "checkpoints" / "default"}
+
+
+def checkpoint_folder(name_or_folder: str | Path) -> Path:
+    """A shipped model's name ('default': the reference run's model on the embedded base models) or a folder
+    written by `save_pretrained`."""
+    if str(name_or_folder) in SHIPPED_MODELS:
+        return SHIPPED_MODELS[str(name_or_folder)]
+    folder = Path(name_or_folder)
+    if not (folder / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{folder}: not a BLSP-KD checkpoint (no {CONFIG_FILE}); give a folder written by "
+                                f"save_pretrained or one of the shipped models {sorted(SHIPPED_MODELS)}")
+    return folder
 
 
 @dataclass
@@ -404,17 +418,20 @@ class BlspKdModel(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.llm.dtype
 
-    def save_pretrained(self, directory: str | Path) -> None:
-        """Our config + trainable weights only (safetensors); the base models stay referenced by name."""
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> None:
+        """Our config + trainable weights only (safetensors); the base models stay referenced by name. `dtype`
+        (e.g. torch.float16 for a model to ship) stores the weights in that precision; loading casts them back."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2))
-        state = {name: tensor.detach().contiguous().cpu() for name, tensor in self.trainable_state_dict().items()}
+        state = {name: tensor.detach().to(dtype or tensor.dtype).contiguous().cpu()
+                 for name, tensor in self.trainable_state_dict().items()}
         save_file(state, directory / WEIGHTS_FILE, metadata={"format": "pt"})
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, **config_overrides) -> "BlspKdModel":
-        directory = Path(directory)
+        """A folder written by `save_pretrained`, or a shipped model's name ('default')."""
+        directory = checkpoint_folder(directory)
         config = BlspKdConfig(**{**json.loads((directory / CONFIG_FILE).read_text()), **config_overrides})
         model = cls.from_config(config)
         model.load_trainable(load_file(directory / WEIGHTS_FILE))
