@@ -377,6 +377,9 @@ class BlspKdModel(nn.Module):
         """Prefill all prompt positions but the last under the PLoRA speech mask, then let HF `generate` decode
         from that KV cache. The last prompt position is a text token of the assistant header (m = 0 there), and
         every decode step is text, so PLoRA acts in the prefill only."""
+        if batch.speech_mask[:, -1].any():
+            raise ValueError("generate: the prompt must end in text after the speech (the assistant header of the "
+                             "chat template); got rows ending in a speech position: the template's suffix is empty")
         prefill = slice(0, -1)
         with self.plora_scope(batch.speech_mask[:, prefill]):
             cache = self.llm(inputs_embeds=embeds[:, prefill], attention_mask=batch.attention_mask[:, prefill],
