@@ -155,10 +155,6 @@ def test_bf16_mixed_precision_keeps_frozen_weights_in_bf16_and_follows_the_fp32_
     """What "auto" picks on a CPU with native bf16: the frozen base models are stored in bf16 (caches and validation
     run on them), the trained weights (CFormer; PLoRA in stage 2) stay fp32 masters, and the losses follow the
     fp32 run of the same seed closely."""
-    from accelerate.state import AcceleratorState
-
-    from blsp_kd.train.loop import Trainer
-
     recipe_path = REPO / "recipes" / recipe_name
     logs = {}
     for precision in ("fp32", "bf16"):
@@ -166,10 +162,7 @@ def test_bf16_mixed_precision_keeps_frozen_weights_in_bf16_and_follows_the_fp32_
         recipe = load_recipe(recipe_path, tiny_overrides(tiny_setup, output_dir, **{
             "train.mixed_precision": precision, "train.max_steps": 3, "train.eval_every": 3, "train.init_from": "null",
             "data.cache_dir": str(tmp_path / "cache")}))
-        AcceleratorState._reset_state(reset_partial_state=True)  # one process, two precisions: accelerate's
-        trainer = Trainer(recipe)                                   # state is a singleton otherwise
-        trainer.train()
-        AcceleratorState._reset_state(reset_partial_state=True)
+        trainer = run_in_process(recipe)
         frozen = {p.dtype for p in trainer.model.parameters() if not p.requires_grad}
         trained = {p.dtype for p in trainer.model.parameters() if p.requires_grad}
         assert frozen == {torch.bfloat16 if precision == "bf16" else torch.float32} and trained == {torch.float32}
@@ -180,6 +173,30 @@ def test_bf16_mixed_precision_keeps_frozen_weights_in_bf16_and_follows_the_fp32_
     for step in (1, 2, 3):
         assert logs["bf16"][step]["total"] == pytest.approx(logs["fp32"][step]["total"], rel=0.03), step
     assert logs["bf16 valid"][3]["kl"] == pytest.approx(logs["fp32 valid"][3]["kl"], rel=0.03)
+
+
+def run_in_process(recipe):
+    """Trainer(recipe).train() in this process; accelerate's state is a singleton, reset around the run."""
+    from accelerate.state import AcceleratorState
+
+    from blsp_kd.train.loop import Trainer
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        trainer = Trainer(recipe)
+        trainer.train()
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return trainer
+
+
+def test_the_rank_sync_checksum_goes_to_the_log_file_not_the_console(tiny_setup, tmp_path, capsys):
+    output_dir = tmp_path / "run"
+    run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, output_dir, **{"train.max_steps": 2, "train.save_every": 1, "train.eval_every": 0})))
+    console = capsys.readouterr().out
+    assert "[train step 1]" in console and "[sync" not in console and "checksum" not in console
+    assert sorted(read_log(output_dir, "sync")) == [1, 2]
 
 
 def test_auto_precision_is_bf16_only_where_bf16_matmuls_are_native(monkeypatch):

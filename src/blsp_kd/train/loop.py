@@ -248,7 +248,8 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         return metrics
 
-    def write_log(self, split: str, metrics: dict) -> None:
+    def write_log(self, split: str, metrics: dict, show: bool = True) -> None:
+        """Append to log.jsonl and tensorboard; `show` also prints the line (the console gets what a user reads)."""
         if not self.is_main:
             return
         record = {"split": split, "step": self.step, **metrics}
@@ -260,7 +261,8 @@ class Trainer:
         self.tensorboard.flush()
         shown = ", ".join(f"{name} {value:.4g}" for name, value in metrics.items()
                           if isinstance(value, float) and name not in ("epoch",))
-        self.log(f"[{split} step {self.step}] {shown}")
+        if show:
+            self.log(f"[{split} step {self.step}] {shown}")
 
     # --------------------------------------------------------------------------------------------- checkpoints
 
@@ -293,7 +295,8 @@ class Trainer:
         spread = (gathered.max() - gathered.min()).item()
         if spread > 1e-9 * max(1.0, gathered.abs().max().item()):
             raise RuntimeError(f"ranks diverged at step {self.step}: weight checksums {gathered.tolist()}")
-        self.write_log("sync", {"ranks": self.accelerator.num_processes, "weight_checksum": checksum.item()})
+        self.write_log("sync", {"ranks": self.accelerator.num_processes, "weight_checksum": checksum.item()},
+                       show=False)
 
     def resume(self) -> None:
         directory = latest_checkpoint(self.output_dir / "checkpoints")
