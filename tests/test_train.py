@@ -2,6 +2,7 @@
 checkpointing with PLoRA, and the cached top-k teacher."""
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -197,6 +198,47 @@ def test_the_rank_sync_checksum_goes_to_the_log_file_not_the_console(tiny_setup,
     console = capsys.readouterr().out
     assert "[train step 1]" in console and "[sync" not in console and "checksum" not in console
     assert sorted(read_log(output_dir, "sync")) == [1, 2]
+
+
+def test_the_7b_recipe_settings_train_and_round_trip_on_tiny_models(tiny_setup, tmp_path):
+    """The 7B recipe as it is (bf16 base models, bf16 mixed precision, CFormer 4 + 4, gradient checkpointing, the
+    hidden-state teacher cache) on tiny stand-ins without DeepSpeed: two steps, then the saved model loads back with
+    the same weights and the same loss."""
+    from blsp_kd.data.audio import load_record_audio
+    from blsp_kd.data.dataset import SpeechCollator, SpeechDataset
+    from blsp_kd.models.blsp_kd import BlspKdModel
+
+    recipe_path = REPO / "recipes" / "qwen2.5-7b-whisper-small.yaml"
+    output_dir = tmp_path / "run"
+    recipe = load_recipe(recipe_path, tiny_overrides(tiny_setup, output_dir, **{
+        "train.max_steps": 2, "train.batch_size": 2, "train.grad_accum_steps": 2, "train.save_every": 2,
+        "train.eval_every": 2, "data.num_workers": 0, "data.cache_dir": str(tmp_path / "cache"),
+        "train.mixed_precision": "bf16"}))
+    original = load_recipe(recipe_path)
+    assert recipe.model.dtype == original.model.dtype == "bfloat16"
+    assert recipe.train.mixed_precision == original.train.mixed_precision == "bf16"
+    assert recipe.train.gradient_checkpointing and recipe.model.adapter_config["num_pre_layers"] == 4
+    trainer = run_in_process(recipe)
+    assert sorted(read_log(output_dir)) == [1, 2]
+    assert all(math.isfinite(value) for value in read_log(output_dir)[2].values() if isinstance(value, float))
+    assert {p.dtype for p in trainer.model.parameters() if not p.requires_grad} == {torch.bfloat16}
+
+    loaded = BlspKdModel.from_pretrained(output_dir / "final")
+    assert loaded.config == trainer.model.config
+    saved, reloaded = trainer.model.trainable_state_dict(), loaded.trainable_state_dict()
+    assert saved.keys() == reloaded.keys() and all(torch.equal(saved[name], reloaded[name]) for name in saved)
+    batch = SpeechCollator(loaded.prompts, loaded.pad_id)(
+        [SpeechDataset(trainer.valid_dataset.records, feature_extractor=loaded.feature_extractor)[i] for i in (0, 1)])
+    losses = []
+    for model in (trainer.model, loaded):  # under bf16 autocast, as validation runs (accelerate wraps the trained
+        model.eval()                       # model's forward in it)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            features = batch.features.to(model.dtype)
+            losses.append(model(batch.text, *model.encode(features, batch.feature_lengths)).loss.item())
+    assert losses[0] == losses[1]
+    # Inference runs without autocast: bf16 base models, the fp32 adapter.
+    audio = load_record_audio(trainer.valid_dataset.records[0]).samples
+    assert len(loaded.generate_ids([audio], "Repeat what was said.", max_new_tokens=2)[0]) >= 1
 
 
 def test_auto_precision_is_bf16_only_where_bf16_matmuls_are_native(monkeypatch):

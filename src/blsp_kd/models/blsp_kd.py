@@ -208,7 +208,12 @@ class BlspKdModel(nn.Module):
 
     def speech(self, hidden: Tensor, frame_mask: Tensor, num_tokens: Tensor | None = None) -> AdapterOutput:
         """Speech vectors for the LLM; num_tokens given (training, evaluation against the transcript) → exactly
-        that many per clip, None (free inference) → the CIF's own estimate."""
+        that many per clip, None (free inference) → the CIF's own estimate.
+
+        The adapter keeps fp32 weights over bf16 base models (model.dtype=bfloat16): under autocast (training) the
+        ops pick their dtype; outside it (inference, evaluation) the encoder output is cast to the adapter's dtype."""
+        if not torch.is_autocast_enabled(hidden.device.type):
+            hidden = hidden.to(self.adapter.output_layer.weight.dtype)
         return self.adapter(hidden, frame_mask, num_tokens)
 
     # -------------------------------------------------------------------------------------------------- LLM side
@@ -446,7 +451,7 @@ def match_embedding_scale(adapter: nn.Module, token_embeddings: Tensor, seed: in
     random encoder frames; a checkpoint load overwrites it."""
     generator = torch.Generator().manual_seed(seed)
     dim = adapter.config.encoder_dim
-    frames = torch.randn(4, 200, dim, generator=generator).to(token_embeddings.device, token_embeddings.dtype)
+    frames = torch.randn(4, 200, dim, generator=generator).to(token_embeddings.device, adapter.output_layer.weight.dtype)
     with dropout_off(adapter):
         output = adapter(frames, torch.ones(frames.shape[:2], dtype=torch.bool, device=frames.device),
                          torch.full((4,), 10, device=frames.device))
