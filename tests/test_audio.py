@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from blsp_kd.data.audio import AudioError, load_all, load_audio, load_record_audio
+from blsp_kd.data.audio import AudioError, check_records, load_audio, load_record_audio
 from blsp_kd.data.manifest import read_manifest
 
 
@@ -42,6 +42,10 @@ def make_long_wav(path):
     soundfile.write(path, sine(440, 3.0, 16000), 16000)
 
 
+def make_ten_ms_wav(path):
+    soundfile.write(path, sine(440, 0.01, 16000), 16000)
+
+
 def make_nothing(path):
     pass
 
@@ -53,6 +57,8 @@ BAD_AUDIO = {
     "nan samples": (make_nan_wav, "1 NaN/inf samples"),
     "non-audio bytes": (make_non_audio, "not decodable as audio"),
     "too long": (make_long_wav, "audio is 3.00 s, longer than the maximum 2.0 s"),
+    "too short": (make_ten_ms_wav, "audio too short: 160 samples (10.0 ms) at 16000 Hz, Whisper's features need "
+                                   "at least 201"),
 }
 
 
@@ -72,13 +78,13 @@ def test_bad_audio_names_the_record_and_batch_goes_on(tmp_path, case):
     assert read_problems == []
 
     with pytest.raises(AudioError) as raised:
-        load_record_audio(records[1], max_seconds=2.0)
+        load_record_audio(records[1], max_seconds=2.0, min_samples=201)
     message = str(raised.value)
     assert message.startswith(f"{manifest}, line 2, id 'bad7': audio {tmp_path / 'bad.wav'}: ")
     assert reason in message
 
-    loaded, problems = load_all(records, max_seconds=2.0)
-    assert [record.id for record, _ in loaded] == ["good1", "good2"]
+    usable, problems = check_records(records, max_seconds=2.0, min_samples=201)
+    assert [record.id for record in usable] == ["good1", "good2"]
     [problem] = problems
     assert (problem.file, problem.line, problem.record_id) == (str(manifest), 2, "bad7")
     assert reason in str(problem)
@@ -121,6 +127,37 @@ def test_all_silence_is_accepted_with_a_warning(tmp_path):
     audio = load_audio(tmp_path / "a.wav")
     assert audio.samples.shape == (8000,) and audio.notes == []
     assert len(audio.warnings) == 1 and audio.warnings[0].startswith("all silence")
+
+
+def write_one_record_manifest(tmp_path, audio_name: str):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"id": "rec1", "audio": audio_name, "text": "hello"}) + "\n")
+    return read_manifest(manifest)[0][0]
+
+
+def test_a_silent_record_is_loaded_with_a_logged_warning_naming_it(tmp_path, caplog):
+    soundfile.write(tmp_path / "quiet.wav", np.zeros(8000, np.float32), 16000)
+    record = write_one_record_manifest(tmp_path, "quiet.wav")
+    with caplog.at_level("INFO", logger="blsp_kd.data.audio"):
+        load_record_audio(record)
+    [entry] = caplog.records
+    assert entry.levelname == "WARNING"
+    assert entry.getMessage().startswith(f"{tmp_path / 'm.jsonl'}, line 1, id 'rec1': all silence")
+
+
+def test_resampling_and_downmixing_are_logged_naming_the_record(tmp_path, caplog):
+    stereo = np.stack([sine(440, 1.0, 44100)] * 2, axis=1)
+    soundfile.write(tmp_path / "cd.wav", stereo, 44100)
+    record = write_one_record_manifest(tmp_path, "cd.wav")
+    with caplog.at_level("INFO", logger="blsp_kd.data.audio"):
+        load_record_audio(record)
+    where = f"{tmp_path / 'm.jsonl'}, line 1, id 'rec1'"
+    assert [(entry.levelname, entry.getMessage()) for entry in caplog.records] == [
+        ("INFO", f"{where}: downmixed 2 channels to mono"), ("INFO", f"{where}: resampled from 44100 Hz to 16000 Hz")]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="blsp_kd.data.audio"):
+        load_record_audio(record, report=False)  # re-read every epoch: reported once, where the records are checked
+    assert caplog.records == []
 
 
 def test_clean_audio_has_no_notes_or_warnings(tmp_path):

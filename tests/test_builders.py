@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from blsp_kd.data.audio import load_all
+from blsp_kd.data.audio import check_records
 from blsp_kd.data.builders import build_commonvoice, build_covost, build_folder, build_librispeech
 from blsp_kd.data.commands import add_prepare_parser
 from blsp_kd.data.manifest import read_manifest
@@ -67,8 +67,8 @@ def test_librispeech(tmp_path):
     assert any("empty transcript" in str(p) for p in problems)
     # The written manifest reads back and its audio loads.
     read_back, read_problems = read_manifest(out)
-    loaded, audio_problems = load_all(read_back)
-    assert read_problems == [] and audio_problems == [] and len(loaded) == 3
+    usable, audio_problems = check_records(read_back)
+    assert read_problems == [] and audio_problems == [] and len(usable) == 3
 
 
 def test_librispeech_outside_the_output_folder_gets_absolute_paths(tmp_path):

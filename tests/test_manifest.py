@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from blsp_kd.data.audio import load_all
+from blsp_kd.data.audio import check_records
 from blsp_kd.data.manifest import (
     ManifestRecord,
     filter_by_text_tokens,
@@ -31,8 +31,8 @@ def good_line(record_id, audio="a.wav", text="hello world"):
 def read_and_load(manifest):
     """A batch run: read the manifest, load every record's audio; all problems come back at the end."""
     records, problems = read_manifest(manifest)
-    loaded, audio_problems = load_all(records)
-    return [record.id for record, _ in loaded], problems + audio_problems
+    usable, audio_problems = check_records(records)
+    return [record.id for record in usable], problems + audio_problems
 
 
 def test_roundtrip_keeps_fields_and_relative_paths(tmp_path):

@@ -241,6 +241,44 @@ def test_the_7b_recipe_settings_train_and_round_trip_on_tiny_models(tiny_setup, 
     assert len(loaded.generate_ids([audio], "Repeat what was said.", max_new_tokens=2)[0]) >= 1
 
 
+def write_manifest_with_bad_records(setup: dict, root: Path) -> Path:
+    """The tiny training manifest plus a 10 ms clip, a 40 s clip (over max_audio_seconds) and a missing file."""
+    import numpy as np
+    import soundfile
+
+    root.mkdir()
+    lines = Path(setup["train"]).read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for record in records:
+        record["audio"] = str(Path(setup["train"]).parent / record["audio"])
+    for name, seconds in (("ten-ms", 0.01), ("forty-s", 40.0)):
+        soundfile.write(root / f"{name}.wav", np.full(int(16000 * seconds), 0.1, dtype=np.float32), 16000)
+        records.insert(3, {**records[0], "id": name, "audio": str(root / f"{name}.wav")})
+    records.insert(5, {**records[0], "id": "missing", "audio": str(root / "missing.wav")})
+    manifest = root / "train.jsonl"
+    manifest.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return manifest
+
+
+@pytest.mark.parametrize("feature_cache", [True, False])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_bad_clips_are_skipped_and_named_with_or_without_the_feature_cache(feature_cache, precision, tiny_setup,
+                                                                          tmp_path, capsys):
+    manifest = write_manifest_with_bad_records(tiny_setup, tmp_path / "data")
+    output_dir = tmp_path / "run"
+    trainer = run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, output_dir, **{"data.train": f"[{manifest}]", "data.feature_cache": feature_cache,
+                                   "train.mixed_precision": precision, "train.max_steps": 2, "train.eval_every": 1,
+                                   "data.cache_dir": str(tmp_path / "cache"), "data.teacher_cache": "none"})))
+    console = capsys.readouterr().out
+    assert sorted(read_log(output_dir)) == [1, 2] and sorted(read_log(output_dir, "valid")) == [0, 1, 2]
+    assert len(trainer.train_dataset) == 16
+    for name, reason in (("ten-ms", "too short"), ("forty-s", "longer than the maximum 30"),
+                         ("missing", "missing.wav")):
+        (line,) = [line for line in console.splitlines() if f"id {name!r}" in line]
+        assert line.startswith("skipped: ") and str(manifest) in line and reason in line, line
+
+
 def test_auto_precision_is_bf16_only_where_bf16_matmuls_are_native(monkeypatch):
     from blsp_kd.models.pretrained import native_bf16, resolve_dtype
     from blsp_kd.train import loop

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from blsp_kd.data.audio import DEFAULT_MAX_SECONDS
 from blsp_kd.data.dataset import DEFAULT_INSTRUCTION
 from blsp_kd.models.blsp_kd import BlspKdConfig
 
@@ -27,7 +28,7 @@ class DataConfig:
     max_valid_examples: int | None = None
     default_instruction: str = DEFAULT_INSTRUCTION  # for records without their own instruction
     max_text_tokens: int | None = 96  # records with longer transcripts are skipped (and reported)
-    max_audio_seconds: float | None = 30.0
+    max_audio_seconds: float | None = DEFAULT_MAX_SECONDS  # longer clips are skipped (and reported); see data/audio.py
     feature_cache: bool = True  # frozen-encoder outputs computed once (refused when the encoder trains)
     teacher_cache: str = "none"  # "hidden": exact, computed once | "topk": approximate | "none": every step
     teacher_cache_topk: int = 64  # k for teacher_cache="topk"

@@ -23,11 +23,13 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
+from blsp_kd.data.audio import check_records
 from blsp_kd.data.dataset import SpeechCollator, SpeechDataset, text_example
 from blsp_kd.data.features import FeatureCache
 from blsp_kd.data.manifest import filter_by_text_tokens, mix_manifests, read_manifest
 from blsp_kd.eval.alignment import alignment_metrics
 from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdModel
+from blsp_kd.models.encoder import min_clip_samples
 from blsp_kd.models.plora import enable_gradient_checkpointing
 from blsp_kd.models.pretrained import blsp_home, native_bf16
 from blsp_kd.train.checkpoint import latest_checkpoint, prune_checkpoints, save_atomically
@@ -141,8 +143,13 @@ class Trainer:
                 valid_records, valid_problems = feature_cache.build(valid_records,
                                                                     max_seconds=recipe.data.max_audio_seconds,
                                                                     progress=recipe.train.progress and self.is_main)
-                for problem in problems + valid_problems:
-                    self.log(f"skipped: {problem}")
+            else:  # audio is read batch by batch: check every clip now, so a bad one is skipped, not fatal later
+                min_samples = min_clip_samples(model.feature_extractor)
+                train_records, problems = check_records(train_records, recipe.data.max_audio_seconds, min_samples)
+                valid_records, valid_problems = check_records(valid_records, recipe.data.max_audio_seconds,
+                                                              min_samples)
+            for problem in problems + valid_problems:
+                self.log(f"skipped: {problem}")
             if recipe.data.teacher_cache != "none":
                 teacher_cache = TeacherCache(cache_dir / "teacher", model, recipe.data.teacher_cache,
                                              recipe.data.teacher_cache_topk, model.config.temperature)
