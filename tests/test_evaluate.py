@@ -10,7 +10,7 @@ import pytest
 import soundfile
 import torch
 
-from blsp_kd.data.manifest import read_manifest
+from blsp_kd.data.manifest import NoUsableRecords, read_manifest
 from blsp_kd.eval import commands
 from blsp_kd.eval.evaluate import (
     TASKS,
@@ -144,6 +144,22 @@ def test_cli_refuses_limit_0_and_an_out_that_is_a_file(tmp_path, capsys):
     args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "out.txt")])
     assert args.func(args) == 2
     assert "--out" in capsys.readouterr().err and (tmp_path / "out.txt").read_text() == "not a folder"
+
+
+def test_a_manifest_without_usable_records_is_a_one_line_error(tmp_path, capsys):
+    from blsp_kd import cli
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    assert cli.main(["evaluate", "--manifest", str(empty), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"error: {empty}: no usable records (it is empty)\n"
+    assert cli.main(["prepare", "responses", "--manifest", str(empty), "--out", str(tmp_path / "r.jsonl")]) == 2
+    assert capsys.readouterr().err == f"error: {empty}: no usable records (it is empty)\n"
+
+    short = write_manifest(tmp_path, [{"id": "s", "audio": write_wav(tmp_path / "s.wav", 0.01, 0), "text": "hi"}])
+    records, problems = read_manifest(short)
+    with pytest.raises(NoUsableRecords, match=f"{short}: no usable records .*id 's': audio .* too short"):
+        evaluate(records, {"text": TextSystem(tiny_model())}, tmp_path / "out", EvaluationOptions(progress=False))
 
 
 # ------------------------------------------------------------------------------------------ tiny end to end

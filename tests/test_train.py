@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 
 from blsp_kd.train.checkpoint import latest_checkpoint, save_atomically
@@ -243,9 +245,6 @@ def test_the_7b_recipe_settings_train_and_round_trip_on_tiny_models(tiny_setup, 
 
 def write_manifest_with_bad_records(setup: dict, root: Path) -> Path:
     """The tiny training manifest plus a 10 ms clip, a 40 s clip (over max_audio_seconds) and a missing file."""
-    import numpy as np
-    import soundfile
-
     root.mkdir()
     lines = Path(setup["train"]).read_text().splitlines()
     records = [json.loads(line) for line in lines]
@@ -277,6 +276,39 @@ def test_bad_clips_are_skipped_and_named_with_or_without_the_feature_cache(featu
                          ("missing", "missing.wav")):
         (line,) = [line for line in console.splitlines() if f"id {name!r}" in line]
         assert line.startswith("skipped: ") and str(manifest) in line and reason in line, line
+
+
+@pytest.mark.parametrize("case", ["empty", "no words", "all too short"])
+def test_a_training_manifest_without_usable_records_is_a_one_line_error(case, tiny_setup, tmp_path, capsys):
+    from accelerate.state import AcceleratorState
+
+    from blsp_kd import cli
+
+    records = [json.loads(line) for line in Path(tiny_setup["train"]).read_text().splitlines()]
+    for record in records:
+        record["audio"] = str(Path(tiny_setup["train"]).parent / record["audio"])
+        if case == "no words":
+            record["text"] = "..."
+        if case == "all too short":
+            record["audio"] = str(tmp_path / "ten-ms.wav")
+    soundfile.write(tmp_path / "ten-ms.wav", np.full(160, 0.1, dtype=np.float32), 16000)
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text("" if case == "empty" else "".join(json.dumps(record) + "\n" for record in records))
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        code = cli.main(["train", "--recipe", "default-stage1", *tiny_overrides(
+            tiny_setup, tmp_path / "run", **{"data.train": f"[{manifest}]", "data.cache_dir": str(tmp_path / "cache")})])
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"error: data.train ({manifest}): no usable records (")
+    expected = {"empty": "it is empty", "no words": "16 record(s) skipped, the first: ",
+                "all too short": "16 record(s) skipped, the first: "}[case]
+    assert expected in error
+    if case != "empty":
+        assert f"{manifest}, line " in error and ", id 'train-" in error  # the mix shuffles the records
+        assert ("no words" if case == "no words" else "audio too short") in error
 
 
 def test_auto_precision_is_bf16_only_where_bf16_matmuls_are_native(monkeypatch):

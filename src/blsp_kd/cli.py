@@ -14,6 +14,7 @@ import logging
 import sys
 
 from blsp_kd.data.commands import add_prepare_parser
+from blsp_kd.data.manifest import NoUsableRecords
 from blsp_kd.demo import DemoConfig
 from blsp_kd.eval.commands import add_evaluate_parser
 from blsp_kd.models.pretrained import EMBEDDED, MissingModelPackage
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except MissingModelPackage as error:
+    except (MissingModelPackage, NoUsableRecords) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

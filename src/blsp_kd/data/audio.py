@@ -24,7 +24,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from blsp_kd.data.manifest import ManifestRecord, Problem
+from blsp_kd.data.manifest import ManifestRecord, Problem, speech_rate_problem
 
 logger = logging.getLogger(__name__)
 
@@ -158,12 +158,16 @@ def load_record_audio(
     record: ManifestRecord, max_seconds: float | None = None, target_sr: int = TARGET_SAMPLE_RATE,
     min_samples: int | None = None, report: bool = True,
 ) -> LoadedAudio:
-    """`load_audio` for a manifest record; errors name the record (manifest, line, id) and the audio path. With
+    """`load_audio` for a manifest record, also rejecting a transcript implausibly long for the clip
+    (`speech_rate_problem`); errors name the record (manifest, line, id) and the audio path. With
     `report`, its notes and warnings are logged naming the record (off where a record is read again each epoch)."""
     try:
         loaded = load_audio(record.audio, record.offset, record.duration, target_sr, max_seconds, min_samples)
     except AudioError as error:
         raise AudioError(record.where(), f"audio {error.source}: {error.reason}") from error
+    implausible = speech_rate_problem(record.text, loaded.seconds)
+    if implausible:
+        raise AudioError(record.where(), implausible)
     if report:
         for note in loaded.notes:
             logger.info("%s: %s", record.where(), note)

@@ -95,7 +95,7 @@ def add_evaluate_parser(subparsers) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from blsp_kd.data.manifest import read_manifest
+    from blsp_kd.data.manifest import read_manifest, require_records
     from blsp_kd.eval.evaluate import CascadeSystem, EvaluationOptions, SpeechSystem, TextSystem, evaluate
     from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
     from blsp_kd.models.pretrained import load_whisper
@@ -119,6 +119,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"error: --log-dir {args.log_dir} has no log.jsonl", file=sys.stderr)
         return 2
     records, skipped = read_manifest(args.manifest)
+    require_records(records, skipped, args.manifest)
     if args.limit is not None:
         records = records[: args.limit]
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))

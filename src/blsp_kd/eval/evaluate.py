@@ -33,7 +33,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from blsp_kd.data.audio import DEFAULT_MAX_SECONDS, AudioError, load_record_audio
 from blsp_kd.data.dataset import SpeechCollator, SpeechDataset
-from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem
+from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem, require_records
 from blsp_kd.eval.alignment import alignment_metrics
 from blsp_kd.eval.cascade import transcribe
 from blsp_kd.eval.metrics import base_language, corpus_bleu, corpus_chrf, error_rate
@@ -411,9 +411,7 @@ def evaluate(records: list[ManifestRecord], systems: dict[str, System], out_dir:
     min_samples = max(min_clip_samples(system.model.feature_extractor) for system in systems.values())
     clips, audio_problems = load_clips(records, min_samples, options.max_audio_seconds, options.progress)
     skipped, notes = [*skipped, *audio_problems], list(notes)
-    if not clips:
-        raise ValueError(f"none of the {len(records)} records could be evaluated: "
-                         + "; ".join(str(problem) for problem in skipped[:5]))
+    require_records(clips, skipped, ", ".join(sorted({str(record.origin_file) for record in records})) or "records")
 
     results, rows = {name: {} for name in systems}, []
     generation_tasks = [task for task in options.tasks if task in GENERATION_TASKS]

@@ -26,7 +26,7 @@ from transformers import get_cosine_schedule_with_warmup
 from blsp_kd.data.audio import check_records
 from blsp_kd.data.dataset import SpeechCollator, SpeechDataset, text_example
 from blsp_kd.data.features import FeatureCache
-from blsp_kd.data.manifest import filter_by_text_tokens, mix_manifests, read_manifest
+from blsp_kd.data.manifest import filter_by_text_tokens, mix_manifests, read_manifest, require_records
 from blsp_kd.eval.alignment import alignment_metrics
 from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdModel
 from blsp_kd.models.encoder import min_clip_samples
@@ -66,7 +66,16 @@ def read_records(recipe: Recipe, tokenizer, log) -> tuple[list, list]:
         problems += dropped + valid_dropped
     for problem in problems:
         log(f"skipped: {problem}")
+    require_usable(recipe, train_records, valid_records, problems)
     return train_records, valid_records
+
+
+def require_usable(recipe: Recipe, train_records: list, valid_records: list, problems: list) -> None:
+    """A one-line error (NoUsableRecords) when the training manifests, or the validation manifest that the recipe
+    names, left no record."""
+    require_records(train_records, problems, f"data.train ({', '.join(recipe.data.train) or 'no manifest given'})")
+    if recipe.data.valid:
+        require_records(valid_records, problems, f"data.valid ({recipe.data.valid})")
 
 
 def epoch_batches(num_examples: int, batch_size: int, epoch: int, seed: int, rank: int, world_size: int) -> list:
@@ -155,6 +164,7 @@ class Trainer:
                                              recipe.data.teacher_cache_topk, model.config.temperature)
                 teacher_cache.build([text_example(record, recipe.data.default_instruction)
                                      for record in train_records], progress=recipe.train.progress and self.is_main)
+        require_usable(recipe, train_records, valid_records, problems + valid_problems)  # on every rank
         common = {"feature_extractor": model.feature_extractor, "feature_cache": feature_cache,
                   "default_instruction": recipe.data.default_instruction,
                   "max_seconds": recipe.data.max_audio_seconds}
