@@ -182,6 +182,41 @@ def test_folder(tmp_path):
     ]
 
 
+def test_folder_keeps_the_case_of_extensions_and_skips_a_transcript_that_is_not_utf8(tmp_path):
+    write_audio(tmp_path / "data" / "upper.WAV")
+    (tmp_path / "data" / "upper.txt").write_text("loud and clear")
+    write_audio(tmp_path / "data" / "latin.wav")
+    (tmp_path / "data" / "latin.txt").write_bytes("un café".encode("latin-1"))
+    write_audio(tmp_path / "data" / "good.wav")
+    (tmp_path / "data" / "good.txt").write_text("fine")
+
+    records, problems = build_folder(tmp_path / "data", tmp_path / "m.jsonl")
+
+    assert [(record.id, record.audio, record.text) for record in records] == [
+        ("good", str(tmp_path / "data" / "good.wav"), "fine"),
+        ("upper", str(tmp_path / "data" / "upper.WAV"), "loud and clear")]
+    assert [str(problem) for problem in problems] == [
+        f"{tmp_path / 'data' / 'latin.txt'}, id 'latin': not UTF-8 (byte 0xe9 at offset 6)"]
+
+
+def test_folder_that_does_not_exist_is_an_error_naming_it(tmp_path, capsys):
+    assert run_cli(["prepare", "folder", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.jsonl")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nowhere'}: no such directory\n"
+    assert not (tmp_path / "m.jsonl").exists()
+
+
+def test_librispeech_transcript_that_is_not_utf8_is_skipped_naming_it(tmp_path):
+    make_librispeech(tmp_path / "ls")
+    chapter = tmp_path / "ls" / "26" / "495"
+    (chapter / "26-495.trans.txt").write_bytes("26-495-0000 CAFÉ\n".encode("latin-1"))
+
+    records, problems = build_librispeech(tmp_path / "ls", tmp_path / "m.jsonl")
+
+    assert [record.id for record in records] == ["19-198-0000", "19-198-0001"]
+    assert f"{chapter / '26-495.trans.txt'}: not UTF-8 (byte 0xc9 at offset 15); its utterances are skipped" in [
+        str(problem) for problem in problems]
+
+
 def run_cli(argv):
     parser = argparse.ArgumentParser(prog="blsp-kd")
     add_prepare_parser(parser.add_subparsers(dest="command", required=True))
