@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from blsp_kd.data.audio import AudioError, check_records, load_audio, load_record_audio
+from blsp_kd.data.audio import AudioError, as_clip, check_records, load_audio, load_record_audio
 from blsp_kd.data.manifest import read_manifest
 
 
@@ -185,3 +185,29 @@ def test_mp3_is_decoded(tmp_path):
     soundfile.write(tmp_path / "a.mp3", sine(440, 1.0, 48000), 48000, format="MP3")
     audio = load_audio(tmp_path / "a.mp3")
     assert peak_frequency(audio.samples, 16000) == pytest.approx(440, abs=2)
+
+
+def test_api_inputs_become_float32_clips():
+    wave = sine(440, 0.5, 16000)
+    pcm16 = np.round(wave * 32767).astype(np.int16)
+    np.testing.assert_allclose(as_clip(pcm16, 0, 201), wave, atol=1 / 32767)
+    pcm32 = (wave.astype(np.float64) * 2**31).clip(-(2**31), 2**31 - 1).astype(np.int32)
+    np.testing.assert_allclose(as_clip(pcm32, 0, 201), wave, atol=1e-6)
+    assert as_clip(wave.tolist(), 0, 201).dtype == np.float32
+    np.testing.assert_array_equal(as_clip(wave.tolist(), 0, 201), wave)
+    assert as_clip(wave.astype(np.float64), 0, 201).dtype == np.float32
+
+
+@pytest.mark.parametrize("audio, message", [
+    (np.array([0.1] * 500 + [np.nan]), "audio 3: 1 NaN/inf samples"),
+    (np.zeros((8000, 2), np.float32), r"audio 3: expected a 1-D mono clip at 16 kHz, got shape \(8000, 2\) \(several "
+                                      r"channels\? pass one, or their mean: audio.mean\(axis=1\)\)"),
+    ([], "audio 3: 0 samples, too short"),
+    (np.zeros(200, np.float32), r"audio 3: 200 samples, too short \(Whisper's features need at least 201\)"),
+    (np.zeros(16000 * 3, np.float32), r"audio 3: 3.00 s, longer than the maximum 2.0 s"),
+    (np.ones(500, np.int64), "audio 3: expected float or int16/int32 samples, got dtype int64"),
+    ("hello", "audio 3: expected float or int16/int32 samples, got dtype <U5"),
+])
+def test_bad_api_inputs_are_value_errors_naming_the_input(audio, message):
+    with pytest.raises(ValueError, match=message):
+        as_clip(audio, 3, 201, max_seconds=2.0)

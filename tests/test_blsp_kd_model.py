@@ -104,6 +104,22 @@ def test_generation_refuses_a_prompt_that_ends_in_speech():
         model.generate_from_embeds(embeds, cut, max_new_tokens=2)
 
 
+def test_generate_takes_int16_and_lists_and_names_a_bad_clip():
+    model = tiny_model()
+    audio = clip(1.0, 0)
+    pcm16 = np.round(audio.clip(-1, 1) * 32767).astype(np.int16)
+    expected = model.generate_ids([pcm16.astype(np.float32) / 32768], INSTRUCTION, max_new_tokens=4)
+    assert model.generate_ids([pcm16], INSTRUCTION, max_new_tokens=4) == expected
+    assert model.generate_ids([audio.tolist()], INSTRUCTION, max_new_tokens=4) == \
+        model.generate_ids([audio], INSTRUCTION, max_new_tokens=4)
+    broken = audio.copy()
+    broken[10] = np.nan
+    with pytest.raises(ValueError, match="audio 1: 1 NaN/inf samples"):
+        model.generate([audio, broken], INSTRUCTION, max_new_tokens=4)
+    with pytest.raises(ValueError, match="audio 0: 31.00 s, longer than the maximum 30.0 s"):
+        model.generate([np.zeros(16000 * 31, np.float32)], INSTRUCTION, max_new_tokens=4)
+
+
 def per_sample_kl(model: BlspKdModel, batch, hidden, frame_mask) -> list[float]:
     """Input+response KL of each row, from one batched forward (rows are contiguous in the row-major gather)."""
     speech = model.speech(hidden, frame_mask, batch.num_tokens)

@@ -93,7 +93,9 @@ class SpeechSystem:
 
     def response_ids(self, clips: list[Clip], instructions: list[str], max_new_tokens: int,
                      streamer=None) -> list[list[int]]:
-        return self.model.generate_ids([clip.audio for clip in clips], instructions, max_new_tokens, streamer)
+        # The clips were loaded under the evaluation's own length limit.
+        return self.model.generate_ids([clip.audio for clip in clips], instructions, max_new_tokens, streamer,
+                                       max_audio_seconds=None)
 
 
 class TextSystem:
