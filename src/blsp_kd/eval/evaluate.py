@@ -4,7 +4,7 @@ about the same clips, side by side, with the same prompt layout (`PromptBuilder`
 Systems:
     speech   a BLSP-KD model hearing the clip: free inference with the CIF's own n̂ speech vectors
     text     its base LLM reading the gold transcript where the speech goes: the upper bound
-    cascade  stock Whisper ASR (its own 30 s-padded greedy `generate`) → the same base LLM reading the ASR
+    cascade  stock Whisper ASR (its own greedy `generate`, long-form past 30 s) → the same base LLM reading the ASR
              transcript where the speech goes: it differs from `text` only in the transcript
     NAME     another BLSP-KD checkpoint (`--compare NAME=CKPT`), a speech system too
 
