@@ -80,6 +80,13 @@ def test_recipes_resolve_by_path_or_by_shipped_name(tmp_path, monkeypatch):
         resolve_recipe("elsewhere/default-stage1.yaml")
 
 
+def test_train_with_an_unknown_recipe_is_a_one_line_error(capsys):
+    from blsp_kd import cli
+
+    assert cli.main(["train", "--recipe", "no-such-recipe"]) == 2
+    assert capsys.readouterr().err.startswith("error: recipe no-such-recipe: no such file and no shipped recipe")
+
+
 def test_the_demo_recipe_is_default_stage1_with_the_demo_settings(tmp_path):
     """The demo's settings moved from override strings in demo.py into recipes/demo-stage1.yaml: the same run."""
     work = tmp_path / "demo"

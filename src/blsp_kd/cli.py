@@ -46,7 +46,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from blsp_kd.train.config import load_recipe
     from blsp_kd.train.loop import run
 
-    run(load_recipe(args.recipe, args.overrides))
+    try:
+        recipe = load_recipe(args.recipe, args.overrides)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    run(recipe)
     return 0
 
 

@@ -221,4 +221,3 @@ def as_clip(audio, index: int, min_samples: int, max_seconds: float | None = DEF
         raise ValueError(f"{where}: {len(array) / TARGET_SAMPLE_RATE:.2f} s, longer than the maximum {max_seconds} s "
                          "(split it, or raise max_audio_seconds if memory allows)")
     return np.ascontiguousarray(array, dtype=np.float32)
-

@@ -4,8 +4,8 @@
 
 A recipe is a YAML path, or the name of a recipe shipped in the package (`default-stage1`, also spelled
 `default-stage1.yaml` or `recipes/default-stage1.yaml`, so the README's commands work from any folder);
-`blsp-kd recipes` lists them. `model` holds `BlspKdConfig` fields, `data` the `DataConfig` and `train` the `TrainConfig` below. The resolved recipe
-is written to `OUTPUT_DIR/recipe.yaml`, so the same YAML reproduces the run.
+`blsp-kd recipes` lists them. `model` holds `BlspKdConfig` fields, `data` the `DataConfig` and `train` the
+`TrainConfig` below. The resolved recipe is written to `OUTPUT_DIR/recipe.yaml`, so the same YAML reproduces the run.
 """
 
 from dataclasses import dataclass, field
