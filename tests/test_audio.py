@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from blsp_kd.data.audio import AudioError, load_all, load_audio, load_record_audio
+from blsp_kd.data.audio import AudioError, as_clip, check_records, load_audio, load_record_audio
 from blsp_kd.data.manifest import read_manifest
 
 
@@ -42,6 +42,10 @@ def make_long_wav(path):
     soundfile.write(path, sine(440, 3.0, 16000), 16000)
 
 
+def make_ten_ms_wav(path):
+    soundfile.write(path, sine(440, 0.01, 16000), 16000)
+
+
 def make_nothing(path):
     pass
 
@@ -53,6 +57,8 @@ BAD_AUDIO = {
     "nan samples": (make_nan_wav, "1 NaN/inf samples"),
     "non-audio bytes": (make_non_audio, "not decodable as audio"),
     "too long": (make_long_wav, "audio is 3.00 s, longer than the maximum 2.0 s"),
+    "too short": (make_ten_ms_wav, "audio too short: 160 samples (10.0 ms) at 16000 Hz, Whisper's features need "
+                                   "at least 201"),
 }
 
 
@@ -72,13 +78,13 @@ def test_bad_audio_names_the_record_and_batch_goes_on(tmp_path, case):
     assert read_problems == []
 
     with pytest.raises(AudioError) as raised:
-        load_record_audio(records[1], max_seconds=2.0)
+        load_record_audio(records[1], max_seconds=2.0, min_samples=201)
     message = str(raised.value)
     assert message.startswith(f"{manifest}, line 2, id 'bad7': audio {tmp_path / 'bad.wav'}: ")
     assert reason in message
 
-    loaded, problems = load_all(records, max_seconds=2.0)
-    assert [record.id for record, _ in loaded] == ["good1", "good2"]
+    usable, problems = check_records(records, max_seconds=2.0, min_samples=201)
+    assert [record.id for record in usable] == ["good1", "good2"]
     [problem] = problems
     assert (problem.file, problem.line, problem.record_id) == (str(manifest), 2, "bad7")
     assert reason in str(problem)
@@ -123,6 +129,37 @@ def test_all_silence_is_accepted_with_a_warning(tmp_path):
     assert len(audio.warnings) == 1 and audio.warnings[0].startswith("all silence")
 
 
+def write_one_record_manifest(tmp_path, audio_name: str):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"id": "rec1", "audio": audio_name, "text": "hello"}) + "\n")
+    return read_manifest(manifest)[0][0]
+
+
+def test_a_silent_record_is_loaded_with_a_logged_warning_naming_it(tmp_path, caplog):
+    soundfile.write(tmp_path / "quiet.wav", np.zeros(8000, np.float32), 16000)
+    record = write_one_record_manifest(tmp_path, "quiet.wav")
+    with caplog.at_level("INFO", logger="blsp_kd.data.audio"):
+        load_record_audio(record)
+    [entry] = caplog.records
+    assert entry.levelname == "WARNING"
+    assert entry.getMessage().startswith(f"{tmp_path / 'm.jsonl'}, line 1, id 'rec1': all silence")
+
+
+def test_resampling_and_downmixing_are_logged_naming_the_record(tmp_path, caplog):
+    stereo = np.stack([sine(440, 1.0, 44100)] * 2, axis=1)
+    soundfile.write(tmp_path / "cd.wav", stereo, 44100)
+    record = write_one_record_manifest(tmp_path, "cd.wav")
+    with caplog.at_level("INFO", logger="blsp_kd.data.audio"):
+        load_record_audio(record)
+    where = f"{tmp_path / 'm.jsonl'}, line 1, id 'rec1'"
+    assert [(entry.levelname, entry.getMessage()) for entry in caplog.records] == [
+        ("INFO", f"{where}: downmixed 2 channels to mono"), ("INFO", f"{where}: resampled from 44100 Hz to 16000 Hz")]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="blsp_kd.data.audio"):
+        load_record_audio(record, report=False)  # re-read every epoch: reported once, where the records are checked
+    assert caplog.records == []
+
+
 def test_clean_audio_has_no_notes_or_warnings(tmp_path):
     soundfile.write(tmp_path / "a.wav", sine(440, 1.0, 16000), 16000)
     audio = load_audio(tmp_path / "a.wav")
@@ -148,3 +185,29 @@ def test_mp3_is_decoded(tmp_path):
     soundfile.write(tmp_path / "a.mp3", sine(440, 1.0, 48000), 48000, format="MP3")
     audio = load_audio(tmp_path / "a.mp3")
     assert peak_frequency(audio.samples, 16000) == pytest.approx(440, abs=2)
+
+
+def test_api_inputs_become_float32_clips():
+    wave = sine(440, 0.5, 16000)
+    pcm16 = np.round(wave * 32767).astype(np.int16)
+    np.testing.assert_allclose(as_clip(pcm16, 0, 201), wave, atol=1 / 32767)
+    pcm32 = (wave.astype(np.float64) * 2**31).clip(-(2**31), 2**31 - 1).astype(np.int32)
+    np.testing.assert_allclose(as_clip(pcm32, 0, 201), wave, atol=1e-6)
+    assert as_clip(wave.tolist(), 0, 201).dtype == np.float32
+    np.testing.assert_array_equal(as_clip(wave.tolist(), 0, 201), wave)
+    assert as_clip(wave.astype(np.float64), 0, 201).dtype == np.float32
+
+
+@pytest.mark.parametrize("audio, message", [
+    (np.array([0.1] * 500 + [np.nan]), "audio 3: 1 NaN/inf samples"),
+    (np.zeros((8000, 2), np.float32), r"audio 3: expected a 1-D mono clip at 16 kHz, got shape \(8000, 2\) \(several "
+                                      r"channels\? pass one, or their mean: audio.mean\(axis=1\)\)"),
+    ([], "audio 3: 0 samples, too short"),
+    (np.zeros(200, np.float32), r"audio 3: 200 samples, too short \(Whisper's features need at least 201\)"),
+    (np.zeros(16000 * 3, np.float32), r"audio 3: 3.00 s, longer than the maximum 2.0 s"),
+    (np.ones(500, np.int64), "audio 3: expected float or int16/int32 samples, got dtype int64"),
+    ("hello", "audio 3: expected float or int16/int32 samples, got dtype <U5"),
+])
+def test_bad_api_inputs_are_value_errors_naming_the_input(audio, message):
+    with pytest.raises(ValueError, match=message):
+        as_clip(audio, 3, 201, max_seconds=2.0)

@@ -90,6 +90,37 @@ def test_oracle_student_equals_teacher_and_generates_the_same():
     assert speech_ids == text_ids and all(len(ids) > 0 for ids in speech_ids)
 
 
+def test_generation_refuses_a_prompt_that_ends_in_speech():
+    """Generation prefills all but the last prompt position, which must be text; a row ending in speech (no
+    suffix after it) is a clear error, not a silently wrong prefill."""
+    model = tiny_model()
+    batch = collate_text(RECORDS[:1], model.prompts, model.pad_id)
+    suffix = batch.speech_mask.shape[1] - int(batch.speech_mask[0].nonzero().max()) - 1
+    assert suffix > 0  # the real template has a suffix; cut it off
+    cut = type(batch)(**{name: getattr(batch, name)[:, :-suffix] for name in
+                         ("input_ids", "attention_mask", "position_ids", "speech_mask", "response_mask")},
+                      num_tokens=batch.num_tokens)
+    embeds = model.llm.get_input_embeddings()(cut.input_ids)
+    with pytest.raises(ValueError, match="must end in text after the speech"):
+        model.generate_from_embeds(embeds, cut, max_new_tokens=2)
+
+
+def test_generate_takes_int16_and_lists_and_names_a_bad_clip():
+    model = tiny_model()
+    audio = clip(1.0, 0)
+    pcm16 = np.round(audio.clip(-1, 1) * 32767).astype(np.int16)
+    expected = model.generate_ids([pcm16.astype(np.float32) / 32768], INSTRUCTION, max_new_tokens=4)
+    assert model.generate_ids([pcm16], INSTRUCTION, max_new_tokens=4) == expected
+    assert model.generate_ids([audio.tolist()], INSTRUCTION, max_new_tokens=4) == \
+        model.generate_ids([audio], INSTRUCTION, max_new_tokens=4)
+    broken = audio.copy()
+    broken[10] = np.nan
+    with pytest.raises(ValueError, match="audio 1: 1 NaN/inf samples"):
+        model.generate([audio, broken], INSTRUCTION, max_new_tokens=4)
+    with pytest.raises(ValueError, match="audio 0: 31.00 s, longer than the maximum 30.0 s"):
+        model.generate([np.zeros(16000 * 31, np.float32)], INSTRUCTION, max_new_tokens=4)
+
+
 def per_sample_kl(model: BlspKdModel, batch, hidden, frame_mask) -> list[float]:
     """Input+response KL of each row, from one batched forward (rows are contiguous in the row-major gather)."""
     speech = model.speech(hidden, frame_mask, batch.num_tokens)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from blsp_kd.data.audio import load_all
+from blsp_kd.data.audio import check_records
 from blsp_kd.data.builders import build_commonvoice, build_covost, build_folder, build_librispeech
 from blsp_kd.data.commands import add_prepare_parser
 from blsp_kd.data.manifest import read_manifest
@@ -67,8 +67,8 @@ def test_librispeech(tmp_path):
     assert any("empty transcript" in str(p) for p in problems)
     # The written manifest reads back and its audio loads.
     read_back, read_problems = read_manifest(out)
-    loaded, audio_problems = load_all(read_back)
-    assert read_problems == [] and audio_problems == [] and len(loaded) == 3
+    usable, audio_problems = check_records(read_back)
+    assert read_problems == [] and audio_problems == [] and len(usable) == 3
 
 
 def test_librispeech_outside_the_output_folder_gets_absolute_paths(tmp_path):
@@ -180,6 +180,41 @@ def test_folder(tmp_path):
         ("no_text", "no transcript file no_text.txt"),
         ("orphan", f"audio file not found: {tmp_path / 'data' / 'orphan.wav'}"),
     ]
+
+
+def test_folder_keeps_the_case_of_extensions_and_skips_a_transcript_that_is_not_utf8(tmp_path):
+    write_audio(tmp_path / "data" / "upper.WAV")
+    (tmp_path / "data" / "upper.txt").write_text("loud and clear")
+    write_audio(tmp_path / "data" / "latin.wav")
+    (tmp_path / "data" / "latin.txt").write_bytes("un café".encode("latin-1"))
+    write_audio(tmp_path / "data" / "good.wav")
+    (tmp_path / "data" / "good.txt").write_text("fine")
+
+    records, problems = build_folder(tmp_path / "data", tmp_path / "m.jsonl")
+
+    assert [(record.id, record.audio, record.text) for record in records] == [
+        ("good", str(tmp_path / "data" / "good.wav"), "fine"),
+        ("upper", str(tmp_path / "data" / "upper.WAV"), "loud and clear")]
+    assert [str(problem) for problem in problems] == [
+        f"{tmp_path / 'data' / 'latin.txt'}, id 'latin': not UTF-8 (byte 0xe9 at offset 6)"]
+
+
+def test_folder_that_does_not_exist_is_an_error_naming_it(tmp_path, capsys):
+    assert run_cli(["prepare", "folder", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.jsonl")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nowhere'}: no such directory\n"
+    assert not (tmp_path / "m.jsonl").exists()
+
+
+def test_librispeech_transcript_that_is_not_utf8_is_skipped_naming_it(tmp_path):
+    make_librispeech(tmp_path / "ls")
+    chapter = tmp_path / "ls" / "26" / "495"
+    (chapter / "26-495.trans.txt").write_bytes("26-495-0000 CAFÉ\n".encode("latin-1"))
+
+    records, problems = build_librispeech(tmp_path / "ls", tmp_path / "m.jsonl")
+
+    assert [record.id for record in records] == ["19-198-0000", "19-198-0001"]
+    assert f"{chapter / '26-495.trans.txt'}: not UTF-8 (byte 0xc9 at offset 15); its utterances are skipped" in [
+        str(problem) for problem in problems]
 
 
 def run_cli(argv):

@@ -232,6 +232,20 @@ def test_padded_nan_frames_do_not_leak():
     assert torch.isfinite(out.vectors).all()
 
 
+@pytest.mark.parametrize("garbage", [float("nan"), float("inf")])
+def test_padded_nan_or_inf_alpha_is_ignored(garbage):
+    """α at padded frames is masked before use: NaN/inf there changes nothing (NaN · 0 would still be NaN)."""
+    generator = torch.Generator().manual_seed(3)
+    samples = [(torch.randn(3, 2, generator=generator, dtype=torch.float64), torch.tensor([0.4, 0.7, 0.2])),
+               (torch.randn(6, 2, generator=generator, dtype=torch.float64), torch.rand(6, generator=generator))]
+    hidden, alpha, frame_mask = pad_batch(samples, 2, generator)
+    clean = cif(hidden, alpha.masked_fill(~frame_mask, 0.0), frame_mask)
+    dirty = cif(hidden, alpha.masked_fill(~frame_mask, garbage), frame_mask)
+    assert torch.equal(dirty.num_tokens, clean.num_tokens)
+    torch.testing.assert_close(dirty.alpha_sum, clean.alpha_sum, rtol=0, atol=0)
+    torch.testing.assert_close(dirty.vectors, clean.vectors, rtol=0, atol=0)
+
+
 def test_rejects_bad_input():
     hidden, alpha = torch.randn(2, 4, 3), torch.rand(2, 4)
     frame_mask = torch.ones(2, 4, dtype=torch.bool)

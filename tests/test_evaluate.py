@@ -10,7 +10,7 @@ import pytest
 import soundfile
 import torch
 
-from blsp_kd.data.manifest import read_manifest
+from blsp_kd.data.manifest import NoUsableRecords, read_manifest
 from blsp_kd.eval import commands
 from blsp_kd.eval.evaluate import (
     TASKS,
@@ -28,6 +28,7 @@ from blsp_kd.eval.evaluate import (
 from blsp_kd.eval.metrics import error_rate
 from blsp_kd.eval.plots import firing_times, read_training_log, token_centres
 from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
+from blsp_kd.models.encoder import min_clip_samples
 from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -132,6 +133,35 @@ def test_cli_parsing():
             commands.parse_compare(bad)
 
 
+def test_cli_refuses_limit_0_and_an_out_that_is_a_file(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    commands.add_evaluate_parser(parser.add_subparsers())
+    with pytest.raises(SystemExit):
+        parser.parse_args(["evaluate", "--manifest", "m.jsonl", "--out", "o", "--limit", "0"])
+    assert "--limit: must be at least 1, got 0" in capsys.readouterr().err
+    manifest = write_manifest(tmp_path, [{"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.0, 0), "text": "hi"}])
+    (tmp_path / "out.txt").write_text("not a folder")
+    args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "out.txt")])
+    assert args.func(args) == 2
+    assert "--out" in capsys.readouterr().err and (tmp_path / "out.txt").read_text() == "not a folder"
+
+
+def test_a_manifest_without_usable_records_is_a_one_line_error(tmp_path, capsys):
+    from blsp_kd import cli
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    assert cli.main(["evaluate", "--manifest", str(empty), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"error: {empty}: no usable records (it is empty)\n"
+    assert cli.main(["prepare", "responses", "--manifest", str(empty), "--out", str(tmp_path / "r.jsonl")]) == 2
+    assert capsys.readouterr().err == f"error: {empty}: no usable records (it is empty)\n"
+
+    short = write_manifest(tmp_path, [{"id": "s", "audio": write_wav(tmp_path / "s.wav", 0.01, 0), "text": "hi"}])
+    records, problems = read_manifest(short)
+    with pytest.raises(NoUsableRecords, match=f"{short}: no usable records .*id 's': audio .* too short"):
+        evaluate(records, {"text": TextSystem(tiny_model())}, tmp_path / "out", EvaluationOptions(progress=False))
+
+
 # ------------------------------------------------------------------------------------------ tiny end to end
 
 
@@ -158,7 +188,8 @@ def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_different
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """A manifest of 3 good clips, a missing file, a too-short clip and a broken line; a training log."""
+    """A manifest of 3 good clips, a missing file, a too-short clip, a clip over the length limit and a broken line;
+    a training log."""
     tmp_path = tmp_path_factory.mktemp("tiny_run")
     speech, conv = tiny_model(), tiny_model("conv", seed=1)
     response_ids = speech.tokenizer.encode(RESPONSE, add_special_tokens=False)
@@ -169,7 +200,8 @@ def tiny_run(tmp_path_factory):
          "translation": "hallo welt", "target_lang": "de", "response_ids": response_ids},
         {"id": "c", "audio": write_wav(tmp_path / "c.wav", 1.5, 2), "text": "the weather is nice today"},
         {"id": "missing", "audio": "nowhere.wav", "text": "hello"},
-        {"id": "short", "audio": write_wav(tmp_path / "short.wav", 0.005, 3), "text": "hi"},
+        {"id": "short", "audio": write_wav(tmp_path / "short.wav", 0.01, 3), "text": "hi"},
+        {"id": "long", "audio": write_wav(tmp_path / "long.wav", 2.5, 4), "text": "hi"},
         '{"id": "broken", "audio": ',
     ]
     records, problems = read_manifest(write_manifest(tmp_path, lines))
@@ -181,7 +213,7 @@ def tiny_run(tmp_path_factory):
     (run_dir / "log.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in log))
     systems = {"speech": SpeechSystem(speech), "conv": SpeechSystem(conv), "text": TextSystem(speech)}
     options = EvaluationOptions(max_new_tokens=4, batch_size=8, latency_clips=2, plot_clips=1,
-                                log_dir=run_dir, progress=False)
+                                log_dir=run_dir, progress=False, max_audio_seconds=2.0)
     out = tmp_path / "out"
     results = evaluate(records, systems, out, options, skipped=problems, settings={"manifest": "test.jsonl"})
     return results, out, records, systems
@@ -211,7 +243,7 @@ def test_tiny_evaluation_utterances_are_the_systems_own_answers(tiny_run):
     rows = [json.loads(line) for line in (out / "utterances.jsonl").read_text().splitlines()]
     assert len(rows) == 3 * (3 + 3 + 1)  # systems × (repeat + continuation + translation clips)
     assert {row["id"] for row in rows} == {"a", "b", "c"}
-    clips, _ = load_clips(records, progress=False)
+    clips, _ = load_clips(records, min_clip_samples(systems["speech"].model.feature_extractor), 2.0, progress=False)
     instruction = "Repeat what was said."
     speech = systems["speech"].model
     heard = speech.generate([clip.audio for clip in clips], instruction, max_new_tokens=4)
@@ -241,8 +273,9 @@ def test_tiny_evaluation_report_and_plots(tiny_run):
     for link in ("(results.json)", "(results.md)", "(utterances.jsonl)", "(plots/cif_speech_0.png)",
                  "(plots/training_curves.png)"):
         assert link in report
-    assert "## Skipped records (3)" in report
-    for reason in ("id 'missing'", "file not found", "id 'short'", "audio too short", "line 6"):
+    assert "## Skipped records (4)" in report
+    for reason in ("id 'missing'", "file not found", "id 'short'", "audio too short: 160 samples (10.0 ms)",
+                   "id 'long'", "audio is 2.50 s, longer than the maximum 2.0 s", "line 7"):
         assert reason in report
     assert "the 'conv' adapter has no CIF to plot" in report
     table = (out / "results.md").read_text()

@@ -1,16 +1,22 @@
 import json
+import os
+import stat
 from collections import Counter
 
 import numpy as np
 import pytest
 import soundfile
 
-from blsp_kd.data.audio import load_all
+from blsp_kd.data import responses
+from blsp_kd.data.audio import check_records
 from blsp_kd.data.manifest import (
     ManifestRecord,
+    NoUsableRecords,
     filter_by_text_tokens,
     mix_manifests,
     read_manifest,
+    require_records,
+    words,
     write_manifest,
 )
 
@@ -31,8 +37,8 @@ def good_line(record_id, audio="a.wav", text="hello world"):
 def read_and_load(manifest):
     """A batch run: read the manifest, load every record's audio; all problems come back at the end."""
     records, problems = read_manifest(manifest)
-    loaded, audio_problems = load_all(records)
-    return [record.id for record, _ in loaded], problems + audio_problems
+    usable, audio_problems = check_records(records)
+    return [record.id for record in usable], problems + audio_problems
 
 
 def test_roundtrip_keeps_fields_and_relative_paths(tmp_path):
@@ -126,6 +132,69 @@ def test_empty_transcript_is_reported_with_id_and_line(tmp_path):
     assert [str(p) for p in problems] == [
         f"{tmp_path / 'm.jsonl'}, line 1, id 'u1': empty transcript ('text')"
     ]
+
+
+def test_a_transcript_without_words_is_rejected_by_the_rule_responses_use(tmp_path):
+    write_wav(tmp_path / "a.wav")
+    write_lines(tmp_path / "m.jsonl", [good_line("u1", text="..."), good_line("u2"), good_line("u3", text="?!")])
+
+    loaded_ids, problems = read_and_load(tmp_path / "m.jsonl")
+
+    assert loaded_ids == ["u2"]
+    assert [str(p) for p in problems] == [
+        f"{tmp_path / 'm.jsonl'}, line 1, id 'u1': transcript has no words ('text' is '...')",
+        f"{tmp_path / 'm.jsonl'}, line 3, id 'u3': transcript has no words ('text' is '?!')",
+    ]
+    assert responses.words is words and responses.degenerate_reason("...", "") == "degenerate: no words in '...'"
+
+
+def test_a_transcript_far_too_long_for_its_clip_is_rejected_when_the_audio_loads(tmp_path):
+    write_wav(tmp_path / "a.wav", seconds=2.0)
+    lines = [good_line("long", text=" ".join(["word"] * 2000)), good_line("ok", text=" ".join(["word"] * 20)),
+             good_line("over", text=" ".join(["word"] * 21))]
+    write_lines(tmp_path / "m.jsonl", lines)
+
+    loaded_ids, problems = read_and_load(tmp_path / "m.jsonl")
+
+    assert loaded_ids == ["ok"]  # 10 words per second of audio at most
+    assert [str(p) for p in problems] == [
+        f"{tmp_path / 'm.jsonl'}, line {line}, id {name!r}: transcript has {count} words for 2.00 s of audio (more "
+        "than 10 words per second): not this clip's transcript?" for line, name, count in ((1, "long", 2000),
+                                                                                          (3, "over", 21))]
+
+
+def test_a_line_that_is_not_utf8_is_reported_and_the_others_read(tmp_path):
+    write_wav(tmp_path / "a.wav")
+    latin1 = json.dumps({"id": "u2", "audio": "a.wav", "text": "café"}, ensure_ascii=False).encode("latin-1")
+    (tmp_path / "m.jsonl").write_bytes(good_line("u1").encode() + b"\n" + latin1 + b"\n" + good_line("u3").encode())
+
+    loaded_ids, problems = read_and_load(tmp_path / "m.jsonl")
+
+    assert loaded_ids == ["u1", "u3"]
+    column = latin1.index(b"\xe9") + 1
+    assert [str(p) for p in problems] == [f"{tmp_path / 'm.jsonl'}, line 2: not UTF-8 (byte 0xe9 at column {column})"]
+
+
+def test_no_usable_records_names_the_source_and_the_first_problems(tmp_path):
+    write_lines(tmp_path / "m.jsonl", ["{", good_line("u2", text="...")])
+    records, problems = read_manifest(tmp_path / "m.jsonl")
+    with pytest.raises(NoUsableRecords) as raised:
+        require_records(records, problems, tmp_path / "m.jsonl")
+    assert str(raised.value) == (
+        f"{tmp_path / 'm.jsonl'}: no usable records (2 record(s) skipped, the first: {tmp_path / 'm.jsonl'}, line 1: "
+        f"invalid JSON: Expecting property name enclosed in double quotes; {tmp_path / 'm.jsonl'}, line 2, id 'u2': "
+        "transcript has no words ('text' is '...'))")
+    with pytest.raises(NoUsableRecords, match="no usable records \\(it is empty\\)"):
+        require_records([], [], "empty.jsonl")
+
+
+def test_written_manifests_honour_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        write_manifest(tmp_path / "m.jsonl", [ManifestRecord(id="a", audio=str(tmp_path / "a.wav"), text="one")])
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "m.jsonl").stat().st_mode) == 0o644
 
 
 @pytest.mark.parametrize(

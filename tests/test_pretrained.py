@@ -1,5 +1,6 @@
 """The embedded default: atomic conversion cache, missing packages, and the real converted models' behaviour."""
 
+import logging
 import os
 import signal
 import subprocess
@@ -171,6 +172,41 @@ def test_converted_whisper_transcribes_espeak_speech(embedded_whisper, espeak):
     wer = jiwer.wer([normalise(s) for s in SENTENCES], [normalise(h) for h in hypotheses])
     print(f"WER {wer:.3f}: {hypotheses}")
     assert wer <= 0.40, hypotheses
+
+
+class Recorder(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.messages = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.mark.real
+def test_cascade_transcribes_past_30_s_and_prints_no_transformers_warnings(embedded_whisper, espeak):
+    """A sentence that starts at 29 s is transcribed whole (long-form), not cut at Whisper's 30 s window; a batch and
+    a long clip print no transformers warnings (attention mask passed, Whisper's own max_length, its internal
+    generation-config warning dropped)."""
+    import numpy as np
+    from transformers.utils import logging as hf_logging
+
+    from blsp_kd.data.synth import speak
+    from blsp_kd.eval.cascade import transcribe
+
+    whisper, processor = embedded_whisper
+    sentence = speak("Please bring me a cup of coffee.", voice="en-us")
+    late = np.concatenate([np.zeros(29 * 16000, np.float32), sentence])
+    hf_logging.warning_once.cache_clear()  # a warning shown once earlier in the session would hide one here
+    recorder = Recorder()
+    logging.getLogger("transformers").addHandler(recorder)  # transformers' loggers do not propagate to the root
+    try:
+        short = transcribe(whisper, processor, [sentence, sentence[: len(sentence) // 2]])
+        (long,) = transcribe(whisper, processor, [late])
+    finally:
+        logging.getLogger("transformers").removeHandler(recorder)
+    assert recorder.messages == []
+    assert "coffee" in short[0].lower() and "coffee" in long.lower(), (short, long)
 
 
 def test_a_running_conversion_is_not_cleaned_up_by_another(home):

@@ -2,13 +2,16 @@
 checkpointing with PLoRA, and the cached top-k teacher."""
 
 import json
+import math
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 
 from blsp_kd.train.checkpoint import latest_checkpoint, save_atomically
@@ -155,10 +158,6 @@ def test_bf16_mixed_precision_keeps_frozen_weights_in_bf16_and_follows_the_fp32_
     """What "auto" picks on a CPU with native bf16: the frozen base models are stored in bf16 (caches and validation
     run on them), the trained weights (CFormer; PLoRA in stage 2) stay fp32 masters, and the losses follow the
     fp32 run of the same seed closely."""
-    from accelerate.state import AcceleratorState
-
-    from blsp_kd.train.loop import Trainer
-
     recipe_path = REPO / "recipes" / recipe_name
     logs = {}
     for precision in ("fp32", "bf16"):
@@ -166,10 +165,7 @@ def test_bf16_mixed_precision_keeps_frozen_weights_in_bf16_and_follows_the_fp32_
         recipe = load_recipe(recipe_path, tiny_overrides(tiny_setup, output_dir, **{
             "train.mixed_precision": precision, "train.max_steps": 3, "train.eval_every": 3, "train.init_from": "null",
             "data.cache_dir": str(tmp_path / "cache")}))
-        AcceleratorState._reset_state(reset_partial_state=True)  # one process, two precisions: accelerate's
-        trainer = Trainer(recipe)                                   # state is a singleton otherwise
-        trainer.train()
-        AcceleratorState._reset_state(reset_partial_state=True)
+        trainer = run_in_process(recipe)
         frozen = {p.dtype for p in trainer.model.parameters() if not p.requires_grad}
         trained = {p.dtype for p in trainer.model.parameters() if p.requires_grad}
         assert frozen == {torch.bfloat16 if precision == "bf16" else torch.float32} and trained == {torch.float32}
@@ -180,6 +176,139 @@ def test_bf16_mixed_precision_keeps_frozen_weights_in_bf16_and_follows_the_fp32_
     for step in (1, 2, 3):
         assert logs["bf16"][step]["total"] == pytest.approx(logs["fp32"][step]["total"], rel=0.03), step
     assert logs["bf16 valid"][3]["kl"] == pytest.approx(logs["fp32 valid"][3]["kl"], rel=0.03)
+
+
+def run_in_process(recipe):
+    """Trainer(recipe).train() in this process; accelerate's state is a singleton, reset around the run."""
+    from accelerate.state import AcceleratorState
+
+    from blsp_kd.train.loop import Trainer
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        trainer = Trainer(recipe)
+        trainer.train()
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return trainer
+
+
+def test_the_rank_sync_checksum_goes_to_the_log_file_not_the_console(tiny_setup, tmp_path, capsys):
+    output_dir = tmp_path / "run"
+    run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, output_dir, **{"train.max_steps": 2, "train.save_every": 1, "train.eval_every": 0})))
+    console = capsys.readouterr().out
+    assert "[train step 1]" in console and "[sync" not in console and "checksum" not in console
+    assert sorted(read_log(output_dir, "sync")) == [1, 2]
+
+
+def test_the_7b_recipe_settings_train_and_round_trip_on_tiny_models(tiny_setup, tmp_path):
+    """The 7B recipe as it is (bf16 base models, bf16 mixed precision, CFormer 4 + 4, gradient checkpointing, the
+    hidden-state teacher cache) on tiny stand-ins without DeepSpeed: two steps, then the saved model loads back with
+    the same weights and the same loss."""
+    from blsp_kd.data.audio import load_record_audio
+    from blsp_kd.data.dataset import SpeechCollator, SpeechDataset
+    from blsp_kd.models.blsp_kd import BlspKdModel
+
+    recipe_path = REPO / "recipes" / "qwen2.5-7b-whisper-small.yaml"
+    output_dir = tmp_path / "run"
+    recipe = load_recipe(recipe_path, tiny_overrides(tiny_setup, output_dir, **{
+        "train.max_steps": 2, "train.batch_size": 2, "train.grad_accum_steps": 2, "train.save_every": 2,
+        "train.eval_every": 2, "data.num_workers": 0, "data.cache_dir": str(tmp_path / "cache"),
+        "train.mixed_precision": "bf16"}))
+    original = load_recipe(recipe_path)
+    assert recipe.model.dtype == original.model.dtype == "bfloat16"
+    assert recipe.train.mixed_precision == original.train.mixed_precision == "bf16"
+    assert recipe.train.gradient_checkpointing and recipe.model.adapter_config["num_pre_layers"] == 4
+    trainer = run_in_process(recipe)
+    assert sorted(read_log(output_dir)) == [1, 2]
+    assert all(math.isfinite(value) for value in read_log(output_dir)[2].values() if isinstance(value, float))
+    assert {p.dtype for p in trainer.model.parameters() if not p.requires_grad} == {torch.bfloat16}
+
+    loaded = BlspKdModel.from_pretrained(output_dir / "final")
+    assert loaded.config == trainer.model.config
+    saved, reloaded = trainer.model.trainable_state_dict(), loaded.trainable_state_dict()
+    assert saved.keys() == reloaded.keys() and all(torch.equal(saved[name], reloaded[name]) for name in saved)
+    batch = SpeechCollator(loaded.prompts, loaded.pad_id)(
+        [SpeechDataset(trainer.valid_dataset.records, feature_extractor=loaded.feature_extractor)[i] for i in (0, 1)])
+    losses = []
+    for model in (trainer.model, loaded):  # under bf16 autocast, as validation runs (accelerate wraps the trained
+        model.eval()                       # model's forward in it)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            features = batch.features.to(model.dtype)
+            losses.append(model(batch.text, *model.encode(features, batch.feature_lengths)).loss.item())
+    assert losses[0] == losses[1]
+    # Inference runs without autocast: bf16 base models, the fp32 adapter.
+    audio = load_record_audio(trainer.valid_dataset.records[0]).samples
+    assert len(loaded.generate_ids([audio], "Repeat what was said.", max_new_tokens=2)[0]) >= 1
+
+
+def write_manifest_with_bad_records(setup: dict, root: Path) -> Path:
+    """The tiny training manifest plus a 10 ms clip, a 40 s clip (over max_audio_seconds) and a missing file."""
+    root.mkdir()
+    lines = Path(setup["train"]).read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for record in records:
+        record["audio"] = str(Path(setup["train"]).parent / record["audio"])
+    for name, seconds in (("ten-ms", 0.01), ("forty-s", 40.0)):
+        soundfile.write(root / f"{name}.wav", np.full(int(16000 * seconds), 0.1, dtype=np.float32), 16000)
+        records.insert(3, {**records[0], "id": name, "audio": str(root / f"{name}.wav")})
+    records.insert(5, {**records[0], "id": "missing", "audio": str(root / "missing.wav")})
+    manifest = root / "train.jsonl"
+    manifest.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return manifest
+
+
+@pytest.mark.parametrize("feature_cache", [True, False])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_bad_clips_are_skipped_and_named_with_or_without_the_feature_cache(feature_cache, precision, tiny_setup,
+                                                                          tmp_path, capsys):
+    manifest = write_manifest_with_bad_records(tiny_setup, tmp_path / "data")
+    output_dir = tmp_path / "run"
+    trainer = run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, output_dir, **{"data.train": f"[{manifest}]", "data.feature_cache": feature_cache,
+                                   "train.mixed_precision": precision, "train.max_steps": 2, "train.eval_every": 1,
+                                   "data.cache_dir": str(tmp_path / "cache"), "data.teacher_cache": "none"})))
+    console = capsys.readouterr().out
+    assert sorted(read_log(output_dir)) == [1, 2] and sorted(read_log(output_dir, "valid")) == [0, 1, 2]
+    assert len(trainer.train_dataset) == 16
+    for name, reason in (("ten-ms", "too short"), ("forty-s", "longer than the maximum 30"),
+                         ("missing", "missing.wav")):
+        (line,) = [line for line in console.splitlines() if f"id {name!r}" in line]
+        assert line.startswith("skipped: ") and str(manifest) in line and reason in line, line
+
+
+@pytest.mark.parametrize("case", ["empty", "no words", "all too short"])
+def test_a_training_manifest_without_usable_records_is_a_one_line_error(case, tiny_setup, tmp_path, capsys):
+    from accelerate.state import AcceleratorState
+
+    from blsp_kd import cli
+
+    records = [json.loads(line) for line in Path(tiny_setup["train"]).read_text().splitlines()]
+    for record in records:
+        record["audio"] = str(Path(tiny_setup["train"]).parent / record["audio"])
+        if case == "no words":
+            record["text"] = "..."
+        if case == "all too short":
+            record["audio"] = str(tmp_path / "ten-ms.wav")
+    soundfile.write(tmp_path / "ten-ms.wav", np.full(160, 0.1, dtype=np.float32), 16000)
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text("" if case == "empty" else "".join(json.dumps(record) + "\n" for record in records))
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        code = cli.main(["train", "--recipe", "default-stage1", *tiny_overrides(
+            tiny_setup, tmp_path / "run", **{"data.train": f"[{manifest}]", "data.cache_dir": str(tmp_path / "cache")})])
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"error: data.train ({manifest}): no usable records (")
+    expected = {"empty": "it is empty", "no words": "16 record(s) skipped, the first: ",
+                "all too short": "16 record(s) skipped, the first: "}[case]
+    assert expected in error
+    if case != "empty":
+        assert f"{manifest}, line " in error and ", id 'train-" in error  # the mix shuffles the records
+        assert ("no words" if case == "no words" else "audio too short") in error
 
 
 def test_auto_precision_is_bf16_only_where_bf16_matmuls_are_native(monkeypatch):

@@ -4,6 +4,7 @@
     blsp-kd convert                    convert the embedded models into the cache now (otherwise done on first use)
     blsp-kd prepare KIND ...           build manifests: librispeech, commonvoice, covost, folder, synth
     blsp-kd train --recipe R [k=v …]   train (stage 1 or 2, as the recipe says); resumes from OUTPUT_DIR
+    blsp-kd recipes                    list the shipped recipes (their names work as --recipe R)
     blsp-kd evaluate --manifest M ...  speech vs text vs cascade (Whisper ASR → same LLM): WER, BLEU, KL, latency
     blsp-kd demo                       the whole method on the embedded default on a CPU (= make demo)
 """
@@ -13,6 +14,7 @@ import logging
 import sys
 
 from blsp_kd.data.commands import add_prepare_parser
+from blsp_kd.data.manifest import NoUsableRecords
 from blsp_kd.demo import DemoConfig
 from blsp_kd.eval.commands import add_evaluate_parser
 from blsp_kd.models.pretrained import EMBEDDED, MissingModelPackage
@@ -44,7 +46,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     from blsp_kd.train.config import load_recipe
     from blsp_kd.train.loop import run
 
-    run(load_recipe(args.recipe, args.overrides))
+    try:
+        recipe = load_recipe(args.recipe, args.overrides)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    run(recipe)
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from blsp_kd.train.config import RECIPES_DIR, shipped_recipes
+
+    for name, path in shipped_recipes().items():
+        print(f"{name:32} {path}")
+    print(f"accelerate launch configs: {RECIPES_DIR / 'accelerate'}")
     return 0
 
 
@@ -78,9 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
                                             "train.max_steps=100 model.adapter_config.num_pre_layers=1. "
                                             "Re-running with the same train.output_dir resumes from its last "
                                             "checkpoint. Multi-process: accelerate launch -m blsp_kd.cli train ...")
-    train.add_argument("--recipe", required=True, help="recipe YAML (see recipes/)")
+    train.add_argument("--recipe", required=True, help="recipe YAML, or the name of a shipped recipe (blsp-kd recipes)")
     train.add_argument("overrides", nargs="*", help="section.key=value overrides")
     train.set_defaults(func=cmd_train)
+
+    recipes = commands.add_parser("recipes", help="list the recipes shipped with the package (names for --recipe)")
+    recipes.set_defaults(func=cmd_recipes)
 
     add_evaluate_parser(commands)
 
@@ -88,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = DemoConfig()
     demo.add_argument("--work-dir", default=defaults.work_dir, help="everything the demo writes (reused on rerun)")
     demo.add_argument("--num-utterances", type=int, default=defaults.num_utterances)
-    demo.add_argument("--train-minutes", type=float, default=defaults.train_minutes)
-    demo.add_argument("--max-steps", type=int, default=defaults.max_steps)
+    demo.add_argument("--train-minutes", type=float, help="training time limit (default: the demo-stage1 recipe's)")
+    demo.add_argument("--max-steps", type=int, help="training steps (default: the demo-stage1 recipe's)")
     demo.add_argument("--seed", type=int, default=defaults.seed)
     demo.set_defaults(func=cmd_demo)
     return parser
@@ -101,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except MissingModelPackage as error:
+    except (MissingModelPackage, NoUsableRecords) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

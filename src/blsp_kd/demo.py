@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "default-stage1.yaml"
+RECIPE = "demo-stage1"  # the training settings; the demo replaces only its paths (and what its options set)
 
 
 @dataclass
@@ -23,13 +23,28 @@ class DemoConfig:
     work_dir: str = "runs/demo"
     num_utterances: int = 1200  # split 80/10/10 into train/valid/test by the synthesiser
     max_new_tokens: int = 32  # response length written by the LLM
-    train_minutes: float = 14.0  # the training phase stops (with a checkpoint) after this long
-    # ~1.5 s per step in bf16 on a 2-core AVX-512-BF16 CPU: 540 steps fill the 14 minutes; in fp32 the time limit
-    # stops it at ~330 steps. With the speech-RMS loss the own-vs-shuffled gap keeps growing with steps
-    # (docs/RESULTS.md), so the demo spends most of its 20-minute budget here.
-    max_steps: int = 540
+    train_minutes: float | None = None  # None: the recipe's train.max_minutes (the phase stops with a checkpoint)
+    max_steps: int | None = None  # None: the recipe's train.max_steps
     num_test: int = 64  # held-out clips for the before/after table
     seed: int = 0
+
+
+def responses_manifest(work: Path, split: str) -> Path:
+    return work / "synth" / f"{split}.responses.jsonl"
+
+
+def demo_recipe(config: DemoConfig):
+    """The demo-stage1 recipe with this run's paths, seed and (when given) time and step limits."""
+    from blsp_kd.train.config import load_recipe
+
+    work = Path(config.work_dir)
+    overrides = [f"data.train=[{responses_manifest(work, 'train')}]", f"data.valid={responses_manifest(work, 'valid')}",
+                 f"train.output_dir={work / 'stage1'}", f"train.seed={config.seed}"]
+    if config.train_minutes is not None:
+        overrides.append(f"train.max_minutes={config.train_minutes}")
+    if config.max_steps is not None:
+        overrides.append(f"train.max_steps={config.max_steps}")
+    return load_recipe(RECIPE, overrides)
 
 
 def run_demo(config: DemoConfig) -> dict:
@@ -40,17 +55,18 @@ def run_demo(config: DemoConfig) -> dict:
     from blsp_kd.data.responses import prepare_responses
     from blsp_kd.data.synth import prepare_synth
     from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdModel
-    from blsp_kd.models.pretrained import blsp_home, load_llm, native_bf16, resolve_dtype
-    from blsp_kd.train.config import load_recipe
+    from blsp_kd.models.pretrained import load_llm, native_bf16, resolve_dtype
     from blsp_kd.train.loop import Trainer, set_seed
 
     started = time.perf_counter()
     work = Path(config.work_dir)
+    recipe = demo_recipe(config)
+    train_minutes = recipe.train.max_minutes
     # Measured on a 2-core CPU: the phases besides training took 4 min with native bf16 (responses, caches and
     # metrics in bf16) and 8 min in fp32 (docs/RESULTS.md).
     other_minutes = 4 if native_bf16() else 8
-    print(f"blsp-kd demo in {work}: about {config.train_minutes + other_minutes:.0f} minutes on a 2-core CPU "
-          f"(training {config.train_minutes:.0f} min; synthesis, responses, caches and evaluation the rest)")
+    print(f"blsp-kd demo in {work}: about {train_minutes + other_minutes:.0f} minutes on a 2-core CPU "
+          f"(training {train_minutes:.0f} min; synthesis, responses, caches and evaluation the rest)")
     timings = {}
 
     def phase(name: str, since: float) -> float:
@@ -72,7 +88,7 @@ def run_demo(config: DemoConfig) -> dict:
         records, read_problems = read_manifest(work / "synth" / f"{split}.jsonl")
         if split == "test":
             records = records[: config.num_test]
-        manifests[split] = work / "synth" / f"{split}.responses.jsonl"
+        manifests[split] = responses_manifest(work, split)
         summary = prepare_responses(records, llm, tokenizer, manifests[split], seed=config.seed,
                                     max_new_tokens=config.max_new_tokens)
         for line in summary.lines():
@@ -80,19 +96,6 @@ def run_demo(config: DemoConfig) -> dict:
     del llm
     now = phase("responses", now)
 
-    recipe = load_recipe(RECIPE, [
-        f"data.train=[{manifests['train']}]", f"data.valid={manifests['valid']}",
-        f"train.output_dir={work / 'stage1'}", f"train.max_minutes={config.train_minutes}",
-        f"train.max_steps={config.max_steps}", f"train.seed={config.seed}",
-        f"data.cache_dir={blsp_home() / 'cache'}", "train.eval_every=100", "train.save_every=50",
-        # With minutes of CPU instead of GPU-days, distil at the temperature the table reports (the reference
-        # code's τ = 2 flattens the teacher and spends the little training there is on the tail's shape).
-        "model.temperature=1.0",
-        # Keep the speech vectors near the loudness of token embeddings (not in METHOD): unconstrained, they grow
-        # to 18× and carry less of what was said. In a GPU sweep (400 steps, seed 0) this weight raised the
-        # own-vs-shuffled gap from 6% to 11% (docs/RESULTS.md).
-        "model.loss_weights.speech_rms=3.0",
-    ])
     print("[3/5] held-out alignment of the untrained adapter (test split: unseen voices and sentences)")
     set_seed(config.seed)  # the same initialisation the trainer will start from
     untrained = BlspKdModel.from_config(recipe.model)
@@ -100,7 +103,7 @@ def run_demo(config: DemoConfig) -> dict:
     del untrained
     now = phase("evaluation before", now)
 
-    print(f"[4/5] stage-1 KD training (≤ {config.train_minutes:.0f} min)")
+    print(f"[4/5] stage-1 KD training (≤ {train_minutes:.0f} min)")
     trainer = Trainer(recipe)
     trained = trainer.train()
     now = phase("training (with caches)", now)

@@ -2,11 +2,19 @@
 
 Outcomes of `load_audio`:
 - rejected (raises `AudioError`): missing file, unreadable/non-audio bytes, truncated or corrupt data,
-  zero-length audio, NaN/inf samples, a segment past the end of the file, longer than `max_seconds`;
+  zero-length audio, NaN/inf samples, a segment past the end of the file, longer than `max_seconds`, shorter than
+  `min_samples` (the feature extractor's minimum, `blsp_kd.models.encoder.min_clip_samples`);
 - transformed, with a note: another sample rate (resampled with soxr), several channels (averaged to mono);
 - accepted with a warning: all-silence audio.
+`load_record_audio` logs a record's notes (INFO, shown with `blsp-kd -v`) and warnings (WARNING), naming the record.
+
+Long audio is rejected by a stated limit, not cut: every clip's speech runs through the CFormer's self-attention
+over all its encoder frames (50 per second), whose memory grows with the square of the length (batch 8, 6 heads,
+a 5-minute clip: 8 · 6 · 15,000² · 4 bytes = 43 GB). DEFAULT_MAX_SECONDS is the default limit of training
+(`data.max_audio_seconds`), evaluation (`--max-audio-seconds`) and the Python API.
 """
 
+import logging
 import os
 import struct
 from dataclasses import dataclass, field
@@ -16,9 +24,12 @@ import numpy as np
 import soundfile
 import soxr
 
-from blsp_kd.data.manifest import ManifestRecord, Problem
+from blsp_kd.data.manifest import ManifestRecord, Problem, speech_rate_problem
+
+logger = logging.getLogger(__name__)
 
 TARGET_SAMPLE_RATE = 16000
+DEFAULT_MAX_SECONDS = 30.0  # one Whisper window; see the module docstring
 # Peak amplitude below which audio counts as silence: about -80 dBFS, a few 16-bit quantisation steps.
 SILENCE_PEAK = 1e-4
 # A segment may end this far past the end of the file (rounding of offset/duration); the rest is an error.
@@ -77,6 +88,7 @@ def load_audio(
     duration: float | None = None,
     target_sr: int = TARGET_SAMPLE_RATE,
     max_seconds: float | None = None,
+    min_samples: int | None = None,
 ) -> LoadedAudio:
     """Load `duration` seconds from `offset` (default: the whole file) as float32 mono at `target_sr`."""
     path = Path(path)
@@ -133,6 +145,9 @@ def load_audio(
     if sample_rate != target_sr:
         samples = soxr.resample(samples, sample_rate, target_sr)
         notes.append(f"resampled from {sample_rate} Hz to {target_sr} Hz")
+    if min_samples is not None and len(samples) < min_samples:
+        raise AudioError(path, f"audio too short: {len(samples)} samples ({len(samples) / target_sr * 1000:.1f} ms)"
+                               f" at {target_sr} Hz, Whisper's features need at least {min_samples}")
     peak = float(np.abs(samples).max()) if len(samples) else 0.0
     if peak < SILENCE_PEAK:
         warnings.append(f"all silence (peak amplitude {peak:.1e})")
@@ -140,23 +155,69 @@ def load_audio(
 
 
 def load_record_audio(
-    record: ManifestRecord, max_seconds: float | None = None, target_sr: int = TARGET_SAMPLE_RATE
+    record: ManifestRecord, max_seconds: float | None = None, target_sr: int = TARGET_SAMPLE_RATE,
+    min_samples: int | None = None, report: bool = True,
 ) -> LoadedAudio:
-    """`load_audio` for a manifest record; errors name the record (manifest, line, id) and the audio path."""
+    """`load_audio` for a manifest record, also rejecting a transcript implausibly long for the clip
+    (`speech_rate_problem`); errors name the record (manifest, line, id) and the audio path. With
+    `report`, its notes and warnings are logged naming the record (off where a record is read again each epoch)."""
     try:
-        return load_audio(record.audio, record.offset, record.duration, target_sr, max_seconds)
+        loaded = load_audio(record.audio, record.offset, record.duration, target_sr, max_seconds, min_samples)
     except AudioError as error:
         raise AudioError(record.where(), f"audio {error.source}: {error.reason}") from error
+    implausible = speech_rate_problem(record.text, loaded.seconds)
+    if implausible:
+        raise AudioError(record.where(), implausible)
+    if report:
+        for note in loaded.notes:
+            logger.info("%s: %s", record.where(), note)
+        for warning in loaded.warnings:
+            logger.warning("%s: %s", record.where(), warning)
+    return loaded
 
 
-def load_all(
-    records: list[ManifestRecord], max_seconds: float | None = None, target_sr: int = TARGET_SAMPLE_RATE
-) -> tuple[list[tuple[ManifestRecord, LoadedAudio]], list[Problem]]:
-    """Load every record's audio; a bad record becomes a problem and the others still load."""
-    loaded, problems = [], []
+def check_records(
+    records: list[ManifestRecord], max_seconds: float | None = None, min_samples: int | None = None
+) -> tuple[list[ManifestRecord], list[Problem]]:
+    """Read every record's audio once (reporting notes and warnings) and keep the usable records; the others become
+    problems. For paths that read audio later, batch by batch (no feature cache), so a bad clip never stops them."""
+    usable, problems = [], []
     for record in records:
         try:
-            loaded.append((record, load_record_audio(record, max_seconds, target_sr)))
+            load_record_audio(record, max_seconds, min_samples=min_samples)
         except AudioError as error:
             problems.append(Problem(record.origin_file, record.origin_line, record.id, error.reason))
-    return loaded, problems
+            continue
+        usable.append(record)
+    return usable, problems
+
+
+# Integer PCM dtypes and the value of full scale, so int16 −32768..32767 becomes −1..1.
+PCM_FULL_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31}
+
+
+def as_clip(audio, index: int, min_samples: int, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> np.ndarray:
+    """One input of the Python API (`BlspKdModel.generate`) as a float32 mono clip, or a ValueError naming the input.
+
+    `audio`: 16 kHz mono samples as a 1-D array, tensor or list: floats in [-1, 1] as they are, int16/int32 PCM
+    scaled to [-1, 1]. Rejected: other dtypes, 2-D input (channels), NaN/inf, fewer than `min_samples` samples,
+    more than `max_seconds` (None: no limit).
+    """
+    where = f"audio {index}"
+    array = np.asarray(audio)
+    if array.dtype in PCM_FULL_SCALE:
+        array = array / PCM_FULL_SCALE[array.dtype]
+    elif array.size and array.dtype.kind != "f":
+        raise ValueError(f"{where}: expected float or int16/int32 samples, got dtype {array.dtype}")
+    if array.ndim != 1:
+        hint = " (several channels? pass one, or their mean: audio.mean(axis=1))" if array.ndim == 2 else ""
+        raise ValueError(f"{where}: expected a 1-D mono clip at 16 kHz, got shape {array.shape}{hint}")
+    num_bad = int((~np.isfinite(array)).sum())
+    if num_bad:
+        raise ValueError(f"{where}: {num_bad} NaN/inf samples")
+    if len(array) < min_samples:
+        raise ValueError(f"{where}: {len(array)} samples, too short (Whisper's features need at least {min_samples})")
+    if max_seconds is not None and len(array) > max_seconds * TARGET_SAMPLE_RATE:
+        raise ValueError(f"{where}: {len(array) / TARGET_SAMPLE_RATE:.2f} s, longer than the maximum {max_seconds} s "
+                         "(split it, or raise max_audio_seconds if memory allows)")
+    return np.ascontiguousarray(array, dtype=np.float32)

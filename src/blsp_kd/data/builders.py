@@ -9,6 +9,22 @@ from pathlib import Path
 from blsp_kd.data.manifest import ManifestRecord, Problem, write_manifest
 
 
+class NotUtf8(ValueError):
+    """A text input that is not UTF-8: the message names the file, `reason` is the message without it."""
+
+    def __init__(self, path: Path, error: UnicodeDecodeError):
+        self.reason = f"not UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start})"
+        super().__init__(f"{path}: {self.reason}")
+
+
+def _read_utf8(path: Path) -> str:
+    """The text of a transcript or TSV file; NotUtf8 (a ValueError naming the file) when it is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise NotUtf8(path, error) from error
+
+
 def _records_with_audio(
     candidates: list[tuple[ManifestRecord, str, int]],
 ) -> tuple[list[ManifestRecord], list[Problem]]:
@@ -41,7 +57,11 @@ def build_librispeech(
         raise FileNotFoundError(f"no */*/*.trans.txt files under {root}: not a LibriSpeech split folder")
     candidates, problems = [], []
     for transcript_file in transcript_files:
-        lines = transcript_file.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = _read_utf8(transcript_file).splitlines()
+        except NotUtf8 as error:
+            problems.append(Problem(str(transcript_file), None, None, f"{error.reason}; its utterances are skipped"))
+            continue
         for line_number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -62,7 +82,7 @@ def _read_tsv(
     """Rows of a tab-separated file with a header line, as (line number, {column: value}); a row with the
     wrong number of fields is a problem. Common Voice / CoVoST TSVs are not quoted (sentences contain bare
     quotes), so no csv quoting rules apply."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = _read_utf8(path).splitlines()
     if not lines:
         raise ValueError(f"{path}: empty TSV file")
     header = lines[0].split("\t")
@@ -141,26 +161,34 @@ def build_covost(
 
 
 def build_folder(root: str | Path, out_manifest: str | Path) -> tuple[list[ManifestRecord], list[Problem]]:
-    """Every ROOT/**/x.wav with a transcript ROOT/**/x.txt beside it. The id is the path below ROOT without
-    extension ("speaker1/x"). A wav without txt, a txt without wav, or an empty txt is a problem."""
+    """Every ROOT/**/x.wav with a transcript ROOT/**/x.txt beside it (extensions in any case: x.WAV, x.Txt). The id
+    is the path below ROOT without extension ("speaker1/x"). A wav without txt, a txt without wav, an empty txt or
+    one that is not UTF-8 is a problem."""
     root = Path(root).absolute()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such directory")
+    files = sorted(path for path in root.rglob("*") if path.is_file())
+    wavs = {path.with_suffix(""): path for path in files if path.suffix.lower() == ".wav"}
+    transcripts = {path.with_suffix(""): path for path in files if path.suffix.lower() == ".txt"}
     records, problems = [], []
-    for wav in sorted(root.rglob("*.wav")):
-        utterance_id = wav.relative_to(root).with_suffix("").as_posix()
-        transcript_file = wav.with_suffix(".txt")
-        if not transcript_file.is_file():
-            problems.append(
-                Problem(str(wav), None, utterance_id, f"no transcript file {transcript_file.name}")
-            )
+    for stem, wav in wavs.items():
+        utterance_id = stem.relative_to(root).as_posix()
+        transcript_file = transcripts.get(stem)
+        if transcript_file is None:
+            problems.append(Problem(str(wav), None, utterance_id, f"no transcript file {stem.name}.txt"))
             continue
-        text = " ".join(transcript_file.read_text(encoding="utf-8").split())
+        try:
+            text = " ".join(_read_utf8(transcript_file).split())
+        except NotUtf8 as error:
+            problems.append(Problem(str(transcript_file), None, utterance_id, error.reason))
+            continue
         if not text:
             problems.append(Problem(str(transcript_file), None, utterance_id, "empty transcript"))
             continue
         records.append(ManifestRecord(id=utterance_id, audio=str(wav), text=text))
-    for transcript_file in sorted(root.rglob("*.txt")):
-        if not transcript_file.with_suffix(".wav").is_file():
-            utterance_id = transcript_file.relative_to(root).with_suffix("").as_posix()
-            reason = f"audio file not found: {transcript_file.with_suffix('.wav')}"
+    for stem, transcript_file in transcripts.items():
+        if stem not in wavs:
+            utterance_id = stem.relative_to(root).as_posix()
+            reason = f"audio file not found: {stem}.wav"
             problems.append(Problem(str(transcript_file), None, utterance_id, reason))
     return _finish(out_manifest, records, problems)

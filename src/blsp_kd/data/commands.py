@@ -66,7 +66,7 @@ def run_responses(args: argparse.Namespace) -> int:
     # Imported here: torch and transformers are only needed by this sub-command.
     import torch
 
-    from blsp_kd.data.manifest import read_manifest
+    from blsp_kd.data.manifest import read_manifest, require_records
     from blsp_kd.data.responses import (
         DEFAULT_INSTRUCTIONS,
         DEFAULT_MIX,
@@ -89,6 +89,7 @@ def run_responses(args: argparse.Namespace) -> int:
         else:
             mix = DEFAULT_MIX
         records, problems = read_manifest(args.manifest)
+        require_records(records, problems, args.manifest)
         out = Path(args.out)
         if args.shard:
             shard_index, shard_count = parse_shard(args.shard)

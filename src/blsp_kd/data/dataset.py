@@ -11,7 +11,7 @@ from blsp_kd.data.collate import TextBatch, collate_text, pad_features, pad_hidd
 from blsp_kd.data.manifest import ManifestRecord
 from blsp_kd.data.prompt import PromptBuilder
 from blsp_kd.models.blsp_kd import TeacherHidden, TeacherTopK
-from blsp_kd.models.encoder import log_mel
+from blsp_kd.models.encoder import log_mel, min_clip_samples
 
 DEFAULT_INSTRUCTION = "Continue the following text in a coherent style:"
 
@@ -64,7 +64,8 @@ class SpeechDataset(torch.utils.data.Dataset):
         if self.feature_cache is not None:
             item["hidden"] = self.feature_cache.load(record)
         else:
-            audio = load_record_audio(record, self.max_seconds).samples
+            audio = load_record_audio(record, self.max_seconds, min_samples=min_clip_samples(self.feature_extractor),
+                                      report=False).samples
             features, _ = log_mel([audio], self.feature_extractor)
             item["features"] = features[0]
         if self.teacher_cache is not None:

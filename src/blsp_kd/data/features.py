@@ -16,6 +16,7 @@ from tqdm import tqdm
 from blsp_kd.data.audio import AudioError, load_record_audio
 from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem
 from blsp_kd.data.store import TensorStore, content_key, tensor_fingerprint
+from blsp_kd.models.encoder import min_clip_samples
 
 
 class FeatureCache:
@@ -27,6 +28,7 @@ class FeatureCache:
         self.model = model
         self.store = TensorStore(directory)
         self.encoder_id = tensor_fingerprint(model.encoder.state_dict())
+        self.min_samples = min_clip_samples(model.feature_extractor)
 
     def key(self, record: ManifestRecord) -> str:
         audio_hash = hashlib.sha256(Path(record.audio).read_bytes()).hexdigest()
@@ -51,7 +53,8 @@ class FeatureCache:
             loaded = []
             for record in missing[start : start + batch_size]:
                 try:
-                    loaded.append((record, load_record_audio(record, max_seconds).samples))
+                    audio = load_record_audio(record, max_seconds, min_samples=self.min_samples)
+                    loaded.append((record, audio.samples))
                 except AudioError as error:
                     problems.append(record_problem(record, error.reason))
             if loaded:

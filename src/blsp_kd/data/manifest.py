@@ -3,10 +3,14 @@
 A line looks like
     {"id": "1089-134686-0000", "audio": "audio/1089-134686-0000.flac", "text": "he hoped there would be stew"}
 Required: `id` (str), `audio` (path; a relative path is relative to the manifest's folder), `text`
-(transcript, non-empty). Optional: `offset`, `duration` (seconds into the audio file), `instruction`,
+(transcript with at least one word: `words`). Optional: `offset`, `duration` (seconds into the audio file), `instruction`,
 `audio_instruction`, `response` (text), `response_ids` (list of int), `early_stop` (bool), `task`
 ("continuation", "repeat", "translation", ...), `translation` + `target_lang`. Any other field is kept as it
 is in `ManifestRecord.extra`.
+
+A manifest is UTF-8; a line that is not is reported (file:line) and skipped, the others are read. When the audio
+is loaded, a transcript with more than MAX_WORDS_PER_SECOND words per second of audio is rejected: it belongs to
+another (longer) clip, and its made-up response would drive the corpus metrics without a flag.
 
 After `read_manifest`, `record.audio` is an absolute path; `write_manifest` writes it relative to the new
 manifest's folder when the file lies below that folder, absolute otherwise.
@@ -15,6 +19,7 @@ manifest's folder when the file lies below that folder, absolute otherwise.
 import json
 import os
 import random
+import re
 import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -29,6 +34,22 @@ OPTIONAL_STRING_FIELDS = (
     "target_lang",
 )
 OPTIONAL_SECONDS_FIELDS = ("offset", "duration")
+# Fast read speech is ~5 words/s; clips under a second may hold up to this many words in all.
+MAX_WORDS_PER_SECOND = 10
+
+
+def words(text: str) -> list[str]:
+    """Lowercase \\w+ runs: what counts as a word for every rule on transcripts and responses."""
+    return re.findall(r"\w+", text.lower())
+
+
+def speech_rate_problem(text: str, seconds: float) -> str | None:
+    """Why `text` cannot be the transcript of `seconds` of audio (too many words per second), or None."""
+    num_words = len(words(text))
+    if num_words > MAX_WORDS_PER_SECOND * max(seconds, 1.0):
+        return (f"transcript has {num_words} words for {seconds:.2f} s of audio (more than {MAX_WORDS_PER_SECOND} "
+                "words per second): not this clip's transcript?")
+    return None
 
 
 def describe_location(file: str | None, line: int | None, record_id: str | None) -> str:
@@ -137,6 +158,8 @@ def parse_record(data: object, manifest_dir: Path | None = None) -> tuple[Manife
         return None, "empty audio path"
     if not data["text"].strip():
         return None, "empty transcript ('text')"
+    if not words(data["text"]):
+        return None, f"transcript has no words ('text' is {data['text']!r})"
     if data.get("task") == "translation" and not (data.get("translation") or "").strip():
         return None, "task 'translation' needs a non-empty 'translation'"
     known = {name: data[name] for name in KNOWN_FIELDS if name in data}
@@ -147,14 +170,38 @@ def parse_record(data: object, manifest_dir: Path | None = None) -> tuple[Manife
     return record, None
 
 
+class NoUsableRecords(ValueError):
+    """A manifest (or a job's input) left no record to work on; the message lists the first problems."""
+
+    def __init__(self, source: str | os.PathLike, problems: list[Problem]):
+        if problems:
+            shown = "; ".join(str(problem) for problem in problems[:3])
+            reason = f"{len(problems)} record(s) skipped, the first: {shown}"
+        else:
+            reason = "it is empty"
+        super().__init__(f"{source}: no usable records ({reason})")
+
+
+def require_records(records: list, problems: list[Problem], source: str | os.PathLike) -> None:
+    """Raise NoUsableRecords when `records` is empty."""
+    if not records:
+        raise NoUsableRecords(source, problems)
+
+
 def read_manifest(path: str | Path) -> tuple[list[ManifestRecord], list[Problem]]:
-    """Read a JSONL manifest. Bad lines (invalid JSON, missing/wrongly typed field, empty transcript,
-    duplicate id) are skipped and returned as problems; blank lines are ignored."""
+    """Read a JSONL manifest. Bad lines (not UTF-8, invalid JSON, missing/wrongly typed field, transcript without
+    words, duplicate id) are skipped and returned as problems; blank lines are ignored."""
     path = Path(path)
     manifest_dir = path.parent.absolute()
     records, problems, seen_ids = [], [], {}
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for line_number, raw_line in enumerate(f, start=1):
+            try:
+                line = raw_line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                reason = f"not UTF-8 (byte 0x{raw_line[error.start]:02x} at column {error.start + 1})"
+                problems.append(Problem(str(path), line_number, None, reason))
+                continue
             if not line.strip():
                 continue
             try:
@@ -193,7 +240,10 @@ def write_manifest(path: str | Path, records: list[ManifestRecord]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     manifest_dir = path.parent.absolute()
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; the manifest gets what open() would give it
         with os.fdopen(descriptor, "w", encoding="utf-8") as f:
             for record in records:
                 data = record.to_dict()

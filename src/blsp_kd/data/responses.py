@@ -36,7 +36,7 @@ import yaml
 from tqdm import tqdm
 
 from blsp_kd.data.collate import collate_text
-from blsp_kd.data.manifest import ManifestRecord, Problem, audio_path_for, record_problem
+from blsp_kd.data.manifest import ManifestRecord, Problem, audio_path_for, record_problem, words
 from blsp_kd.data.prompt import PromptBuilder
 from blsp_kd.models.blsp_kd import BlspKdConfig, greedy_generation_config
 
@@ -166,10 +166,6 @@ def refusal_reason(response: str, transcript: str) -> str | None:
     if match is None or match.group(1).lower() in transcript.replace("\u2019", "'").lower():
         return None
     return f"refusal: {match.group(1)!r} in {response[:80]!r}"
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
 
 
 def most_repeated_ngram(text: str) -> tuple[float, tuple[str, ...], int]:

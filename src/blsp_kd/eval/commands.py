@@ -6,6 +6,7 @@ import re
 import sys
 from pathlib import Path
 
+from blsp_kd.data.audio import DEFAULT_MAX_SECONDS
 from blsp_kd.models.pretrained import EMBEDDED
 
 SYSTEMS = ("speech", "text", "cascade")
@@ -22,6 +23,13 @@ def parse_choices(value: str, allowed: tuple[str, ...], what: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"--{what}: got {value!r}; give distinct names from "
                                          f"{', '.join(allowed)}")
     return names
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return number
 
 
 def tokenizer_mismatch(tokenizer, reference) -> str | None:
@@ -65,7 +73,10 @@ def add_evaluate_parser(subparsers) -> None:
                         help="comma-separated, from repeat,continuation,translation,alignment (default: all)")
     parser.add_argument("--compare", nargs="+", action="extend", default=[], metavar="NAME=CKPT",
                         help="more BLSP-KD checkpoints, evaluated as speech systems called NAME")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N records of the manifest")
+    parser.add_argument("--limit", type=positive_int, help="evaluate only the first N records of the manifest")
+    parser.add_argument("--max-audio-seconds", type=float, default=DEFAULT_MAX_SECONDS,
+                        help=f"skip (and report) longer clips (default {DEFAULT_MAX_SECONDS:g}: the adapter's "
+                             "attention memory grows with the square of the length)")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--language", default="en", help="language of the speech and transcripts")
@@ -84,7 +95,7 @@ def add_evaluate_parser(subparsers) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from blsp_kd.data.manifest import read_manifest
+    from blsp_kd.data.manifest import read_manifest, require_records
     from blsp_kd.eval.evaluate import CascadeSystem, EvaluationOptions, SpeechSystem, TextSystem, evaluate
     from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
     from blsp_kd.models.pretrained import load_whisper
@@ -101,10 +112,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.manifest.is_file():
         print(f"error: manifest {args.manifest} not found", file=sys.stderr)
         return 2
+    if args.out.exists() and not args.out.is_dir():
+        print(f"error: --out {args.out} is a file; give a folder to write the results into", file=sys.stderr)
+        return 2
     if args.log_dir is not None and not (args.log_dir / "log.jsonl").is_file():
         print(f"error: --log-dir {args.log_dir} has no log.jsonl", file=sys.stderr)
         return 2
     records, skipped = read_manifest(args.manifest)
+    require_records(records, skipped, args.manifest)
     if args.limit is not None:
         records = records[: args.limit]
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -147,6 +162,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     options = EvaluationOptions(tasks=tuple(args.tasks), language=args.language,
                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                                 latency_clips=args.latency_clips, plot_clips=args.plot_clips,
+                                max_audio_seconds=args.max_audio_seconds,
                                 log_dir=args.log_dir, progress=not args.no_progress)
     settings = {"manifest": str(args.manifest), "model": str(args.model or "none (base models only)"),
                 "base models": f"Whisper {base.config.whisper}, LLM {base.config.llm}", "device": str(device)}

@@ -4,7 +4,7 @@ about the same clips, side by side, with the same prompt layout (`PromptBuilder`
 Systems:
     speech   a BLSP-KD model hearing the clip: free inference with the CIF's own n̂ speech vectors
     text     its base LLM reading the gold transcript where the speech goes: the upper bound
-    cascade  stock Whisper ASR (its own 30 s-padded greedy `generate`) → the same base LLM reading the ASR
+    cascade  stock Whisper ASR (its own greedy `generate`, long-form past 30 s) → the same base LLM reading the ASR
              transcript where the speech goes: it differs from `text` only in the transcript
     NAME     another BLSP-KD checkpoint (`--compare NAME=CKPT`), a speech system too
 
@@ -31,15 +31,16 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 from transformers.generation.streamers import BaseStreamer
 
-from blsp_kd.data.audio import AudioError, load_record_audio
+from blsp_kd.data.audio import DEFAULT_MAX_SECONDS, AudioError, load_record_audio
 from blsp_kd.data.dataset import SpeechCollator, SpeechDataset
-from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem
+from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem, require_records
 from blsp_kd.eval.alignment import alignment_metrics
 from blsp_kd.eval.cascade import transcribe
 from blsp_kd.eval.metrics import base_language, corpus_bleu, corpus_chrf, error_rate
 from blsp_kd.eval.plots import cif_alignment, plot_cif_alignment, plot_training_curves, read_training_log
 from blsp_kd.eval.report import ReportContext, markdown_table, render_report
 from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.encoder import min_clip_samples
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ LANGUAGE_NAMES = {
 }
 # Order of the task columns in results.json and the table: ASR first (it feeds the cascade), latency last.
 RESULT_ORDER = ("asr", *TASKS, "latency")
-# Whisper's log-mel needs more than n_fft / 2 = 200 samples (the STFT reflect-pads that much on each side).
-MIN_SAMPLES = 201
 EXAMPLE_CLIPS_PER_TASK = 2
 
 
@@ -78,6 +77,7 @@ class EvaluationOptions:
     batch_size: int = 8
     latency_clips: int = 8  # clips timed one at a time, per system (0: no latency)
     plot_clips: int = 3  # clips whose CIF is drawn, per CFormer speech system
+    max_audio_seconds: float | None = DEFAULT_MAX_SECONDS  # longer clips are skipped and reported (data/audio.py)
     log_dir: Path | None = None  # a training run folder whose log.jsonl is plotted
     progress: bool = True
 
@@ -93,7 +93,9 @@ class SpeechSystem:
 
     def response_ids(self, clips: list[Clip], instructions: list[str], max_new_tokens: int,
                      streamer=None) -> list[list[int]]:
-        return self.model.generate_ids([clip.audio for clip in clips], instructions, max_new_tokens, streamer)
+        # The clips were loaded under the evaluation's own length limit.
+        return self.model.generate_ids([clip.audio for clip in clips], instructions, max_new_tokens, streamer,
+                                       max_audio_seconds=None)
 
 
 class TextSystem:
@@ -141,19 +143,16 @@ System = SpeechSystem | TextSystem | CascadeSystem
 # --------------------------------------------------------------------------------------------- inputs, tasks
 
 
-def load_clips(records: list[ManifestRecord], progress: bool = True) -> tuple[list[Clip], list[Problem]]:
-    """Every record's audio; a record whose audio cannot be used becomes a problem (logged), never a silent
-    gap."""
+def load_clips(records: list[ManifestRecord], min_samples: int, max_seconds: float | None = None,
+               progress: bool = True) -> tuple[list[Clip], list[Problem]]:
+    """Every record's audio; a record whose audio cannot be used (unreadable, shorter than `min_samples`, longer
+    than `max_seconds`) becomes a problem (logged), never a silent gap."""
     clips, problems = [], []
     for record in tqdm(records, desc="loading audio", disable=not progress):
         try:
-            audio = load_record_audio(record).samples
+            audio = load_record_audio(record, max_seconds, min_samples=min_samples).samples
         except AudioError as error:
             problems.append(record_problem(record, error.reason))
-            continue
-        if len(audio) < MIN_SAMPLES:
-            reason = f"audio too short ({len(audio)} samples, needs {MIN_SAMPLES})"
-            problems.append(record_problem(record, reason))
             continue
         clips.append(Clip(record, audio))
     for problem in problems:
@@ -411,11 +410,10 @@ def evaluate(records: list[ManifestRecord], systems: dict[str, System], out_dir:
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
     for system in systems.values():
         system.model.eval()  # no dropout in the adapter
-    clips, audio_problems = load_clips(records, options.progress)
+    min_samples = max(min_clip_samples(system.model.feature_extractor) for system in systems.values())
+    clips, audio_problems = load_clips(records, min_samples, options.max_audio_seconds, options.progress)
     skipped, notes = [*skipped, *audio_problems], list(notes)
-    if not clips:
-        raise ValueError(f"none of the {len(records)} records could be evaluated: "
-                         + "; ".join(str(problem) for problem in skipped[:5]))
+    require_records(clips, skipped, ", ".join(sorted({str(record.origin_file) for record in records})) or "records")
 
     results, rows = {name: {} for name in systems}, []
     generation_tasks = [task for task in options.tasks if task in GENERATION_TASKS]

@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from blsp_kd.data.audio import DEFAULT_MAX_SECONDS, as_clip
 from blsp_kd.data.collate import TextBatch, build_inference_inputs, collate_text, resize_speech
 from blsp_kd.data.prompt import PromptBuilder
 from blsp_kd.losses import (
@@ -37,7 +38,7 @@ from blsp_kd.losses import (
     weighted_total,
 )
 from blsp_kd.models.adapters import AdapterOutput, build_adapter, dropout_off
-from blsp_kd.models.encoder import SpeechEncoder, log_mel
+from blsp_kd.models.encoder import SpeechEncoder, log_mel, min_clip_samples
 from blsp_kd.models.plora import PLoRAConfig, adapters_disabled, apply_plora, speech_positions
 
 CONFIG_FILE, WEIGHTS_FILE = "blsp_kd_config.json", "model.safetensors"
@@ -223,7 +224,12 @@ class BlspKdModel(nn.Module):
 
     def speech(self, hidden: Tensor, frame_mask: Tensor, num_tokens: Tensor | None = None) -> AdapterOutput:
         """Speech vectors for the LLM; num_tokens given (training, evaluation against the transcript) → exactly
-        that many per clip, None (free inference) → the CIF's own estimate."""
+        that many per clip, None (free inference) → the CIF's own estimate.
+
+        The adapter keeps fp32 weights over bf16 base models (model.dtype=bfloat16): under autocast (training) the
+        ops pick their dtype; outside it (inference, evaluation) the encoder output is cast to the adapter's dtype."""
+        if not torch.is_autocast_enabled(hidden.device.type):
+            hidden = hidden.to(next(self.adapter.parameters()).dtype)
         return self.adapter(hidden, frame_mask, num_tokens)
 
     # -------------------------------------------------------------------------------------------------- LLM side
@@ -360,16 +366,22 @@ class BlspKdModel(nn.Module):
 
     @torch.inference_mode()
     def generate(self, audios: list[np.ndarray], instruction: str | list[str], max_new_tokens: int = 128,
-                 streamer=None, **generate_kwargs) -> list[str]:
+                 streamer=None, max_audio_seconds: float | None = DEFAULT_MAX_SECONDS, **generate_kwargs) -> list[str]:
         """Greedy (by default) text responses to 16 kHz clips; see `generate_ids`."""
-        ids = self.generate_ids(audios, instruction, max_new_tokens, streamer, **generate_kwargs)
+        ids = self.generate_ids(audios, instruction, max_new_tokens, streamer, max_audio_seconds, **generate_kwargs)
         return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
 
     @torch.inference_mode()
     def generate_ids(self, audios: list[np.ndarray], instruction: str | list[str], max_new_tokens: int = 128,
-                     streamer=None, **generate_kwargs) -> list[list[int]]:
+                     streamer=None, max_audio_seconds: float | None = DEFAULT_MAX_SECONDS,
+                     **generate_kwargs) -> list[list[int]]:
         """Response token ids (up to and including the end-of-turn token) for each clip. Batched over padded
-        clips; PLoRA only in the prompt prefill; the speech length is the CIF's own n̂ = max(1, round(Σα))."""
+        clips; PLoRA only in the prompt prefill; the speech length is the CIF's own n̂ = max(1, round(Σα)).
+
+        audios: 16 kHz mono clips as 1-D arrays, tensors or lists (float in [-1, 1], or int16/int32 PCM), each at
+        most `max_audio_seconds` long (None: no limit); anything else is a ValueError naming the clip (`as_clip`)."""
+        min_samples = min_clip_samples(self.feature_extractor)
+        audios = [as_clip(audio, index, min_samples, max_audio_seconds) for index, audio in enumerate(audios)]
         features, lengths = self.features(audios)
         hidden, frame_mask = self.encode(features, lengths)
         speech = self.speech(hidden, frame_mask, num_tokens=None)
@@ -395,6 +407,9 @@ class BlspKdModel(nn.Module):
         """Prefill all prompt positions but the last under the PLoRA speech mask, then let HF `generate` decode
         from that KV cache. The last prompt position is a text token of the assistant header (m = 0 there), and
         every decode step is text, so PLoRA acts in the prefill only."""
+        if batch.speech_mask[:, -1].any():
+            raise ValueError("generate: the prompt must end in text after the speech (the assistant header of the "
+                             "chat template); got rows ending in a speech position: the template's suffix is empty")
         prefill = slice(0, -1)
         with self.plora_scope(batch.speech_mask[:, prefill]):
             cache = self.llm(inputs_embeds=embeds[:, prefill], attention_mask=batch.attention_mask[:, prefill],
@@ -464,7 +479,7 @@ def match_embedding_scale(adapter: nn.Module, token_embeddings: Tensor, seed: in
     random encoder frames; a checkpoint load overwrites it."""
     generator = torch.Generator().manual_seed(seed)
     dim = adapter.config.encoder_dim
-    frames = torch.randn(4, 200, dim, generator=generator).to(token_embeddings.device, token_embeddings.dtype)
+    frames = torch.randn(4, 200, dim, generator=generator).to(token_embeddings.device, adapter.output_layer.weight.dtype)
     with dropout_off(adapter):
         output = adapter(frames, torch.ones(frames.shape[:2], dtype=torch.bool, device=frames.device),
                          torch.full((4,), 10, device=frames.device))

@@ -66,7 +66,8 @@ def cif(
         raise ValueError(f"cif: frame_mask must be bool, got {frame_mask.dtype}")
 
     with torch.autocast(device_type=hidden.device.type, enabled=False):
-        alpha_valid = alpha.double() * frame_mask
+        # where, not a product: NaN/inf at a padded frame times 0 would still be NaN.
+        alpha_valid = torch.where(frame_mask, alpha.double(), 0.0)
         alpha_sum = alpha_valid.sum(dim=-1)  # [B]
         if num_tokens is None:
             num_tokens = alpha_sum.detach().round().long().clamp(min=1)

@@ -23,6 +23,12 @@ SAMPLING_RATE = 16000
 SUPPORTED_ATTENTION = ("eager", "sdpa")
 
 
+def min_clip_samples(feature_extractor: WhisperFeatureExtractor) -> int:
+    """The shortest clip `log_mel` takes: more than n_fft / 2 samples, since the STFT reflect-pads n_fft / 2 samples on
+    each side (Whisper: 201 samples, 12.6 ms at 16 kHz). Loaders reject shorter clips by this number."""
+    return feature_extractor.n_fft // 2 + 1
+
+
 def log_mel(audios: list[np.ndarray], feature_extractor: WhisperFeatureExtractor) -> tuple[Tensor, Tensor]:
     """Whisper log-mel features of each clip on its real length, right-padded into a batch.
 
@@ -31,20 +37,23 @@ def log_mel(audios: list[np.ndarray], feature_extractor: WhisperFeatureExtractor
     30 s-padded features of the clip on every frame whose STFT window lies inside the clip (all but the last
     one or two, where stock sees zero padding and we see the STFT's reflect padding).
 
-    audios: B float arrays at 16 kHz, each longer than n_fft / 2 samples (12.5 ms).
+    audios: B float arrays at 16 kHz, each at least `min_clip_samples` long.
     Returns features [B, F_max, n_mels] float32 (padding = 0; the encoder masks it) and
     feature_lengths [B] long with F_b = n_b // hop_length.
     """
-    min_samples = feature_extractor.n_fft // 2 + 1  # the STFT reflect-pads n_fft / 2 samples on each side
+    min_samples = min_clip_samples(feature_extractor)
     per_clip = []
     for index, audio in enumerate(audios):
         if audio.ndim != 1 or audio.shape[0] < min_samples:
             raise ValueError(
                 f"audio {index}: expected a mono clip of at least {min_samples} samples, got shape {audio.shape}"
             )
-        features = feature_extractor(
-            audio, sampling_rate=SAMPLING_RATE, padding="longest", truncation=False, return_tensors="np"
-        ).input_features[0]  # [n_mels, F]
+        # Features are inputs, always float32: under CPU autocast (bf16 validation) the extractor's torch STFT path
+        # would compute in bf16 and then fail converting to numpy.
+        with torch.autocast("cpu", enabled=False):
+            features = feature_extractor(
+                audio, sampling_rate=SAMPLING_RATE, padding="longest", truncation=False, return_tensors="np"
+            ).input_features[0]  # [n_mels, F]
         per_clip.append(torch.from_numpy(features).T)
     feature_lengths = torch.tensor([features.shape[0] for features in per_clip], dtype=torch.long)
     features = nn.utils.rnn.pad_sequence(per_clip, batch_first=True, padding_value=0.0)

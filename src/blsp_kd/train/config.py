@@ -2,8 +2,10 @@
 
     blsp-kd train --recipe recipes/default-stage1.yaml train.max_steps=200 model.adapter_config.num_pre_layers=1
 
-`model` holds `BlspKdConfig` fields, `data` the `DataConfig` and `train` the `TrainConfig` below. The resolved recipe
-is written to `OUTPUT_DIR/recipe.yaml`, so the same YAML reproduces the run.
+A recipe is a YAML path, or the name of a recipe shipped in the package (`default-stage1`, also spelled
+`default-stage1.yaml` or `recipes/default-stage1.yaml`, so the README's commands work from any folder);
+`blsp-kd recipes` lists them. `model` holds `BlspKdConfig` fields, `data` the `DataConfig` and `train` the
+`TrainConfig` below. The resolved recipe is written to `OUTPUT_DIR/recipe.yaml`, so the same YAML reproduces the run.
 """
 
 from dataclasses import dataclass, field
@@ -11,8 +13,12 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from blsp_kd.data.audio import DEFAULT_MAX_SECONDS
 from blsp_kd.data.dataset import DEFAULT_INSTRUCTION
 from blsp_kd.models.blsp_kd import BlspKdConfig
+
+# Package data (in a source checkout a link to the top-level recipes/ folder).
+RECIPES_DIR = Path(__file__).parents[1] / "recipes"
 
 
 @dataclass
@@ -22,7 +28,7 @@ class DataConfig:
     max_valid_examples: int | None = None
     default_instruction: str = DEFAULT_INSTRUCTION  # for records without their own instruction
     max_text_tokens: int | None = 96  # records with longer transcripts are skipped (and reported)
-    max_audio_seconds: float | None = 30.0
+    max_audio_seconds: float | None = DEFAULT_MAX_SECONDS  # longer clips are skipped (and reported); see data/audio.py
     feature_cache: bool = True  # frozen-encoder outputs computed once (refused when the encoder trains)
     teacher_cache: str = "none"  # "hidden": exact, computed once | "topk": approximate | "none": every step
     teacher_cache_topk: int = 64  # k for teacher_cache="topk"
@@ -63,11 +69,30 @@ class Recipe:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
-    """Defaults ← YAML ← `section.key=value` overrides, type-checked against the dataclasses."""
+def shipped_recipes() -> dict[str, Path]:
+    """Name → path of every recipe shipped in the package."""
+    return {path.stem: path for path in sorted(RECIPES_DIR.glob("*.yaml"))}
+
+
+def resolve_recipe(recipe: str | Path) -> Path:
+    """The recipe file: `recipe` itself when it exists, else the shipped recipe of that name (a bare name, with or
+    without .yaml, or recipes/NAME.yaml)."""
+    path = Path(recipe)
+    if path.is_file():
+        return path
+    shipped = shipped_recipes()
+    if path.parent in (Path("."), Path("recipes")) and path.name.removesuffix(".yaml") in shipped:
+        return shipped[path.name.removesuffix(".yaml")]
+    raise FileNotFoundError(f"recipe {recipe}: no such file and no shipped recipe of that name "
+                            f"(shipped: {', '.join(shipped)})")
+
+
+def load_recipe(recipe: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
+    """Defaults ← YAML (a path or a shipped recipe's name) ← `section.key=value` overrides, type-checked against
+    the dataclasses."""
     config = OmegaConf.structured(Recipe)
-    if path is not None:
-        config = OmegaConf.merge(config, OmegaConf.load(path))
+    if recipe is not None:
+        config = OmegaConf.merge(config, OmegaConf.load(resolve_recipe(recipe)))
     for override in overrides or []:
         if "=" not in override:
             raise ValueError(f"override {override!r} is not of the form section.key=value")

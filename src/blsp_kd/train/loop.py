@@ -23,11 +23,13 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
+from blsp_kd.data.audio import check_records
 from blsp_kd.data.dataset import SpeechCollator, SpeechDataset, text_example
 from blsp_kd.data.features import FeatureCache
-from blsp_kd.data.manifest import filter_by_text_tokens, mix_manifests, read_manifest
+from blsp_kd.data.manifest import filter_by_text_tokens, mix_manifests, read_manifest, require_records
 from blsp_kd.eval.alignment import alignment_metrics
 from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdModel
+from blsp_kd.models.encoder import min_clip_samples
 from blsp_kd.models.plora import enable_gradient_checkpointing
 from blsp_kd.models.pretrained import blsp_home, native_bf16
 from blsp_kd.train.checkpoint import latest_checkpoint, prune_checkpoints, save_atomically
@@ -64,7 +66,16 @@ def read_records(recipe: Recipe, tokenizer, log) -> tuple[list, list]:
         problems += dropped + valid_dropped
     for problem in problems:
         log(f"skipped: {problem}")
+    require_usable(recipe, train_records, valid_records, problems)
     return train_records, valid_records
+
+
+def require_usable(recipe: Recipe, train_records: list, valid_records: list, problems: list) -> None:
+    """A one-line error (NoUsableRecords) when the training manifests, or the validation manifest that the recipe
+    names, left no record."""
+    require_records(train_records, problems, f"data.train ({', '.join(recipe.data.train) or 'no manifest given'})")
+    if recipe.data.valid:
+        require_records(valid_records, problems, f"data.valid ({recipe.data.valid})")
 
 
 def epoch_batches(num_examples: int, batch_size: int, epoch: int, seed: int, rank: int, world_size: int) -> list:
@@ -141,13 +152,19 @@ class Trainer:
                 valid_records, valid_problems = feature_cache.build(valid_records,
                                                                     max_seconds=recipe.data.max_audio_seconds,
                                                                     progress=recipe.train.progress and self.is_main)
-                for problem in problems + valid_problems:
-                    self.log(f"skipped: {problem}")
+            else:  # audio is read batch by batch: check every clip now, so a bad one is skipped, not fatal later
+                min_samples = min_clip_samples(model.feature_extractor)
+                train_records, problems = check_records(train_records, recipe.data.max_audio_seconds, min_samples)
+                valid_records, valid_problems = check_records(valid_records, recipe.data.max_audio_seconds,
+                                                              min_samples)
+            for problem in problems + valid_problems:
+                self.log(f"skipped: {problem}")
             if recipe.data.teacher_cache != "none":
                 teacher_cache = TeacherCache(cache_dir / "teacher", model, recipe.data.teacher_cache,
                                              recipe.data.teacher_cache_topk, model.config.temperature)
                 teacher_cache.build([text_example(record, recipe.data.default_instruction)
                                      for record in train_records], progress=recipe.train.progress and self.is_main)
+        require_usable(recipe, train_records, valid_records, problems + valid_problems)  # on every rank
         common = {"feature_extractor": model.feature_extractor, "feature_cache": feature_cache,
                   "default_instruction": recipe.data.default_instruction,
                   "max_seconds": recipe.data.max_audio_seconds}
@@ -248,7 +265,8 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         return metrics
 
-    def write_log(self, split: str, metrics: dict) -> None:
+    def write_log(self, split: str, metrics: dict, show: bool = True) -> None:
+        """Append to log.jsonl and tensorboard; `show` also prints the line (the console gets what a user reads)."""
         if not self.is_main:
             return
         record = {"split": split, "step": self.step, **metrics}
@@ -260,7 +278,8 @@ class Trainer:
         self.tensorboard.flush()
         shown = ", ".join(f"{name} {value:.4g}" for name, value in metrics.items()
                           if isinstance(value, float) and name not in ("epoch",))
-        self.log(f"[{split} step {self.step}] {shown}")
+        if show:
+            self.log(f"[{split} step {self.step}] {shown}")
 
     # --------------------------------------------------------------------------------------------- checkpoints
 
@@ -293,7 +312,8 @@ class Trainer:
         spread = (gathered.max() - gathered.min()).item()
         if spread > 1e-9 * max(1.0, gathered.abs().max().item()):
             raise RuntimeError(f"ranks diverged at step {self.step}: weight checksums {gathered.tolist()}")
-        self.write_log("sync", {"ranks": self.accelerator.num_processes, "weight_checksum": checksum.item()})
+        self.write_log("sync", {"ranks": self.accelerator.num_processes, "weight_checksum": checksum.item()},
+                       show=False)
 
     def resume(self) -> None:
         directory = latest_checkpoint(self.output_dir / "checkpoints")
