@@ -139,6 +139,9 @@ NUMBER_TEMPLATES = (
     "There were {count} people at the party on {weekday}.",
     "Can you send {name} the report by {month} the {day}?",
 )
+# Whisper's normaliser turns "third" into "3rd" but leaves "ninth" as it is, so a correct "9th" would count as an
+# error: days 1-28 without the 9th.
+DAYS = tuple(day for day in range(1, 29) if day != 9)
 NUMBER_SENTENCES = 6000  # a fixed pool, so the plan does not depend on the corpus size
 
 
@@ -204,7 +207,7 @@ def number_sentence(rng: random.Random) -> str:
         "name": rng.choice(FIRST_NAMES),
         "surname": rng.choice(LAST_NAMES),
         "month": rng.choice(MONTHS),
-        "day": ordinal_words(rng.randint(1, 28)),
+        "day": ordinal_words(rng.choice(DAYS)),
         "weekday": rng.choice(WEEKDAYS),
         "clock": clock_words(rng),
         "price": price_words(rng),
