@@ -53,7 +53,7 @@ def test_write_questions_with_the_embedded_llm_filters_and_resumes(tmp_path):
     torch.set_num_threads(1)
     llm, tokenizer = load_llm()
     prompt = list_prompt(tokenizer, "cooking", list(SEED_QUESTIONS[:3]))
-    assert prompt.endswith(f"- {SEED_QUESTIONS[2]}\n- ")  # the model continues the list
+    assert prompt.endswith(f"- {SEED_QUESTIONS[2]}\n-")  # the model continues the list
 
     out = tmp_path / "questions.txt"
     counts = write_questions(llm, tokenizer, out, num=3, seed=0, batch_size=8, progress=False)

@@ -91,8 +91,9 @@ def question_problem(question: str, kept: list[frozenset[str]]) -> str | None:
 
 
 def list_prompt(tokenizer, topic: str, examples: list[str]) -> str:
-    """The chat-template text that ends inside the assistant's answer, after a list of examples and a "- "."""
-    answer = "".join(f"- {example}\n" for example in examples) + "- "
+    """The chat-template text that ends inside the assistant's answer, after a list of examples and a "-" (no space:
+    the model's next token brings its own, as English words do in its vocabulary)."""
+    answer = "".join(f"- {example}\n" for example in examples) + "-"
     messages = [{"role": "user", "content": PROMPT.format(topic=topic)}, {"role": "assistant", "content": answer}]
     return tokenizer.apply_chat_template(messages, continue_final_message=True, tokenize=False)
 
