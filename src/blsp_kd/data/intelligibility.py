@@ -116,7 +116,7 @@ def report_markdown(rows: list[dict], seed: int = 0) -> str:
         "decoder transcribes them (greedy); WER after Whisper's English normaliser. FLAC is the corpus' format "
         "(16-bit, lossless); Opus is libsndfile's default setting. *Weight*: the share in `VOICE_WEIGHTS` "
         "(data/synth.py; 0 = left out). *Splits*: where the corpus uses the voice (seed 0). *s/utt*: synthesis "
-        "time per sentence on one thread of a shared machine (only a rough guide).",
+        "time per sentence on one thread, measured while other jobs shared the CPU: a rough guide only.",
         "",
         "| voice | weight | splits | WER wav | WER FLAC | WER Opus | Opus kb/s | s/utt |",
         "|---|---:|---|---:|---:|---:|---:|---:|",
