@@ -59,7 +59,7 @@ def round_trip(samples: np.ndarray, audio_format: str) -> tuple[np.ndarray, int]
         soundfile.write(buffer, samples, TARGET_SAMPLE_RATE, format="FLAC", subtype="PCM_16")
     else:
         soundfile.write(buffer, samples, TARGET_SAMPLE_RATE, format="OGG", subtype="OPUS")
-    size = buffer.tell()
+    size = len(buffer.getvalue())  # not tell(): libsndfile seeks back to finish the header
     buffer.seek(0)
     decoded, _ = soundfile.read(buffer, dtype="float32")
     return decoded, size
