@@ -2,17 +2,17 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := espeak-ng festival festvox-kallpc16k fortunes
+APT_PACKAGES := espeak-ng festival festvox-kallpc16k flite fortunes
 STAMP := $(VENV)/.blsp-kd-installed
 
-.PHONY: setup demo smoke test test-fast lint bench clean
+.PHONY: setup demo smoke corpus test test-fast lint bench clean
 
 setup: $(STAMP)
 
 # Rebuilt when the dependencies change. torch is pinned to the CPU build that this machine has on disk:
 # an unpinned torch would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml Makefile
-	@missing=""; for tool in espeak-ng text2wave; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in espeak-ng text2wave flite; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	[ -d /usr/share/games/fortunes ] || missing="$$missing fortunes"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -38,6 +38,19 @@ demo: setup
 
 smoke: setup
 	$(BIN)/blsp-kd smoke
+
+# The spoken corpus at scale (docs/CORPUS.md): the LLM writes questions, then synthesis, then the LLM's responses.
+# Every step resumes where a killed run stopped: run `make corpus` again. Smaller: make corpus CORPUS_NUM=2000
+CORPUS_DIR ?= data/corpus
+CORPUS_NUM ?= 20000
+CORPUS_QUESTIONS ?= 2000
+corpus: setup
+	$(BIN)/blsp-kd prepare questions --out $(CORPUS_DIR)/questions.txt --num $(CORPUS_QUESTIONS)
+	$(BIN)/blsp-kd prepare synth --out $(CORPUS_DIR) --num $(CORPUS_NUM) --questions $(CORPUS_DIR)/questions.txt
+	for split in train valid test; do \
+	  $(BIN)/blsp-kd prepare responses --manifest $(CORPUS_DIR)/$$split.jsonl \
+	    --out $(CORPUS_DIR)/$$split.responses.jsonl || exit 1; \
+	done
 
 test: setup
 	$(BIN)/pytest -q

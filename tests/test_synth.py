@@ -1,171 +1,171 @@
 import argparse
 import json
-import shutil
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
-from blsp_kd.data import synth
+from blsp_kd.data import engines, synth
 from blsp_kd.data.commands import add_prepare_parser
+from blsp_kd.data.engines import missing_engines
 from blsp_kd.data.synth import (
-    ESPEAK_VOICES,
-    FESTIVAL_VOICE,
-    FORTUNES_DIR,
     HELD_OUT_ESPEAK_VOICES,
-    collect_sentences,
-    is_natural_sentence,
+    HELD_OUT_VOICES,
+    VOICE_WEIGHTS,
     plan_utterances,
-    read_fortunes,
-    split_sentences,
+    voice_group,
 )
+from blsp_kd.data.texts import FORTUNES_DIR
 
-FORTUNES_TEXT = """A banker is a fellow who lends you his umbrella when the sun is shining.
-		-- Mark Twain
-%
-Roses are red
-Violets are blue
-Sugar is sweet
-%
-Mr. Smith went to Washington with a plan. It failed, as plans do! Did anyone notice it?
-%
-a banker is a fellow who lends you his umbrella when the sun is shining.
-%
-FORTUNE: You will meet a TALL stranger today.  Quote "this" please.
-"""
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-@pytest.mark.parametrize(
-    "sentence, natural",
-    [
-        ("The family that slays together stays together.", True),
-        ("Don't lose your head to gain a minute.", True),
-        ("Is this the real life, or is it fantasy?", True),
-        ("Too short here.", False),  # three words
-        (" ".join(["word"] * 21) + ".", False),  # too long
-        ("You will meet a TALL stranger today.", False),  # ALL-CAPS word
-        ('He said "hello" to the crowd.', False),  # quotes
-        ("There are 10 kinds of people in the world.", False),  # digits
-        ("Q: Why did the chicken cross the road?", False),  # dialogue debris
-        ("it starts with a lower case letter.", False),
-        ("This sentence has no end mark at all", False),
-        ("Adde parvum parvo manus acervus erit.", False),  # not English
-        ("And then -- the thing happened to us.", False),
-    ],
-)
-def test_is_natural_sentence(sentence, natural):
-    assert is_natural_sentence(sentence) is natural
+def sources(count: int = 3000) -> dict[str, list[str]]:
+    return {
+        "fortunes": [f"This is sentence number {n} of the list." for n in range(count)],
+        "questions": [f"What is question number {n} about?" for n in range(count // 2)],
+        "numbers": [f"Meet me on day {n}." for n in range(count // 3)],
+    }
 
 
-def test_split_sentences_keeps_abbreviations_and_initials():
-    paragraph = "Mr. Smith met J. R. Jones at noon. They talked! Did it help? No."
-    assert split_sentences(paragraph) == [
-        "Mr. Smith met J. R. Jones at noon.",
-        "They talked!",
-        "Did it help?",
-        "No.",
-    ]
-
-
-def test_collect_sentences_strips_attribution_verse_and_duplicates(tmp_path):
-    (tmp_path / "wisdom").write_text(FORTUNES_TEXT)
-    (tmp_path / "wisdom.dat").write_bytes(b"\x00\x01binary index")
-    paragraphs = read_fortunes(tmp_path / "wisdom")
-    assert paragraphs[0] == "A banker is a fellow who lends you his umbrella when the sun is shining."
-    assert not any("Roses" in paragraph for paragraph in paragraphs)
-    # "Mr. Smith went ..." is one sentence (the split keeps "Mr."), dropped for its inner period: no
-    # fragment "Smith went to Washington with a plan." may appear.
-    assert collect_sentences(tmp_path) == [
-        "A banker is a fellow who lends you his umbrella when the sun is shining.",
-        "It failed, as plans do!",
-        "Did anyone notice it?",
-    ]
-
-
-def test_collect_sentences_without_fortunes_says_what_to_install(tmp_path):
-    with pytest.raises(FileNotFoundError, match="install the Debian package 'fortunes'"):
-        collect_sentences(tmp_path)
-
-
-def test_plan_is_disjoint_by_sentence_and_voice_and_stable():
-    sentences = [f"This is sentence number {word} of the list." for word in map(str, range(3000))]
-    plan = plan_utterances(sentences, num=5000, seed=7)
+def test_plan_is_disjoint_by_sentence_and_voice_holds_speakers_out_and_is_stable():
+    plan = plan_utterances(sources(), num=5000, seed=7)
 
     by_split = {split: [u for u in plan if u.split == split] for split in ("train", "valid", "test")}
     assert {split: len(us) for split, us in by_split.items()} == {"train": 4000, "valid": 500, "test": 500}
     texts = {split: {u.text for u in us} for split, us in by_split.items()}
-    voices = {split: {u.voice for u in us} for split, us in by_split.items()}
-    assert not texts["train"] & texts["valid"] and not texts["train"] & texts["test"]
-    assert not texts["valid"] & texts["test"]
-    assert not voices["train"] & voices["valid"] and not voices["train"] & voices["test"]
-    assert not voices["valid"] & voices["test"]
-    assert voices["test"] == set(voices["test"] & set(ESPEAK_VOICES)) | {FESTIVAL_VOICE}
-    assert len(voices["test"]) == HELD_OUT_ESPEAK_VOICES["test"] + 1
-    assert len(voices["valid"]) == HELD_OUT_ESPEAK_VOICES["valid"]
-    assert sum(u.engine == "festival" for u in by_split["test"]) == 250
-    assert all(130 <= u.rate <= 190 and 30 <= u.pitch <= 70 for u in plan)
+    voices = {split: {f"{u.engine}/{u.voice}" for u in us} for split, us in by_split.items()}
+    for first, second in (("train", "valid"), ("train", "test"), ("valid", "test")):
+        assert not texts[first] & texts[second] and not voices[first] & voices[second]
+    # Each held-out split has its own held-out speakers and unseen espeak-ng voices, nothing else.
+    for split in ("valid", "test"):
+        espeak = {voice for voice in voices[split] if voice.startswith("espeak-ng/")}
+        assert voices[split] - espeak == set(HELD_OUT_VOICES[split])
+        assert len(espeak) <= HELD_OUT_ESPEAK_VOICES[split]
+    assert {u.engine for u in by_split["train"]} == {"piper", "flite", "espeak-ng"}
+    left_out = {group for group, weight in VOICE_WEIGHTS.items() if weight == 0}
+    assert left_out and not any(voice_group(u.engine, u.voice) in left_out for u in plan)
+    # Sources and voices follow their weights (train: piper has 0.20 of the weights of the voices train has).
+    assert Counter(u.source for u in plan)["questions"] / len(plan) == pytest.approx(0.4, abs=0.03)
+    train_groups = ("piper/en_US-joe-medium", "flite/rms", "flite/slt")
+    train_weight = sum(w for g, w in VOICE_WEIGHTS.items() if g in train_groups or g.startswith("espeak-ng/"))
+    assert Counter(u.engine for u in by_split["train"])["piper"] / 4000 == pytest.approx(0.20 / train_weight, abs=0.03)
+    # Half the training utterances are augmented, no held-out one.
+    assert sum(u.augmentation is not None for u in by_split["train"]) / 4000 == pytest.approx(0.5, abs=0.03)
+    assert all(u.augmentation is None for u in by_split["valid"] + by_split["test"])
+    assert all(130 <= u.prosody.rate <= 190 and 30 <= u.prosody.pitch <= 70 for u in plan)
     # The same seed gives the same plan, and a smaller corpus is a prefix of a larger one, split by split.
-    assert plan_utterances(sentences, num=5000, seed=7) == plan
-    small = plan_utterances(sentences, num=200, seed=7)
+    assert plan_utterances(sources(), num=5000, seed=7) == plan
+    small = plan_utterances(sources(), num=200, seed=7)
     assert all(u in plan for u in small)
-    assert plan_utterances(sentences, num=200, seed=8) != small
+    assert plan_utterances(sources(), num=200, seed=8) != small
 
 
-TTS_MISSING = [tool for tool in ("espeak-ng", "text2wave") if shutil.which(tool) is None]
-needs_tts = pytest.mark.skipif(
-    bool(TTS_MISSING),
-    reason=f"{', '.join(TTS_MISSING)} not installed (Debian packages espeak-ng, festival, festvox-kallpc16k)",
+def test_a_source_too_small_for_a_split_is_named():
+    with pytest.raises(ValueError, match="too few numbers sentences"):
+        plan_utterances({"fortunes": sources()["fortunes"], "numbers": ["Only one."]}, num=100, seed=0)
+
+
+ENGINES_MISSING = missing_engines(["piper", "flite", "espeak-ng", "festival"])
+needs_engines = pytest.mark.skipif(  # not in CI, which must install them all (make setup)
+    (bool(ENGINES_MISSING) or not FORTUNES_DIR.is_dir()) and not os.environ.get("CI"),
+    reason=f"missing {', '.join(f'{e} ({p})' for e, p in ENGINES_MISSING.items()) or 'Debian package fortunes'}",
 )
 
 
-@pytest.mark.espeak
-@needs_tts
-def test_a_tts_failure_is_reported_and_skipped(tmp_path, monkeypatch):
+def small_fortunes(tmp_path: Path) -> Path:
     fortunes_dir = tmp_path / "fortunes"
     fortunes_dir.mkdir()
     names = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen".split()
-    (fortunes_dir / "numbers").write_text(
-        "\n%\n".join(f"This is the sentence called {name}." for name in names)
-    )
-    real_command = synth._tts_command
-
-    def failing_command(utterance, wav_path):
-        if utterance.id == "train-000003":
-            return ["sh", "-c", "echo voice exploded >&2; exit 3"]
-        return real_command(utterance, wav_path)
-
-    monkeypatch.setattr(synth, "_tts_command", failing_command)
-
-    records, problems = synth.prepare_synth(tmp_path / "out", num=10, seed=0, fortunes_dir=fortunes_dir)
-
-    failed = planned_utterance(fortunes_dir, "train-000003")
-    assert [str(problem) for problem in problems] == [
-        f"id 'train-000003': espeak-ng voice {failed.voice} failed on {failed.text!r}:"
-        " espeak-ng exited with 3: voice exploded"
-    ]
-    train_ids = [
-        line["id"] for line in map(json.loads, (tmp_path / "out" / "train.jsonl").read_text().splitlines())
-    ]
-    assert train_ids == [f"train-{i:06d}" for i in range(8) if i != 3]
-    assert len(records["valid"]) == 1 and len(records["test"]) == 1
-    work_files = [path for path in (tmp_path / "out" / "audio").iterdir() if path.name.startswith(".")]
-    assert work_files == []
+    (fortunes_dir / "numbers").write_text("\n%\n".join(f"This is the sentence called {name}." for name in names))
+    return fortunes_dir
 
 
-def planned_utterance(fortunes_dir, utterance_id):
-    plan = synth.plan_utterances(synth.collect_sentences(fortunes_dir), num=10, seed=0)
-    return next(u for u in plan if u.id == utterance_id)
+@needs_engines
+def test_failures_are_reported_one_line_each_and_the_batch_goes_on(tmp_path, monkeypatch):
+    fortunes_dir = small_fortunes(tmp_path)
+    questions = tmp_path / "questions.txt"
+    # One unsayable line (empty once the engine's text is normalised) among real questions.
+    questions.write_text("\n".join(["... !"] + [f"Where is the station number {n}?" for n in range(30)]))
+    plan = plan_utterances(synth.load_sources(fortunes_dir, questions), num=30, seed=0)
+    unsayable = [u.id for u in plan if u.text == "... !"]
+    assert unsayable, "the plan should speak the unsayable line at least once"
+    # And one engine failure: the engine exits with an error on one utterance.
+    broken = next(u for u in plan if u.engine != "piper" and u.id not in unsayable)
+    real_command = engines._subprocess_command
+
+    def failing_command(engine, voice, text, prosody, wav_path):
+        if text == broken.text and voice == broken.voice:
+            return ["sh", "-c", "echo voice exploded >&2; exit 3"], ""
+        return real_command(engine, voice, text, prosody, wav_path)
+
+    monkeypatch.setattr(engines, "_subprocess_command", failing_command)
+
+    records, problems = synth.prepare_synth(tmp_path / "out", num=30, seed=0, fortunes_dir=fortunes_dir,
+                                            questions=questions, progress=False)
+
+    expected = {u.id: f"{u.engine} voice {u.voice} failed on '... !': nothing to say in '... !' (no letter or digit)"
+                for u in plan if u.id in unsayable}
+    expected[broken.id] = (f"{broken.engine} voice {broken.voice} failed on {broken.text!r}: "
+                           f"{broken.engine} exited with 3: voice exploded")
+    assert {problem.record_id: problem.reason for problem in problems} == expected
+    assert all("\n" not in str(problem) for problem in problems)
+    written = [record.id for split in records.values() for record in split]
+    assert sorted(written) == sorted(u.id for u in plan if u.id not in expected)
+    assert not [path for path in (tmp_path / "out" / "audio").iterdir() if path.name.startswith(".")]
 
 
-@pytest.mark.espeak
-@needs_tts
-@pytest.mark.skipif(not FORTUNES_DIR.is_dir(), reason="Debian package fortunes not installed")
+def manifest_lines(folder: Path) -> dict[str, list[dict]]:
+    return {split: [json.loads(line) for line in (folder / f"{split}.jsonl").read_text().splitlines()]
+            for split in ("train", "valid", "test")}
+
+
+@needs_engines
+def test_a_run_killed_mid_way_resumes_and_writes_each_id_once(tmp_path):
+    out = tmp_path / "corpus"
+    command = [sys.executable, "-m", "blsp_kd.cli", "prepare", "synth", "--out", str(out), "--num", "80",
+               "--workers", "1"]
+    environment = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while process.poll() is None and len(list((out / "audio").glob("*.flac"))) < 10:
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be killed; make it longer"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (out / "train.jsonl").exists()
+    spoken_before = {path.name: path.stat().st_mtime_ns for path in (out / "audio").glob("*.flac")}
+
+    resumed = subprocess.run(command, env=environment, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    ids = [line["id"] for lines in manifest_lines(out).values() for line in lines]
+    assert len(ids) == len(set(ids)) == 80
+    audio = sorted(path.name for path in (out / "audio").iterdir())
+    assert audio == sorted(line["audio"].removeprefix("audio/") for lines in manifest_lines(out).values()
+                           for line in lines)  # one file per id, no partial file left
+    for name, mtime in spoken_before.items():  # what the killed run finished was not spoken again
+        assert (out / "audio" / name).stat().st_mtime_ns == mtime
+
+
+@needs_engines
 def test_prepare_synth_200(tmp_path, capsys):
+    questions = tmp_path / "questions.txt"
+    questions.write_text("\n".join(f"Could you tell me about the city number {n}?" for n in range(100)))
     parser = argparse.ArgumentParser(prog="blsp-kd")
     add_prepare_parser(parser.add_subparsers(dest="command", required=True))
 
     def prepare(out):
-        args = parser.parse_args(["prepare", "synth", "--out", str(out), "--num", "200", "--seed", "0"])
+        args = parser.parse_args(["prepare", "synth", "--out", str(out), "--num", "200", "--seed", "0",
+                                  "--questions", str(questions)])
         return args.func(args)
 
     assert prepare(tmp_path / "a") == 0
@@ -173,42 +173,38 @@ def test_prepare_synth_200(tmp_path, capsys):
     assert f"wrote 160 records to {tmp_path / 'a' / 'train.jsonl'}" in summary
     assert summary[-1] == "0 problem(s)"
 
-    manifests = {
-        split: [json.loads(line) for line in (tmp_path / "a" / f"{split}.jsonl").read_text().splitlines()]
-        for split in ("train", "valid", "test")
-    }
-    assert {split: len(lines) for split, lines in manifests.items()} == {
-        "train": 160,
-        "valid": 20,
-        "test": 20,
-    }
-    voices = {split: {line["voice"] for line in lines} for split, lines in manifests.items()}
+    manifests = manifest_lines(tmp_path / "a")
+    assert {split: len(lines) for split, lines in manifests.items()} == {"train": 160, "valid": 20, "test": 20}
+    voices = {split: {(line["engine"], line["voice"]) for line in lines} for split, lines in manifests.items()}
     texts = {split: {line["text"] for line in lines} for split, lines in manifests.items()}
     for held_out in ("valid", "test"):
         assert not voices[held_out] & voices["train"]
         assert not texts[held_out] & texts["train"]
     assert not texts["valid"] & texts["test"]
-    assert {line["engine"] for line in manifests["test"]} == {"espeak-ng", "festival"}
-    assert {line["engine"] for line in manifests["train"] + manifests["valid"]} == {"espeak-ng"}
+    everything = [line for lines in manifests.values() for line in lines]
+    assert {line["source"] for line in everything} == {"fortunes", "questions", "numbers"}
+    assert {line["engine"] for line in manifests["train"]} == {"piper", "flite", "espeak-ng"}
 
-    for line in manifests["train"] + manifests["valid"] + manifests["test"]:
-        assert {"voice", "engine", "rate", "pitch"} <= line.keys()
-        assert line["audio"].startswith("audio/")
+    for line in everything:
+        assert {"source", "engine", "voice", "rate", "seconds"} <= line.keys()
+        assert ("noise_scale" in line) == (line["engine"] == "piper")
+        assert ("speed" in line) == ("snr_db" in line) == ("gain_db" in line)
         samples, sample_rate = soundfile.read(tmp_path / "a" / line["audio"], always_2d=True)
-        assert sample_rate == 16000 and samples.shape[1] == 1
+        assert line["audio"].endswith(".flac") and sample_rate == 16000 and samples.shape[1] == 1
         assert np.abs(samples).max() > 0.05, f"{line['id']} is silent"
         assert 0.5 < len(samples) / 16000 < 15
 
-    # Same seed, fresh folder: the same manifests and the same audio.
+    # Same seed, fresh folder: the same plan; the same audio from the engines whose output is deterministic
+    # (all but Piper, whose noise is drawn inside its ONNX graph), augmentation included.
     assert prepare(tmp_path / "b") == 0
-    for split in ("train", "valid", "test"):
-        assert (tmp_path / "a" / f"{split}.jsonl").read_text() == (
-            tmp_path / "b" / f"{split}.jsonl"
-        ).read_text()
-    first = manifests["test"][1]["audio"]  # a Festival utterance
-    assert (tmp_path / "a" / first).read_bytes() == (tmp_path / "b" / first).read_bytes()
+    again = manifest_lines(tmp_path / "b")
+    for split in manifests:
+        assert [{k: v for k, v in line.items() if k != "seconds"} for line in again[split]] == [
+            {k: v for k, v in line.items() if k != "seconds"} for line in manifests[split]]
+    augmented = next(line for line in manifests["train"] if line["engine"] == "flite" and "speed" in line)
+    assert (tmp_path / "a" / augmented["audio"]).read_bytes() == (tmp_path / "b" / augmented["audio"]).read_bytes()
 
-    # Resume: existing wav files are kept, not spoken again.
+    # Resume: existing audio files are kept, not spoken again.
     kept = tmp_path / "a" / manifests["train"][0]["audio"]
     before = kept.stat().st_mtime_ns
     assert prepare(tmp_path / "a") == 0

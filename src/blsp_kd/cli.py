@@ -2,7 +2,7 @@
 
     blsp-kd smoke                      speak → Whisper → LLM with the embedded real models (proves the install)
     blsp-kd convert                    convert the embedded models into the cache now (otherwise done on first use)
-    blsp-kd prepare KIND ...           build manifests: librispeech, commonvoice, covost, folder, synth
+    blsp-kd prepare KIND ...           build manifests: librispeech, commonvoice, covost, folder, synth, questions
     blsp-kd train --recipe R [k=v …]   train (stage 1 or 2, as the recipe says); resumes from OUTPUT_DIR
     blsp-kd recipes                    list the shipped recipes (their names work as --recipe R)
     blsp-kd evaluate --manifest M ...  speech vs text vs cascade (Whisper ASR → same LLM): WER, BLEU, KL, latency

@@ -1,5 +1,5 @@
-"""`blsp-kd prepare ...`: build manifests from corpora, synthesise an offline spoken corpus, or let the LLM write
-its own responses to a manifest's transcripts.
+"""`blsp-kd prepare ...`: build manifests from corpora, synthesise an offline spoken corpus (and let the LLM write
+its spoken questions), or let the LLM write its own responses to a manifest's transcripts.
 
 Each sub-command sets `args.func(args) -> exit code` (0 when records were written, 1 when none were,
 2 when the input could not be read) and prints a summary: records written, then every problem, one a line.
@@ -11,7 +11,8 @@ from pathlib import Path
 
 from blsp_kd.data.builders import build_commonvoice, build_covost, build_folder, build_librispeech
 from blsp_kd.data.manifest import ManifestRecord, Problem
-from blsp_kd.data.synth import FORTUNES_DIR, prepare_synth
+from blsp_kd.data.synth import prepare_synth
+from blsp_kd.data.texts import FORTUNES_DIR
 
 
 def print_summary(written: dict[Path, list[ManifestRecord]], problems: list[Problem]) -> int:
@@ -51,8 +52,19 @@ def run_folder(args: argparse.Namespace) -> int:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    if args.report:
+        from blsp_kd.data.intelligibility import write_report
+
+        for row in write_report(args.report):
+            print(f"{row['voice']}: WER {100 * row['wer_flac']:.1f} %")
+        print(f"wrote {args.report}")
+        return 0
+    if not args.out:
+        print("error: --out is required (unless --report)", file=sys.stderr)
+        return 2
     try:
-        records, problems = prepare_synth(args.out, args.num, args.seed, args.workers, args.fortunes_dir)
+        records, problems = prepare_synth(args.out, args.num, args.seed, args.workers, args.fortunes_dir,
+                                          questions=args.questions)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -60,6 +72,18 @@ def run_synth(args: argparse.Namespace) -> int:
         {Path(args.out) / f"{split}.jsonl": split_records for split, split_records in records.items()},
         problems,
     )
+
+
+def run_questions(args: argparse.Namespace) -> int:
+    # Imported here: torch and transformers are only needed by this sub-command.
+    from blsp_kd.data.selfinstruct import write_questions
+    from blsp_kd.models.pretrained import load_llm
+
+    llm, tokenizer = load_llm(args.llm)
+    counts = write_questions(llm, tokenizer, args.out, args.num, args.seed, args.batch_size)
+    print(f"kept {counts.pop('kept')} new questions in {args.out}; rejected: "
+          + (", ".join(f"{kind} {count}" for kind, count in sorted(counts.items())) or "none"))
+    return 0
 
 
 def run_responses(args: argparse.Namespace) -> int:
@@ -151,26 +175,47 @@ def add_prepare_parser(subparsers) -> None:
     folder.set_defaults(func=run_folder)
 
     synth_help = (
-        "Synthesise an offline English corpus: sentences from Debian's fortunes spoken by espeak-ng and "
-        "Festival. "
-        "Writes OUT/audio/*.wav (16 kHz mono) and OUT/train.jsonl, OUT/valid.jsonl, OUT/test.jsonl, disjoint "
-        "by sentence and by voice (test: held-out espeak voices and the Festival engine). Resumable: wav "
-        "files already in OUT/audio are kept. Needs Debian packages fortunes, espeak-ng, festival, "
-        "festvox-kallpc16k."
+        "Synthesise an offline English corpus: sentences from Debian's fortunes, generated sentences with numbers, "
+        "dates and names, and (with --questions) questions the LLM wrote, spoken by Piper (en_US-joe-medium), flite, "
+        "espeak-ng and Festival, half the training utterances augmented (speed, noise, gain). Writes OUT/audio/*.flac "
+        "(16 kHz mono) and OUT/train.jsonl, OUT/valid.jsonl, OUT/test.jsonl, disjoint by sentence and by voice "
+        "(valid: flite awb held out; test: the Kal speaker held out; each: unseen espeak-ng voices). Resumable: "
+        "audio files already in OUT/audio are kept. docs/CORPUS.md describes the corpus. With --report FILE.md it "
+        "instead measures Whisper's WER on every voice and writes that table."
     )
     synth = corpora.add_parser(
-        "synth", help="synthesise an offline spoken corpus with espeak-ng + Festival", description=synth_help
+        "synth", help="synthesise an offline spoken corpus (Piper, flite, espeak-ng, Festival)", description=synth_help
     )
-    synth.add_argument("--out", required=True, help="output folder")
+    synth.add_argument("--out", help="output folder")
     synth.add_argument(
         "--num", type=int, default=1000, help="utterances in all, split 80/10/10 (default: 1000)"
     )
-    synth.add_argument("--seed", type=int, default=0, help="chooses sentences, voice splits, rates, pitches")
+    synth.add_argument("--seed", type=int, default=0, help="chooses sentences, voice splits, prosody, augmentation")
     synth.add_argument("--workers", type=int, default=None, help="parallel TTS jobs (default: CPU count)")
     synth.add_argument(
         "--fortunes-dir", default=str(FORTUNES_DIR), help=f"sentence source (default: {FORTUNES_DIR})"
     )
+    synth.add_argument("--questions", metavar="FILE.txt",
+                       help="spoken questions, one a line (from `blsp-kd prepare questions`); without it the "
+                            "questions source is not used")
+    synth.add_argument("--report", metavar="FILE.md",
+                       help="instead of synthesising, write Whisper tiny.en's WER on every voice to FILE.md")
     synth.set_defaults(func=run_synth)
+
+    questions_help = (
+        "Let the chat LLM write spoken questions and requests a user would say (self-instruct from topic seeds), "
+        "filtered (refusals, duplicates, too short or long, digits or symbols, not English) and appended to OUT, "
+        "one a line, until it holds --num. Resumable."
+    )
+    questions = corpora.add_parser("questions", help="let the LLM write spoken questions for the corpus",
+                                   description=questions_help)
+    questions.add_argument("--out", required=True, help="text file to append to")
+    questions.add_argument("--num", type=int, default=1000, help="questions the file should hold (default: 1000)")
+    questions.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    questions.add_argument("--batch-size", type=int, default=16, help="prompts sampled together (default: 16)")
+    questions.add_argument("--llm", default="embedded",
+                           help="chat LLM: 'embedded' (SmolLM2-135M-Instruct), a folder or a hub id")
+    questions.set_defaults(func=run_questions)
 
     responses_help = (
         "Let the chat LLM write its own training targets: for every transcript, greedy-decode a response from "
