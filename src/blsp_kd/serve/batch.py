@@ -63,7 +63,7 @@ def audio_seconds(record: ManifestRecord) -> float:
 
 
 def report(problem: Problem) -> None:
-    print(f"skipped: {problem}", file=sys.stderr)
+    tqdm.write(f"skipped: {problem}", file=sys.stderr)  # on its own line, also while the progress bar shows
 
 
 def generate_manifest(model, manifest: str | Path, out: str | Path, instruction: str | None = None,
