@@ -31,10 +31,11 @@ def answer(model, messages: list[dict], cache: ChatCache, output: TextIO, max_ne
 
 
 def run_chat(model, instruction: str | None = None, audio: str | None = None, max_new_tokens: int = 256,
-             temperature: float = 0.0, max_seconds: float | None = None, input_stream: TextIO = sys.stdin,
-             output: TextIO = sys.stdout) -> int:
+             temperature: float = 0.0, max_seconds: float | None = None, input_stream: TextIO | None = None,
+             output: TextIO | None = None) -> int:
     """With an instruction (and/or --audio): answer once. Without one: read lines until EOF or 'exit'; a line that
     is the path of an existing file is a clip, any other line is text; the conversation is kept."""
+    input_stream, output = input_stream or sys.stdin, output or sys.stdout
     cache = ChatCache()
     if instruction is not None:
         try:
