@@ -130,6 +130,20 @@ def test_streamed_events_make_up_the_plain_answer(tiny_server):
     assert len(chunks) > 3 and text == plain["choices"][0]["message"]["content"]
 
 
+@pytest.mark.parametrize("audio_format, subtype", [("flac", "PCM_16"), ("ogg", "VORBIS"), ("mp3", "MPEG_LAYER_III")])
+def test_flac_ogg_and_mp3_clips_are_heard(tiny_server, tmp_path, audio_format, subtype):
+    model, url = tiny_server
+    path = tmp_path / f"clip.{audio_format}"
+    soundfile.write(path, noise(1.1, 4), 16000, format=audio_format.upper(), subtype=subtype)
+    part = {"type": "input_audio",
+            "input_audio": {"data": base64.b64encode(path.read_bytes()).decode(), "format": audio_format}}
+    status, body = post(url, {"model": "tiny", "max_tokens": 8, "messages": [
+        {"role": "user", "content": [{"type": "text", "text": INSTRUCTION}, part]}]})
+    assert status == 200
+    expected = model.generate([load_audio(path).samples], INSTRUCTION, 8)[0]
+    assert body["choices"][0]["message"]["content"] == expected
+
+
 def test_bad_requests_get_4xx_naming_the_problem_and_the_next_request_is_answered(tiny_server):
     model, url = tiny_server
     good = speech_request(noise(1.0, 2))

@@ -67,10 +67,12 @@ def render(model, messages: list[dict]) -> tuple[list[str], list[np.ndarray]]:
         if role not in ROLES:
             raise ValueError(f"message {index}: role must be one of {ROLES}, got {role!r}")
         texts, message_clips = [], []
-        for part in [{"type": "text", "text": content}] if isinstance(content, str) else content or []:
-            if part.get("type") == "text" and isinstance(part.get("text"), str):
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+        for part in parts:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text" and isinstance(part.get("text"), str):
                 texts.append(part["text"])
-            elif part.get("type") == "audio" and role == "user":
+            elif kind == "audio" and role == "user":
                 message_clips.append(part["audio"])
             else:
                 raise ValueError(f"message {index}: a {role} content part must be text"
