@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -273,6 +274,40 @@ def test_the_page_in_a_browser_streams_the_answer_and_draws_the_cif(tiny_server,
         browser.close()
     assert screenshot.stat().st_size > 10_000
     print(f"screenshot: {screenshot}")
+
+
+def test_the_page_records_from_the_microphone(tiny_server, chromium):
+    """Chromium's fake microphone (a beep) → the page's WAV encoder → the answer to exactly what was sent."""
+    from playwright.sync_api import expect, sync_playwright
+
+    model, url = tiny_server
+    fake_microphone = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS + fake_microphone)
+        page = browser.new_page()
+        page.goto(url + "/")
+        expect(page.locator("#model-name")).to_have_text("tiny")
+        page.click("#record")
+        expect(page.locator("#record")).to_have_text("■ Stop")
+        page.wait_for_timeout(1200)
+        page.click("#record")
+        expect(page.locator("#clip")).to_contain_text("recording.wav")
+        with page.expect_request("**/v1/chat/completions") as sent:
+            page.click("#send")
+        expect(page.locator("#status")).to_have_text("done", timeout=120_000)
+        shown = page.locator(".message.assistant").inner_text()
+        text, part = sent.value.post_data_json["messages"][-1]["content"]
+        browser.close()
+    assert text == {"type": "text", "text": "Repeat what was said."}  # the page's default instruction
+    part = part["input_audio"]
+    recorded = soundfile.read(io.BytesIO(base64.b64decode(part["data"])), dtype="float32")
+    assert part["format"] == "wav" and len(recorded[0]) / recorded[1] > 0.5 and np.abs(recorded[0]).max() > 0.01
+    with tempfile.NamedTemporaryFile(suffix=".wav") as file:
+        file.write(base64.b64decode(part["data"]))
+        file.flush()
+        heard = load_audio(file.name).samples
+    messages = [{"role": "user", "content": [text, {"type": "audio", "audio": heard}]}]
+    assert shown == model.chat(messages, max_new_tokens=256).strip()
 
 
 @pytest.mark.real
