@@ -137,7 +137,7 @@ def cif_trace(model, samples: np.ndarray) -> dict:
     fires.append(float(num_frames))
     mel = features[0, : int(lengths[0])].float().cpu().numpy()
     step = max(1, -(-len(mel) // SPECTROGRAM_COLUMNS))
-    mel = mel[: len(mel) // step * step].reshape(-1, step, mel.shape[1]).mean(1) if len(mel) >= step else mel
+    mel = mel[: len(mel) // step * step].reshape(-1, step, mel.shape[1]).mean(1)  # mean over `step` frames
     low, high = float(mel.min()), float(mel.max())
     scaled = np.round(255 * (mel - low) / max(high - low, 1e-6)).astype(np.uint8)
     return {"seconds": len(samples) / 16000, "num_tokens": int(speech.num_tokens[0]), "num_frames": num_frames,
