@@ -206,6 +206,36 @@ def test_fifty_concurrent_requests_are_all_answered_each_with_its_own_answer(tin
             assert "".join(chunk["choices"][0]["delta"].get("content", "") for chunk in chunks) == expected[index % 5]
 
 
+def test_the_worker_runs_one_job_at_a_time_in_submission_order():
+    import asyncio
+    import time
+
+    from blsp_kd.serve.app import ModelWorker
+
+    worker, running, log = ModelWorker(model=None), [], []
+
+    def job(number):
+        def work(model, cache):
+            running.append(number)
+            log.append(len(running))  # how many jobs run right now
+            for step in range(3):
+                time.sleep(0.002)
+                yield (number, step)
+            running.remove(number)
+
+        return work
+
+    async def main():
+        async def collect(number):
+            return [item async for item in worker.submit(job(number))]
+
+        return await asyncio.gather(*(collect(number) for number in range(20)))
+
+    results = asyncio.run(main())
+    assert results == [[(number, step) for step in range(3)] for number in range(20)]
+    assert log == [1] * 20
+
+
 def test_the_cif_trace_matches_the_adapter(tiny_server):
     model, url = tiny_server
     samples = noise(1.5, 3)
