@@ -110,7 +110,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def add_talk_parsers(commands) -> None:
     """chat, generate, serve: talking to a trained model."""
-    model_help = "a model folder saved by BlspKdModel.save_pretrained (e.g. runs/default-stage1/best)"
+    model_help = ("a model folder written by save_pretrained (e.g. runs/default-stage1/best) or a shipped model's "
+                  "name")
     chat = commands.add_parser(
         "chat", help="talk to a model in the terminal: one streamed answer, or a conversation",
         description="With an instruction: stream one answer (to --audio, if given) and exit. Without one: a "

@@ -1,8 +1,6 @@
 """The one place a --model value becomes a loaded model."""
 
-from pathlib import Path
-
-from blsp_kd.models.blsp_kd import CONFIG_FILE, BlspKdModel
+from blsp_kd.models.blsp_kd import CONFIG_FILE, BlspKdModel, checkpoint_folder
 
 
 class ModelNotFound(ValueError):
@@ -10,11 +8,12 @@ class ModelNotFound(ValueError):
 
 
 def load_model(name: str) -> BlspKdModel:
-    """A folder written by `BlspKdModel.save_pretrained` (a training run's checkpoint folders are such folders),
-    in eval mode."""
-    path = Path(name)
-    if not (path / CONFIG_FILE).is_file():
-        reason = "no such folder" if not path.exists() else f"it has no {CONFIG_FILE}"
-        raise ModelNotFound(f"--model {name!r}: {reason}; give a folder saved by BlspKdModel.save_pretrained "
-                            "(e.g. runs/default-stage1/best)")
-    return BlspKdModel.from_pretrained(path).eval()
+    """A shipped model's name ('default') or a folder written by `BlspKdModel.save_pretrained` (a training run's
+    checkpoint folders are such folders), in eval mode."""
+    try:
+        folder = checkpoint_folder(name)
+    except FileNotFoundError as error:
+        raise ModelNotFound(f"--model {name!r}: {error}") from error
+    if not (folder / CONFIG_FILE).is_file():  # a shipped model's name, but its files are not installed
+        raise ModelNotFound(f"--model {name!r}: the shipped model is missing from this install ({folder})")
+    return BlspKdModel.from_pretrained(folder).eval()
