@@ -90,6 +90,18 @@ def test_plora_acts_at_the_speech_of_every_turn(model):
     assert model.chat(messages, max_new_tokens=6, cache=cache) == model.chat(messages, max_new_tokens=6)
 
 
+def test_a_temperature_samples_and_a_seed_repeats_it(model):
+    messages = [speech_turn(clip(1.1, 8))]
+    greedy = model.chat(messages, max_new_tokens=10)
+    sampled = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        sampled.append(model.chat(messages, max_new_tokens=10, temperature=1.5))
+    torch.manual_seed(0)
+    assert model.chat(messages, max_new_tokens=10, temperature=1.5) == sampled[0]
+    assert any(answer != greedy for answer in sampled) and len(set(sampled)) > 1
+
+
 def test_bad_conversations_are_refused_with_a_message(model):
     with pytest.raises(ValueError, match="no messages"):
         model.chat([])

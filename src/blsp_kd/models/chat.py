@@ -141,8 +141,9 @@ def common_prefix(first: list, second: list) -> int:
 
 @torch.inference_mode()
 def generate_tokens(model, messages: list[dict], max_new_tokens: int = 128, temperature: float = 0.0,
-                    cache: ChatCache | None = None, generator: torch.Generator | None = None) -> Iterator[int]:
-    """The answer's token ids, one at a time, up to and including the end-of-turn token. temperature 0: greedy.
+                    cache: ChatCache | None = None) -> Iterator[int]:
+    """The answer's token ids, one at a time, up to and including the end-of-turn token. temperature 0: greedy;
+    above 0: sampled from softmax(logits / temperature) with torch's global random generator.
 
     The prompt positions not in the cache run in one forward under the PLoRA speech mask; every decode step is a
     text token, run outside it (m = 0), like `BlspKdModel.generate_from_embeds`."""
@@ -169,7 +170,7 @@ def generate_tokens(model, messages: list[dict], max_new_tokens: int = 128, temp
     if cache is not None:
         cache.keys = list(keys)
     for step in range(max_new_tokens):
-        token = next_token(logits, temperature, generator)
+        token = next_token(logits, temperature)
         yield token
         if token == model.prompts.end_of_turn_id or step == max_new_tokens - 1:
             return
@@ -180,11 +181,10 @@ def generate_tokens(model, messages: list[dict], max_new_tokens: int = 128, temp
             cache.keys.append(token)
 
 
-def next_token(logits: Tensor, temperature: float, generator: torch.Generator | None) -> int:
+def next_token(logits: Tensor, temperature: float) -> int:
     if temperature <= 0:
         return int(logits.argmax())
-    probabilities = torch.softmax(logits.float() / temperature, dim=-1)
-    return int(torch.multinomial(probabilities, 1, generator=generator))
+    return int(torch.multinomial(torch.softmax(logits.float() / temperature, dim=-1), 1))
 
 
 def stream_text(tokenizer, token_ids: Iterator[int]) -> Iterator[str]:

@@ -19,7 +19,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from importlib.resources import files
 
@@ -72,6 +72,8 @@ class ModelWorker:
     def run(self) -> None:
         while True:
             work, deliver, cancelled = self.jobs.get()
+            if cancelled.is_set():  # the client went away while the job waited
+                continue
             try:
                 for item in work(self.model, self.cache):
                     if cancelled.is_set():  # the client went away: stop generating for it
@@ -81,11 +83,12 @@ class ModelWorker:
             except Exception as error:  # noqa: BLE001 - handed to the request that caused it
                 deliver("error", error)
 
-    async def submit(self, work: Callable) -> "asyncio.AsyncIterator":
+    async def submit(self, work: Callable) -> AsyncIterator:
         loop, results, cancelled = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
 
         def deliver(kind, value):
-            loop.call_soon_threadsafe(results.put_nowait, (kind, value))
+            if not loop.is_closed():  # closed: the server stopped, nobody waits for this
+                loop.call_soon_threadsafe(results.put_nowait, (kind, value))
 
         self.jobs.put((work, deliver, cancelled))
         try:
