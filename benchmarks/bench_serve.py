@@ -127,8 +127,8 @@ def main():
     # 2. throughput at the same batch size
     paths = [speak(sentence, work / f"utt-{index}.wav") for index, sentence in enumerate(SENTENCES[:num_clips])]
     manifest = work / "in.jsonl"
-    manifest.write_text("".join(json.dumps({"id": f"utt-{index}", "audio": str(path), "text": "-"}) + "\n"
-                                for index, path in enumerate(paths)))
+    manifest.write_text("".join(json.dumps({"id": f"utt-{index}", "audio": str(path), "text": sentence}) + "\n"
+                                for index, (path, sentence) in enumerate(zip(paths, SENTENCES, strict=False))))
     seconds = [len(load_audio(path).samples) / 16000 for path in paths]
     out = work / "out.jsonl"
     start = time.perf_counter()

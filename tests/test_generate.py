@@ -30,7 +30,7 @@ def write_manifest(folder: Path, count: int, seed: int = 0) -> Path:
     lines = []
     for index in range(count):
         soundfile.write(folder / "audio" / f"u{index}.wav", noise(rng.uniform(0.4, 2.0), seed + index), 16000)
-        record = {"id": f"u{index}", "audio": f"audio/u{index}.wav", "text": "the cat sat on the mat"}
+        record = {"id": f"u{index}", "audio": f"audio/u{index}.wav", "text": "hello world"}
         if index % 3 == 0:
             record["instruction"] = "continue the text"
         lines.append(json.dumps(record))

@@ -165,6 +165,7 @@ def test_bad_requests_get_4xx_naming_the_problem_and_the_next_request_is_answere
         (audio(""), 400, "is empty"),
         (audio(base64.b64encode(wav_bytes(noise(1, 0))).decode(), "aac"), 400, "format must be one of"),
         (with_part(long_part), 400, "600.00 s, longer than the maximum 120"),
+        (audio(base64.b64encode(wav_bytes(noise(0.0005, 0))).decode()), 400, "too short"),
         ({"model": "tiny"}, 400, "'messages' is required"),
         ({"messages": good["messages"]}, 400, "'model' is required"),
         ({**good, "model": "gpt-4o"}, 404, "'gpt-4o' does not exist"),

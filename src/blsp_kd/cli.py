@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 
+from blsp_kd.data.audio import DEFAULT_MAX_SECONDS
 from blsp_kd.data.commands import add_prepare_parser
 from blsp_kd.data.manifest import NoUsableRecords
 from blsp_kd.demo import DemoConfig
@@ -81,7 +82,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from blsp_kd.serve.terminal import run_chat
 
     return run_chat(load_model(args.model), args.instruction, args.audio, args.max_new_tokens, args.temperature,
-                    args.max_seconds)
+                    args.max_audio_seconds)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -89,7 +90,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from blsp_kd.serve.model import load_model
 
     summary = generate_manifest(load_model(args.model), args.manifest, args.out, args.instruction, args.batch_size,
-                                args.max_new_tokens, args.max_seconds, progress=not args.no_progress)
+                                args.max_new_tokens, args.max_audio_seconds, progress=not args.no_progress)
     print(summary.line())
     return 0
 
@@ -122,7 +123,8 @@ def add_talk_parsers(commands) -> None:
     chat.add_argument("instruction", nargs="?", help="what to ask; omit it for an interactive conversation")
     chat.add_argument("--max-new-tokens", type=int, default=256)
     chat.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default); > 0: sampling")
-    chat.add_argument("--max-seconds", type=float, help="refuse longer clips (default: no limit)")
+    chat.add_argument("--max-audio-seconds", type=float, default=DEFAULT_MAX_SECONDS,
+                      help=f"refuse longer clips (default {DEFAULT_MAX_SECONDS:g})")
     chat.set_defaults(func=cmd_chat)
 
     generate = commands.add_parser(
@@ -136,7 +138,9 @@ def add_talk_parsers(commands) -> None:
     generate.add_argument("--instruction", help="the instruction for every clip (default: each record's own)")
     generate.add_argument("--batch-size", type=int, default=8)
     generate.add_argument("--max-new-tokens", type=int, default=128)
-    generate.add_argument("--max-seconds", type=float, help="skip longer clips as bad records (default: no limit)")
+    generate.add_argument("--max-audio-seconds", type=float, default=DEFAULT_MAX_SECONDS,
+                          help=f"skip (and report) longer clips (default {DEFAULT_MAX_SECONDS:g}: the adapter's "
+                               "attention memory grows with the square of the length)")
     generate.add_argument("--no-progress", action="store_true", help="no progress bar")
     generate.set_defaults(func=cmd_generate)
 

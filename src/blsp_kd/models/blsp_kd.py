@@ -424,17 +424,20 @@ class BlspKdModel(nn.Module):
             responses.append(row[:end])
         return responses
 
-    def chat(self, messages: list[dict], max_new_tokens: int = 128, temperature: float = 0.0, cache=None) -> str:
-        """The answer to a conversation whose user turns hold text and/or 16 kHz clips (`blsp_kd.models.chat`);
-        temperature 0 is greedy. Pass a `ChatCache` to reuse the previous call's KV cache across turns."""
-        return "".join(self.chat_stream(messages, max_new_tokens, temperature, cache))
+    def chat(self, messages: list[dict], max_new_tokens: int = 128, temperature: float = 0.0, cache=None,
+             max_audio_seconds: float | None = DEFAULT_MAX_SECONDS) -> str:
+        """The answer to a conversation whose user turns hold text and/or 16 kHz clips (`blsp_kd.models.chat`; the
+        clips are checked as `generate` checks them); temperature 0 is greedy. Pass a `ChatCache` to reuse the
+        previous call's KV cache across turns."""
+        return "".join(self.chat_stream(messages, max_new_tokens, temperature, cache, max_audio_seconds))
 
-    def chat_stream(self, messages: list[dict], max_new_tokens: int = 128, temperature: float = 0.0,
-                    cache=None) -> Iterator[str]:
+    def chat_stream(self, messages: list[dict], max_new_tokens: int = 128, temperature: float = 0.0, cache=None,
+                    max_audio_seconds: float | None = DEFAULT_MAX_SECONDS) -> Iterator[str]:
         """`chat`, as an iterator of text pieces while they are generated."""
         from blsp_kd.models.chat import generate_tokens, stream_text
 
-        return stream_text(self.tokenizer, generate_tokens(self, messages, max_new_tokens, temperature, cache))
+        tokens = generate_tokens(self, messages, max_new_tokens, temperature, cache, max_audio_seconds)
+        return stream_text(self.tokenizer, tokens)
 
     # ----------------------------------------------------------------------------------------------- persistence
 

@@ -24,7 +24,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from blsp_kd.data.audio import DEFAULT_MAX_SECONDS, as_clip
 from blsp_kd.data.prompt import SPEECH_PLACEHOLDER
+from blsp_kd.models.encoder import min_clip_samples
 
 ROLES = ("system", "user", "assistant")
 
@@ -92,8 +94,12 @@ def render(model, messages: list[dict]) -> tuple[list[str], list[np.ndarray]]:
     return pieces, clips
 
 
-def speech_vectors(model, clips: list[np.ndarray], cache: ChatCache | None) -> list[Tensor]:
-    """Speech vectors [n̂_i, H] of each clip; clips already in the cache are not encoded again."""
+def speech_vectors(model, clips: list[np.ndarray], cache: ChatCache | None,
+                   max_audio_seconds: float | None = DEFAULT_MAX_SECONDS) -> list[Tensor]:
+    """Speech vectors [n̂_i, H] of each clip (checked by `as_clip`, as `generate` checks them); clips already in the
+    cache are not encoded again."""
+    min_samples = min_clip_samples(model.feature_extractor)
+    clips = [as_clip(clip, index, min_samples, max_audio_seconds) for index, clip in enumerate(clips)]
     known = cache.speech_by_clip if cache is not None else {}
     fingerprints = [clip_fingerprint(clip) for clip in clips]
     new = {fingerprint: clip for fingerprint, clip in zip(fingerprints, clips, strict=True) if fingerprint not in known}
@@ -107,10 +113,11 @@ def speech_vectors(model, clips: list[np.ndarray], cache: ChatCache | None) -> l
     return [vectors[fingerprint] for fingerprint in fingerprints]
 
 
-def build_prompt(model, messages: list[dict], cache: ChatCache | None = None) -> ChatPrompt:
+def build_prompt(model, messages: list[dict], cache: ChatCache | None = None,
+                 max_audio_seconds: float | None = DEFAULT_MAX_SECONDS) -> ChatPrompt:
     pieces, clips = render(model, messages)
+    speech = speech_vectors(model, clips, cache, max_audio_seconds)
     fingerprints = [clip_fingerprint(clip) for clip in clips]
-    speech = speech_vectors(model, clips, cache)
     ids, keys, is_speech = [], [], []
     for index, piece in enumerate(pieces):
         piece_ids = model.tokenizer(piece, add_special_tokens=False)["input_ids"]
@@ -141,7 +148,8 @@ def common_prefix(first: list, second: list) -> int:
 
 @torch.inference_mode()
 def generate_tokens(model, messages: list[dict], max_new_tokens: int = 128, temperature: float = 0.0,
-                    cache: ChatCache | None = None) -> Iterator[int]:
+                    cache: ChatCache | None = None, max_audio_seconds: float | None = DEFAULT_MAX_SECONDS
+                    ) -> Iterator[int]:
     """The answer's token ids, one at a time, up to and including the end-of-turn token. temperature 0: greedy;
     above 0: sampled from softmax(logits / temperature) with torch's global random generator.
 
@@ -151,7 +159,7 @@ def generate_tokens(model, messages: list[dict], max_new_tokens: int = 128, temp
 
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    prompt = build_prompt(model, messages, cache)
+    prompt = build_prompt(model, messages, cache, max_audio_seconds)
     length = len(prompt.keys)
     reused = 0
     kv = DynamicCache()

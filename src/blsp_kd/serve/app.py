@@ -103,14 +103,15 @@ class ModelWorker:
             cancelled.set()
 
 
-def answer_work(request) -> Callable:
+def answer_work(request, max_audio_seconds: float) -> Callable:
     """The work of one chat request: text pieces, then a `Finish`."""
 
     def work(model, cache: ChatCache) -> Iterator[str | Finish]:
         tokens = []
 
         def counted():
-            for token in generate_tokens(model, request.messages, request.max_tokens, request.temperature, cache):
+            for token in generate_tokens(model, request.messages, request.max_tokens, request.temperature, cache,
+                                         max_audio_seconds):
                 tokens.append(token)
                 yield token
 
@@ -206,7 +207,7 @@ def create_app(model, config: ServeConfig | None = None) -> FastAPI:
         check_model(body, config.model_name)
         chat = await run_in_threadpool(parse_chat_request, body, config.max_audio_seconds, config.max_tokens)
         identifier = completion_id()
-        items = worker.submit(answer_work(chat))
+        items = worker.submit(answer_work(chat, config.max_audio_seconds))
         try:
             first = await anext(items)  # a conversation the model refuses is a 400 before anything is sent
         except ValueError as error:

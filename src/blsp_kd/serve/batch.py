@@ -16,8 +16,9 @@ from pathlib import Path
 import soundfile
 from tqdm import tqdm
 
-from blsp_kd.data.audio import load_all
+from blsp_kd.data.audio import DEFAULT_MAX_SECONDS, AudioError, load_record_audio
 from blsp_kd.data.manifest import ManifestRecord, Problem, read_manifest, record_problem
+from blsp_kd.models.encoder import min_clip_samples
 
 
 @dataclass
@@ -67,9 +68,11 @@ def report(problem: Problem) -> None:
 
 
 def generate_manifest(model, manifest: str | Path, out: str | Path, instruction: str | None = None,
-                      batch_size: int = 8, max_new_tokens: int = 128, max_seconds: float | None = None,
-                      progress: bool = True) -> GenerateSummary:
-    """Answer every record not yet in `out` (greedy). The instruction is `instruction` if given, else the record's."""
+                      batch_size: int = 8, max_new_tokens: int = 128,
+                      max_audio_seconds: float | None = DEFAULT_MAX_SECONDS, progress: bool = True) -> GenerateSummary:
+    """Answer every record not yet in `out` (greedy). The instruction is `instruction` if given, else the record's.
+    A record whose clip cannot be used (`load_record_audio`: unreadable, too short or long, …) is reported and
+    skipped."""
     out = Path(out)
     records, problems = read_manifest(manifest)
     done = done_ids(out)
@@ -86,20 +89,24 @@ def generate_manifest(model, manifest: str | Path, out: str | Path, instruction:
         report(problem)
     bad = len(problems)
     todo.sort(key=audio_seconds)  # similar lengths share a batch: less padding
-    started, generated = time.perf_counter(), 0
+    started, generated, min_samples = time.perf_counter(), 0, min_clip_samples(model.feature_extractor)
     out.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         with tqdm(total=len(todo), desc="generate", unit="utt", disable=not progress, file=sys.stderr) as bar:
             for start in range(0, len(todo), batch_size):
                 batch = todo[start : start + batch_size]
-                loaded, load_problems = load_all(batch, max_seconds)
-                for problem in load_problems:
-                    report(problem)
-                bad += len(load_problems)
+                loaded = []
+                for record in batch:
+                    try:
+                        loaded.append((record, load_record_audio(record, max_audio_seconds, min_samples=min_samples)))
+                    except AudioError as error:
+                        report(record_problem(record, error.reason))
+                        bad += 1
                 if loaded:
                     instructions = [instruction or record.instruction for record, _ in loaded]
-                    answers = model.generate([audio.samples for _, audio in loaded], instructions, max_new_tokens)
+                    answers = model.generate([audio.samples for _, audio in loaded], instructions, max_new_tokens,
+                                             max_audio_seconds=max_audio_seconds)
                     for (record, _), record_instruction, answer in zip(loaded, instructions, answers, strict=True):
                         line = json.dumps({"id": record.id, "instruction": record_instruction, "response": answer},
                                           ensure_ascii=False) + "\n"
