@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := espeak-ng festival festvox-kallpc16k flite fortunes
+APT_PACKAGES := espeak-ng festival festvox-kallpc16k flite fortunes chromium
 STAMP := $(VENV)/.blsp-kd-installed
 
 .PHONY: setup demo smoke corpus test test-fast lint bench clean
@@ -12,7 +12,7 @@ setup: $(STAMP)
 # Rebuilt when the dependencies change. torch is pinned to the CPU build that this machine has on disk:
 # an unpinned torch would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml Makefile
-	@missing=""; for tool in espeak-ng text2wave flite; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in espeak-ng text2wave flite chromium; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	[ -d /usr/share/games/fortunes ] || missing="$$missing fortunes"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \

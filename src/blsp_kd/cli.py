@@ -7,17 +7,22 @@
     blsp-kd recipes                    list the shipped recipes (their names work as --recipe R)
     blsp-kd evaluate --manifest M ...  speech vs text vs cascade (Whisper ASR → same LLM): WER, BLEU, KL, latency
     blsp-kd demo                       the whole method on the embedded default on a CPU (= make demo)
+    blsp-kd chat --model M ["text"]    talk to a model in the terminal (text turns, or a clip's path)
+    blsp-kd generate --model M ...     answers for every clip of a manifest (batched, resumable)
+    blsp-kd serve --model M            an OpenAI-compatible HTTP server and a web page
 """
 
 import argparse
 import logging
 import sys
 
+from blsp_kd.data.audio import DEFAULT_MAX_SECONDS
 from blsp_kd.data.commands import add_prepare_parser
 from blsp_kd.data.manifest import NoUsableRecords
 from blsp_kd.demo import DemoConfig
 from blsp_kd.eval.commands import add_evaluate_parser
 from blsp_kd.models.pretrained import EMBEDDED, MissingModelPackage
+from blsp_kd.serve.model import ModelNotFound
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +77,89 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from blsp_kd.serve.model import load_model
+    from blsp_kd.serve.terminal import run_chat
+
+    return run_chat(load_model(args.model), args.instruction, args.audio, args.max_new_tokens, args.temperature,
+                    args.max_audio_seconds)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from blsp_kd.serve.batch import generate_manifest
+    from blsp_kd.serve.model import load_model
+
+    summary = generate_manifest(load_model(args.model), args.manifest, args.out, args.instruction, args.batch_size,
+                                args.max_new_tokens, args.max_audio_seconds, progress=not args.no_progress)
+    print(summary.line())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from blsp_kd.serve.app import ServeConfig, create_app
+    from blsp_kd.serve.model import load_model
+
+    config = ServeConfig(model_name=args.name, max_request_bytes=int(args.max_request_mb * 2**20),
+                         max_audio_seconds=args.max_audio_seconds, max_tokens=args.max_tokens)
+    app = create_app(load_model(args.model), config)
+    print(f"serving {args.name!r} on http://{args.host}:{args.port}/ (OpenAI API under /v1)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
+    return 0
+
+
+def add_talk_parsers(commands) -> None:
+    """chat, generate, serve: talking to a trained model."""
+    model_help = ("a model folder written by save_pretrained (e.g. runs/default-stage1/best) or a shipped model's "
+                  "name")
+    chat = commands.add_parser(
+        "chat", help="talk to a model in the terminal: one streamed answer, or a conversation",
+        description="With an instruction: stream one answer (to --audio, if given) and exit. Without one: a "
+                    "conversation; each line you type is text, or the path of an audio file (a speech turn); "
+                    "--audio goes with the first line. 'exit' or Ctrl-D ends.")
+    chat.add_argument("--model", required=True, help=model_help)
+    chat.add_argument("--audio", help="an audio file (any format libsndfile reads; resampled to 16 kHz)")
+    chat.add_argument("instruction", nargs="?", help="what to ask; omit it for an interactive conversation")
+    chat.add_argument("--max-new-tokens", type=int, default=256)
+    chat.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default); > 0: sampling")
+    chat.add_argument("--max-audio-seconds", type=float, default=DEFAULT_MAX_SECONDS,
+                      help=f"refuse longer clips (default {DEFAULT_MAX_SECONDS:g})")
+    chat.set_defaults(func=cmd_chat)
+
+    generate = commands.add_parser(
+        "generate", help="answers for every clip of a manifest into a JSONL file (batched, resumable)",
+        description="Greedy answers for every record of --manifest, in batches of similar length, appended to "
+                    "--out as {id, instruction, response} lines. Ids already in --out are skipped, so a rerun "
+                    "resumes an interrupted one; bad records are reported (one line each) and skipped.")
+    generate.add_argument("--model", required=True, help=model_help)
+    generate.add_argument("--manifest", required=True, help="input JSONL manifest (id, audio, text, …)")
+    generate.add_argument("--out", required=True, help="output JSONL (appended to)")
+    generate.add_argument("--instruction", help="the instruction for every clip (default: each record's own)")
+    generate.add_argument("--batch-size", type=int, default=8)
+    generate.add_argument("--max-new-tokens", type=int, default=128)
+    generate.add_argument("--max-audio-seconds", type=float, default=DEFAULT_MAX_SECONDS,
+                          help=f"skip (and report) longer clips (default {DEFAULT_MAX_SECONDS:g}: the adapter's "
+                               "attention memory grows with the square of the length)")
+    generate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    generate.set_defaults(func=cmd_generate)
+
+    serve = commands.add_parser(
+        "serve", help="an OpenAI-compatible server (/v1/chat/completions with audio input) and a web page",
+        description="Serves POST /v1/chat/completions (OpenAI format; user content parts 'text' and "
+                    "'input_audio' with base64 wav/mp3/flac/ogg; 'stream': true for server-sent events), "
+                    "GET /v1/models, and a page at / to record or upload a clip, ask, watch the answer stream "
+                    "and see the clip's CIF firing. Requests are answered one at a time.")
+    serve.add_argument("--model", required=True, help=model_help)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--name", default="blsp-kd", help="the model id clients send (GET /v1/models)")
+    serve.add_argument("--max-request-mb", type=float, default=25.0, help="larger request bodies get 413")
+    serve.add_argument("--max-audio-seconds", type=float, default=120.0, help="longer clips get 400")
+    serve.add_argument("--max-tokens", type=int, default=1024, help="the largest max_tokens a request may ask")
+    serve.set_defaults(func=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blsp-kd", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-steps", type=int, help="training steps (default: the demo-stage1 recipe's)")
     demo.add_argument("--seed", type=int, default=defaults.seed)
     demo.set_defaults(func=cmd_demo)
+
+    add_talk_parsers(commands)
     return parser
 
 
@@ -120,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (MissingModelPackage, NoUsableRecords) as error:
+    except (MissingModelPackage, NoUsableRecords, ModelNotFound) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -14,6 +14,7 @@ attention mask and the same position ids; transcript position i is speech positi
 """
 
 import json
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -422,6 +423,21 @@ class BlspKdModel(nn.Module):
             end = row.index(self.prompts.end_of_turn_id) + 1 if self.prompts.end_of_turn_id in row else len(row)
             responses.append(row[:end])
         return responses
+
+    def chat(self, messages: list[dict], max_new_tokens: int = 128, temperature: float = 0.0, cache=None,
+             max_audio_seconds: float | None = DEFAULT_MAX_SECONDS) -> str:
+        """The answer to a conversation whose user turns hold text and/or 16 kHz clips (`blsp_kd.models.chat`; the
+        clips are checked as `generate` checks them); temperature 0 is greedy. Pass a `ChatCache` to reuse the
+        previous call's KV cache across turns."""
+        return "".join(self.chat_stream(messages, max_new_tokens, temperature, cache, max_audio_seconds))
+
+    def chat_stream(self, messages: list[dict], max_new_tokens: int = 128, temperature: float = 0.0, cache=None,
+                    max_audio_seconds: float | None = DEFAULT_MAX_SECONDS) -> Iterator[str]:
+        """`chat`, as an iterator of text pieces while they are generated."""
+        from blsp_kd.models.chat import generate_tokens, stream_text
+
+        tokens = generate_tokens(self, messages, max_new_tokens, temperature, cache, max_audio_seconds)
+        return stream_text(self.tokenizer, tokens)
 
     # ----------------------------------------------------------------------------------------------- persistence
 

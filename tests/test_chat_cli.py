@@ -1,0 +1,50 @@
+"""`blsp-kd chat`: one streamed answer, and an interactive conversation of text lines and clip paths."""
+
+import io
+
+import soundfile
+
+from blsp_kd.cli import main
+from blsp_kd.data.audio import load_audio
+from blsp_kd.serve.model import load_model
+from test_serve import INSTRUCTION, noise, tiny_model_dir  # noqa: F401 - a fixture
+
+
+def speech_turn(samples, text=None):
+    return {"role": "user", "content": ([{"type": "text", "text": text}] if text else [])
+            + [{"type": "audio", "audio": samples}]}
+
+
+def test_one_answer_to_a_clip_and_an_instruction(tiny_model_dir, tmp_path, capsys):  # noqa: F811
+    wav = tmp_path / "clip.wav"
+    soundfile.write(wav, noise(1.1, 0), 16000)
+    assert main(["chat", "--model", str(tiny_model_dir), "--audio", str(wav), "--max-new-tokens", "10",
+                 INSTRUCTION]) == 0
+    model = load_model(str(tiny_model_dir))
+    expected = model.chat([speech_turn(load_audio(wav).samples, INSTRUCTION)], max_new_tokens=10)
+    assert expected and capsys.readouterr().out == expected + "\n"
+
+
+def test_a_bad_clip_is_one_error_line(tiny_model_dir, tmp_path, capsys):  # noqa: F811
+    (tmp_path / "bad.wav").write_bytes(b"no audio here" * 10)
+    assert main(["chat", "--model", str(tiny_model_dir), "--audio", str(tmp_path / "bad.wav"), "hi"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]  # not the loading bars
+    assert len(errors) == 1 and errors[0].startswith("error: ") and "not decodable as audio" in errors[0]
+
+
+def test_an_interactive_conversation_keeps_its_history(tiny_model_dir, tmp_path, capsys, monkeypatch):  # noqa: F811
+    wav = tmp_path / "clip.wav"
+    soundfile.write(wav, noise(0.8, 1), 16000)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"hello world\n{wav}\n{tmp_path / 'missing.wav'}x\nexit\n"))
+    assert main(["chat", "--model", str(tiny_model_dir), "--max-new-tokens", "8"]) == 0
+    answers = capsys.readouterr().out.splitlines()
+    model = load_model(str(tiny_model_dir))
+    messages = [{"role": "user", "content": [{"type": "text", "text": "hello world"}]}]
+    first = model.chat(messages, max_new_tokens=8)
+    messages += [{"role": "assistant", "content": first}, speech_turn(load_audio(wav).samples)]
+    second = model.chat(messages, max_new_tokens=8)
+    messages += [{"role": "assistant", "content": second},
+                 {"role": "user", "content": [{"type": "text", "text": f"{tmp_path / 'missing.wav'}x"}]}]
+    third = model.chat(messages, max_new_tokens=8)
+    assert answers == [first, second, third]
+    assert second != model.chat([speech_turn(load_audio(wav).samples)], max_new_tokens=8)  # the history mattered
