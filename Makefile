@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := espeak-ng festival festvox-kallpc16k flite fortunes chromium
 STAMP := $(VENV)/.blsp-kd-installed
 
-.PHONY: setup demo smoke corpus test test-fast lint bench clean
+.PHONY: setup demo smoke corpus reference test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -51,6 +51,22 @@ corpus: setup
 	  $(BIN)/blsp-kd prepare responses --manifest $(CORPUS_DIR)/$$split.jsonl \
 	    --out $(CORPUS_DIR)/$$split.responses.jsonl || exit 1; \
 	done
+
+# The reference run (docs/RESULTS.md "The reference run"): stage 1 (KD), the BLSP baseline on the same data and
+# minutes, stage 2 from stage 1's best (PLoRA; PLoRA + unfrozen encoder), then the held-out table. Each training
+# step resumes from its last checkpoint after a kill: run `make reference` again. On a 2-core CPU give it hours
+# (REFERENCE_MINUTES per stage-1 / baseline run); on a GPU, raise the batch in the recipes instead.
+REFERENCE_MINUTES ?= 120
+REFERENCE_STAGE2_MINUTES ?= 30
+REFERENCE_DATA = data.train=[$(CORPUS_DIR)/train.responses.jsonl] data.valid=$(CORPUS_DIR)/valid.responses.jsonl
+reference: corpus
+	$(BIN)/blsp-kd train --recipe reference-stage1 $(REFERENCE_DATA) train.max_minutes=$(REFERENCE_MINUTES)
+	$(BIN)/blsp-kd train --recipe reference-blsp $(REFERENCE_DATA) train.max_minutes=$(REFERENCE_MINUTES)
+	$(BIN)/blsp-kd train --recipe reference-stage2-plora $(REFERENCE_DATA) train.max_minutes=$(REFERENCE_STAGE2_MINUTES)
+	$(BIN)/blsp-kd train --recipe reference-stage2-encoder $(REFERENCE_DATA) train.max_minutes=$(REFERENCE_STAGE2_MINUTES)
+	$(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --model runs/reference-stage1/best \
+	  --compare plora=runs/reference-stage2-plora/best encoder=runs/reference-stage2-encoder/best \
+	  blsp=runs/reference-blsp/best --out runs/reference-eval
 
 test: setup
 	$(BIN)/pytest -q
