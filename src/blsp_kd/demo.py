@@ -6,6 +6,8 @@
     4. stage-1 KD training of the CFormer (Whisper tiny.en and SmolLM2 frozen), within a time budget
     5. measure again: KD KL (τ = 1, true n) and CIF token-count error, before vs after, and the KL with every clip's
        audio swapped for another clip's (if the adapter carries what was said, its own audio must do clearly better)
+    6. let the model shipped with the package (`--model default`, the reference run's) answer a few held-out clips
+       beside the text path (the LLM reading the transcript) and the cascade (Whisper ASR → the same LLM)
 
 Every phase shows a progress bar; the work folder is reused, so a second run skips what is already there.
 """
@@ -26,6 +28,7 @@ class DemoConfig:
     train_minutes: float | None = None  # None: the recipe's train.max_minutes (the phase stops with a checkpoint)
     max_steps: int | None = None  # None: the recipe's train.max_steps
     num_test: int = 64  # held-out clips for the before/after table
+    num_shown: int = 4  # held-out clips the shipped model answers at the end
     seed: int = 0
 
 
@@ -74,14 +77,14 @@ def run_demo(config: DemoConfig) -> dict:
         print(f"  {name}: {timings[name]:.0f} s")
         return time.perf_counter()
 
-    print(f"[1/5] synthesising {config.num_utterances} utterances")
+    print(f"[1/6] synthesising {config.num_utterances} utterances")
     now = time.perf_counter()
     splits, problems = prepare_synth(work / "synth", config.num_utterances, seed=config.seed)
     for problem in problems:
         print(f"  skipped: {problem}")
     now = phase("synthesis", now)
 
-    print("[2/5] the LLM writes its own responses (continuation + repeat)")
+    print("[2/6] the LLM writes its own responses (continuation + repeat)")
     llm, tokenizer = load_llm(dtype=resolve_dtype("auto", "cpu"))  # it runs here on the CPU; bf16 where native there
     manifests = {}
     for split in ("train", "valid", "test"):
@@ -96,19 +99,19 @@ def run_demo(config: DemoConfig) -> dict:
     del llm
     now = phase("responses", now)
 
-    print("[3/5] held-out alignment of the untrained adapter (test split: unseen voices and sentences)")
+    print("[3/6] held-out alignment of the untrained adapter (test split: unseen voices and sentences)")
     set_seed(config.seed)  # the same initialisation the trainer will start from
     untrained = BlspKdModel.from_config(recipe.model)
     before = held_out_metrics(untrained, manifests["test"], shuffle=False)
     del untrained
     now = phase("evaluation before", now)
 
-    print(f"[4/5] stage-1 KD training (≤ {train_minutes:.0f} min)")
+    print(f"[4/6] stage-1 KD training (≤ {train_minutes:.0f} min)")
     trainer = Trainer(recipe)
     trained = trainer.train()
     now = phase("training (with caches)", now)
 
-    print("[5/5] held-out alignment after training")
+    print("[5/6] held-out alignment after training")
     del trainer  # it may hold the base models in bf16 (mixed precision); both tables are measured in fp32
     model = BlspKdModel.from_config(recipe.model)
     model.load_trainable(load_file(work / "stage1" / "best" / WEIGHTS_FILE))  # keep-best by validation KL
@@ -120,6 +123,8 @@ def run_demo(config: DemoConfig) -> dict:
                "timings_s": timings, "total_s": time.perf_counter() - started}
     (work / "demo_results.json").write_text(json.dumps(results, indent=2))
     print(results_table(before, after, shuffled))
+    print("[6/6] the shipped model (--model default) beside the text path and the cascade, on held-out clips")
+    print(shipped_model_answers(manifests["test"], config.num_shown))
     print(f"demo finished in {results['total_s'] / 60:.1f} min; results in {work / 'demo_results.json'}")
     return results
 
@@ -142,6 +147,32 @@ def held_out_metrics(model, manifest: Path, shuffle: bool) -> dict:
     dataset = SpeechDataset(records, feature_cache=cache)
     loader = torch.utils.data.DataLoader(dataset, batch_size=8, collate_fn=SpeechCollator(model.prompts, model.pad_id))
     return alignment_metrics(model, loader, shuffle_audio=shuffle, progress=True)
+
+
+def shipped_model_answers(manifest: Path, num_clips: int, instruction: str = "Repeat what was said.") -> str:
+    """What the shipped model answers to `num_clips` clips of the manifest, beside the text path and the cascade
+    of the same base models (greedy, one line each)."""
+    from blsp_kd.data.manifest import read_manifest
+    from blsp_kd.eval.evaluate import CascadeSystem, SpeechSystem, TextSystem, load_clips
+    from blsp_kd.models.blsp_kd import BlspKdModel
+    from blsp_kd.models.encoder import min_clip_samples
+    from blsp_kd.models.pretrained import load_whisper
+
+    records, _ = read_manifest(manifest)
+    model = BlspKdModel.from_pretrained("default")
+    clips, _ = load_clips(records[:num_clips], min_clip_samples(model.feature_extractor), progress=False)
+    whisper, processor = load_whisper(model.config.whisper, dtype=model.dtype)
+    systems = {"text path (transcript)": TextSystem(model), "cascade (Whisper ASR)": CascadeSystem(model, whisper,
+               processor), "shipped model (speech)": SpeechSystem(model)}
+    instructions = [instruction] * len(clips)
+    answers = {name: [model.tokenizer.decode(ids, skip_special_tokens=True).strip()
+                      for ids in system.response_ids(clips, instructions, max_new_tokens=48)]
+               for name, system in systems.items()}
+    lines = [f'instruction: "{instruction}"']
+    for index, clip in enumerate(clips):
+        lines.append(f"clip {clip.record.id}: {clip.record.text}")
+        lines += [f"  {name:<24} {answers[name][index]}" for name in systems]
+    return "\n".join(lines)
 
 
 def results_table(before: dict, after: dict, shuffled: dict) -> str:
