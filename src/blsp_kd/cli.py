@@ -112,13 +112,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def add_talk_parsers(commands) -> None:
     """chat, generate, serve: talking to a trained model."""
     model_help = ("a model folder written by save_pretrained (e.g. runs/default-stage1/best) or a shipped model's "
-                  "name")
+                  "name (default: 'default', the reference run's model shipped with the package)")
     chat = commands.add_parser(
         "chat", help="talk to a model in the terminal: one streamed answer, or a conversation",
         description="With an instruction: stream one answer (to --audio, if given) and exit. Without one: a "
                     "conversation; each line you type is text, or the path of an audio file (a speech turn); "
                     "--audio goes with the first line. 'exit' or Ctrl-D ends.")
-    chat.add_argument("--model", required=True, help=model_help)
+    chat.add_argument("--model", default="default", help=model_help)
     chat.add_argument("--audio", help="an audio file (any format libsndfile reads; resampled to 16 kHz)")
     chat.add_argument("instruction", nargs="?", help="what to ask; omit it for an interactive conversation")
     chat.add_argument("--max-new-tokens", type=int, default=256)
@@ -132,7 +132,7 @@ def add_talk_parsers(commands) -> None:
         description="Greedy answers for every record of --manifest, in batches of similar length, appended to "
                     "--out as {id, instruction, response} lines. Ids already in --out are skipped, so a rerun "
                     "resumes an interrupted one; bad records are reported (one line each) and skipped.")
-    generate.add_argument("--model", required=True, help=model_help)
+    generate.add_argument("--model", default="default", help=model_help)
     generate.add_argument("--manifest", required=True, help="input JSONL manifest (id, audio, text, …)")
     generate.add_argument("--out", required=True, help="output JSONL (appended to)")
     generate.add_argument("--instruction", help="the instruction for every clip (default: each record's own)")
@@ -150,7 +150,7 @@ def add_talk_parsers(commands) -> None:
                     "'input_audio' with base64 wav/mp3/flac/ogg; 'stream': true for server-sent events), "
                     "GET /v1/models, and a page at / to record or upload a clip, ask, watch the answer stream "
                     "and see the clip's CIF firing. Requests are answered one at a time.")
-    serve.add_argument("--model", required=True, help=model_help)
+    serve.add_argument("--model", default="default", help=model_help)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--name", default="blsp-kd", help="the model id clients send (GET /v1/models)")

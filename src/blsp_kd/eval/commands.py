@@ -64,7 +64,8 @@ def add_evaluate_parser(subparsers) -> None:
                     "skipped.")
     parser.add_argument("--manifest", required=True, type=Path, help="JSONL manifest of the test clips")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--model", type=Path, help="BLSP-KD checkpoint folder (save_pretrained output)")
+    parser.add_argument("--model", type=Path, help="BLSP-KD checkpoint folder (save_pretrained output) or a shipped "
+                        "model's name ('default': the reference run's model)")
     parser.add_argument("--systems", default="speech,text,cascade",
                         type=lambda value: parse_choices(value, SYSTEMS, "systems"),
                         help="comma-separated, from speech,text,cascade (default: all)")
