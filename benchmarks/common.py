@@ -71,7 +71,8 @@ def print_table(headers: list[str], rows: list[list]) -> None:
 
 
 def synth_records(num: int, tokenizer, split: str = "train") -> list[ManifestRecord]:
-    """`num` synthetic espeak-ng/Festival utterances of one split, each with a stand-in response.
+    """`num` synthetic utterances of one split (`prepare_synth`: Piper, flite, espeak-ng, Festival), each with a
+    stand-in response.
 
     The stand-in response is RESPONSE_TOKENS tokens of other transcripts, cut like a greedy answer that reached
     max_new_tokens (early_stop): a training step's cost depends on the response's length, not its words, and
