@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/blsp-kd convert && \
 	touch $(STAMP) && echo "setup done in $$(( $$(date +%s) - started )) s"
 
-# The main job on the embedded default: synthesise → responses → stage-1 training → held-out table (~18 min on
+# The main job on the embedded default: synthesise → responses → stage-1 training → held-out table (~20 min on
 # 2 CPU cores after setup). Work folder: runs/demo (reused by a second run).
 demo: setup
 	$(BIN)/blsp-kd demo --work-dir runs/demo
