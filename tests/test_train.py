@@ -16,6 +16,7 @@ import torch
 
 from blsp_kd.train.checkpoint import latest_checkpoint, save_atomically
 from blsp_kd.train.config import load_recipe
+from blsp_kd.train.loop import epoch_batches
 from tiny import save_tiny_base_models, write_tiny_corpus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,7 +120,7 @@ def test_two_process_ddp_keeps_ranks_in_sync(tiny_setup, tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "blsp_kd.cli", "train",
                "--recipe", str(REPO / "recipes" / "default-stage1.yaml"),
                *tiny_overrides(tiny_setup, output_dir, **{"train.max_steps": 4, "train.batch_size": 2,
-                                                          "train.save_every": 2})]
+                                                          "train.save_every": 2, "train.group_by_length": True})]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     sync = read_log(output_dir, "sync")
@@ -127,6 +128,30 @@ def test_two_process_ddp_keeps_ranks_in_sync(tiny_setup, tmp_path):
     checkpoint = latest_checkpoint(output_dir / "checkpoints")
     assert (checkpoint / "rng-rank0.pt").exists() and (checkpoint / "rng-rank1.pt").exists()
     assert all(torch.isfinite(torch.tensor(record["total"])) for record in read_log(output_dir).values())
+
+
+@pytest.mark.parametrize("world_size", [1, 2])
+def test_grouping_by_length_shuffles_the_same_examples_into_batches_with_less_padding(world_size):
+    lengths = torch.randint(5, 120, (1003,), generator=torch.Generator().manual_seed(0)).tolist()
+
+    def epoch(grouped: bool, epoch: int = 0) -> list[list[list[int]]]:  # [rank][batch][index]
+        return [epoch_batches(len(lengths), 4, epoch, 7, rank, world_size, lengths if grouped else None)
+                for rank in range(world_size)]
+
+    def padded_share(ranks) -> float:
+        batches = [batch for rank in ranks for batch in rank]
+        padded = sum(4 * max(lengths[i] for i in batch) for batch in batches)
+        return 1 - sum(lengths[i] for batch in batches for i in batch) / padded
+
+    plain, grouped = epoch(False), epoch(True)
+    every = sorted(i for rank in plain for batch in rank for i in batch)
+    assert sorted(i for rank in grouped for batch in rank for i in batch) == every  # the same examples, once each
+    assert len(every) == 1003 // (4 * world_size) * 4 * world_size
+    assert {len(rank) for rank in grouped} == {len(plain[0])}  # every rank takes the same number of steps
+    assert padded_share(plain) > 0.3 and padded_share(grouped) < 0.05
+    assert epoch(True) == grouped and epoch(True, epoch=1) != grouped  # seeded, reshuffled each epoch
+    steps = [max(lengths[i] for i in batch) for batch in grouped[0]]
+    assert steps != sorted(steps, reverse=True)  # the steps themselves are shuffled, not longest first
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.name)

@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     batch_size: int = 8  # per process, per micro-batch
     grad_accum_steps: int = 1
+    group_by_length: bool = False  # examples of similar length share a batch: less padding (epoch_batches)
     lr: float = 1e-3
     weight_decay: float = 0.01
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.98])

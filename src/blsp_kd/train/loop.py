@@ -78,14 +78,33 @@ def require_usable(recipe: Recipe, train_records: list, valid_records: list, pro
         require_records(valid_records, problems, f"data.valid ({recipe.data.valid})")
 
 
-def epoch_batches(num_examples: int, batch_size: int, epoch: int, seed: int, rank: int, world_size: int) -> list:
+GROUP_WINDOW = 50  # batches per window that group_by_length sorts (as in the transformers Trainer's megabatches)
+
+
+def epoch_batches(num_examples: int, batch_size: int, epoch: int, seed: int, rank: int, world_size: int,
+                  lengths: list[int] | None = None) -> list:
     """This rank's micro-batches (lists of indices) for an epoch: a seeded permutation, dealt round-robin to the
-    ranks, the tail that does not fill a batch on every rank dropped (so all ranks take the same number of steps)."""
+    ranks, the tail that does not fill a batch on every rank dropped (so all ranks take the same number of steps).
+
+    With `lengths` (train.group_by_length), examples of similar length share a batch, so less of each batch is
+    padding: the permutation is cut into windows of GROUP_WINDOW steps, each window is sorted by length (longest
+    first) and cut into steps, and the steps are shuffled again. Still a seeded shuffle of every example, once per
+    epoch; only which examples share a step changes. Example: lengths [9, 2, 8, 1], batch 2, one window →
+    steps {9, 8} and {2, 1} in a random order, where a plain shuffle could pad {9, 1} and {8, 2} to 9 and 8."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     order = torch.randperm(num_examples, generator=generator).tolist()
-    per_rank = len(order) // world_size // batch_size * batch_size
-    mine = order[rank::world_size][:per_rank]
-    return [mine[start : start + batch_size] for start in range(0, per_rank, batch_size)]
+    step_size = batch_size * world_size
+    order = order[: len(order) // step_size * step_size]
+    if lengths is not None:
+        window = GROUP_WINDOW * step_size
+        steps = []
+        for start in range(0, len(order), window):
+            ranked = sorted(order[start : start + window], key=lambda index: -lengths[index])
+            steps += [ranked[first : first + step_size] for first in range(0, len(ranked), step_size)]
+        shuffled = torch.randperm(len(steps), generator=generator).tolist()
+        order = [index for position in shuffled for index in steps[position]]
+    mine = order[rank::world_size]
+    return [mine[start : start + batch_size] for start in range(0, len(mine), batch_size)]
 
 
 # ------------------------------------------------------------------------------------------------------- the run
@@ -169,6 +188,9 @@ class Trainer:
                   "default_instruction": recipe.data.default_instruction,
                   "max_seconds": recipe.data.max_audio_seconds}
         self.train_dataset = SpeechDataset(train_records, teacher_cache=teacher_cache, **common)
+        # LLM tokens per example (transcript + response), which set most of a step's cost
+        self.train_lengths = ([len(model.tokenizer(record.text).input_ids) + len(record.response_ids or ())
+                               for record in train_records] if recipe.train.group_by_length else None)
         self.valid_dataset = SpeechDataset(valid_records, **common) if valid_records else None
         self.collator = SpeechCollator(model.prompts, model.pad_id, recipe.data.max_text_tokens)
         self.log(f"data: {len(train_records)} training and {len(valid_records)} validation examples")
@@ -176,7 +198,7 @@ class Trainer:
     def batches_for_epoch(self, epoch: int) -> list:
         config = self.recipe.train
         return epoch_batches(len(self.train_dataset), config.batch_size, epoch, config.seed,
-                             self.accelerator.process_index, self.accelerator.num_processes)
+                             self.accelerator.process_index, self.accelerator.num_processes, self.train_lengths)
 
     def loader(self, dataset, batches) -> torch.utils.data.DataLoader:
         # Its own generator: creating a DataLoader iterator draws a worker seed, which must not come from the
