@@ -12,7 +12,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 
 from blsp_kd.cli import main
@@ -185,6 +187,25 @@ def test_torn_last_line_is_truncated_and_its_record_regenerated(tiny_llm_dir, tm
     expected = {record.id for record in records} - {problem.record_id for problem in resumed.problems}
     assert [record.id for record in written] == sorted(expected)
     assert written[0].audio == records[0].audio  # relative path written, read back as the same file
+
+
+def test_a_transcript_far_too_long_for_its_clip_is_reported_not_answered(tiny_llm_dir, tmp_path):
+    from blsp_kd.models.pretrained import load_llm
+
+    llm, tokenizer = load_llm(str(tiny_llm_dir))
+    records = make_records(3, tmp_path / "audio")  # the first two have no readable audio: not checked here
+    one_second = tmp_path / "one-second.wav"
+    soundfile.write(one_second, np.zeros(16000, dtype=np.float32), 16000)
+    records += [ManifestRecord(id="long", audio=str(one_second), text=" ".join(WORDS[:3] * 700)),
+                ManifestRecord(id="fits", audio=str(one_second), text=" ".join(WORDS[:3])),
+                ManifestRecord(id="segment", audio=str(one_second), text=" ".join(WORDS[:3] * 5), duration=0.5)]
+    summary = prepare_responses(records, llm, tokenizer, tmp_path / "out.jsonl", max_new_tokens=4, progress=False)
+    reported = {problem.record_id: problem.reason for problem in summary.problems}
+    assert reported["long"].startswith("transcript has 2100 words for 1.00 s of audio")
+    assert reported["segment"].startswith("transcript has 15 words for 0.50 s of audio")  # its duration, not the file's
+    written_ids = {record.id for record in summary.written}
+    assert "long" not in written_ids and "segment" not in written_ids
+    assert written_ids | set(reported) == {record.id for record in records}  # nothing dropped silently
 
 
 def test_a_corrupt_complete_line_is_an_error(tmp_path):

@@ -176,6 +176,17 @@ def load_record_audio(
     return loaded
 
 
+def header_seconds(record: ManifestRecord) -> float | None:
+    """The clip's length from the audio file's header (its `duration`, or the file from `offset` on), without
+    reading samples; None when the header cannot be read (the stages that load the audio report why)."""
+    if record.duration is not None:
+        return record.duration
+    try:
+        return soundfile.info(str(record.audio)).duration - (record.offset or 0.0)
+    except (soundfile.LibsndfileError, OSError):
+        return None
+
+
 def check_records(
     records: list[ManifestRecord], max_seconds: float | None = None, min_samples: int | None = None
 ) -> tuple[list[ManifestRecord], list[Problem]]:

@@ -35,8 +35,16 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from blsp_kd.data.audio import header_seconds
 from blsp_kd.data.collate import collate_text
-from blsp_kd.data.manifest import ManifestRecord, Problem, audio_path_for, record_problem, words
+from blsp_kd.data.manifest import (
+    ManifestRecord,
+    Problem,
+    audio_path_for,
+    record_problem,
+    speech_rate_problem,
+    words,
+)
 from blsp_kd.data.prompt import PromptBuilder
 from blsp_kd.models.blsp_kd import BlspKdConfig, greedy_generation_config
 
@@ -341,6 +349,15 @@ def prepare_responses(
     done_ids, torn = recover_output(out)
     pending = [record for record in records if record.id not in done_ids]
     summary = ResponsesSummary(out, already_done=len(records) - len(pending), torn_line_truncated=torn)
+    plausible = []  # a transcript far too long for its clip would get an answer to words nobody said
+    for record in pending:
+        seconds = header_seconds(record)
+        implausible = speech_rate_problem(record.text, seconds) if seconds is not None else None
+        if implausible:
+            summary.problems.append(record_problem(record, implausible))
+        else:
+            plausible.append(record)
+    pending = plausible
     prompts = PromptBuilder(tokenizer, user_template, system_prompt)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else prompts.end_of_turn_id
     special_ids = set(tokenizer.all_special_ids)
