@@ -40,14 +40,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import loop_cif, machine, parse_args, print_table, synth_records, text_examples  # noqa: E402
 
 from blsp_kd.data.audio import load_record_audio  # noqa: E402
-from blsp_kd.data.collate import collate_text, pad_hidden  # noqa: E402
 from blsp_kd.data.features import FeatureCache  # noqa: E402
+from blsp_kd.layout.batch import collate_text, pad_hidden  # noqa: E402
 from blsp_kd.models import adapters  # noqa: E402
 from blsp_kd.models.blsp_kd import BlspKdModel, place_speech  # noqa: E402
 from blsp_kd.models.plora import adapters_disabled  # noqa: E402
 from blsp_kd.models.pretrained import llm_checkpoint, native_bf16  # noqa: E402
+from blsp_kd.models.teacher import TeacherCache  # noqa: E402
 from blsp_kd.train.config import load_recipe  # noqa: E402
-from blsp_kd.train.teacher_cache import TeacherCache  # noqa: E402
 
 RECIPE = Path(__file__).parent.parent / "recipes" / "default-stage1.yaml"
 CACHE_DIR = Path("/tmp/blsp-kd-bench/stage1-cache")
@@ -171,7 +171,7 @@ def load_batch(setup: Setup, records: list, flags: Flags, max_text_tokens: int):
     """What the dataset + collator hand the training loop: text batch, encoder output, cached teacher or None."""
     model = setup.model
     examples = text_examples(records)
-    text = collate_text(examples, model.prompts, model.pad_id, max_text_tokens)
+    text = collate_text(examples, model.prompts, max_text_tokens)
     teacher = None
     if flags.teacher_cache:
         cached = [setup.teacher_cache.load(example) for example in examples]

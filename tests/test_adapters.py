@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from blsp_kd.layout.batch import lengths_to_mask
 from blsp_kd.models.adapters import (
     CFormer,
     CFormerConfig,
@@ -10,7 +11,6 @@ from blsp_kd.models.adapters import (
     ConvSubsamplerConfig,
     build_adapter,
 )
-from blsp_kd.models.encoder import lengths_to_mask
 
 ENCODER_DIM = 48
 LLM_DIM = 32

@@ -7,11 +7,12 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from blsp_kd.data.collate import collate_text
+from blsp_kd.layout.batch import collate_text
 from blsp_kd.losses import kd_kl, speech_rms_loss, speech_token_ce
 from blsp_kd.models.adapters import AdapterOutput
-from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdConfig, BlspKdModel, place_speech, used_positions
+from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdConfig, BlspKdModel, place_speech
 from blsp_kd.models.plora import PLoRALinear
+from blsp_kd.models.teacher import used_positions
 from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
 INSTRUCTION = "repeat what was said."
@@ -53,6 +54,8 @@ def randomise_plora(model: BlspKdModel, seed: int = 1) -> None:
 class OracleAdapter(nn.Module):
     """Returns the transcript's own token embeddings as the "speech" vectors: the student then *is* the teacher."""
 
+    aligned_to_tokens = True
+
     def __init__(self, embeddings: nn.Embedding, transcripts: list[list[int]]):
         super().__init__()
         self.embeddings, self.transcripts = embeddings, transcripts
@@ -76,7 +79,7 @@ def encode_clips(model: BlspKdModel, clips: list[np.ndarray]):
 def test_oracle_student_equals_teacher_and_generates_the_same():
     model = tiny_model()
     records = RECORDS[:2]
-    batch = collate_text(records, model.prompts, model.pad_id)
+    batch = collate_text(records, model.prompts)
     transcripts = [model.prompts.transcript_ids(record["text"]) for record in records]
     model.adapter = OracleAdapter(model.llm.get_input_embeddings(), transcripts)
     clips = [clip(1.0, 0), clip(1.5, 1)]
@@ -94,7 +97,7 @@ def test_generation_refuses_a_prompt_that_ends_in_speech():
     """Generation prefills all but the last prompt position, which must be text; a row ending in speech (no
     suffix after it) is a clear error, not a silently wrong prefill."""
     model = tiny_model()
-    batch = collate_text(RECORDS[:1], model.prompts, model.pad_id)
+    batch = collate_text(RECORDS[:1], model.prompts)
     suffix = batch.speech_mask.shape[1] - int(batch.speech_mask[0].nonzero().max()) - 1
     assert suffix > 0  # the real template has a suffix; cut it off
     cut = type(batch)(**{name: getattr(batch, name)[:, :-suffix] for name in
@@ -138,12 +141,12 @@ def test_batch_invariance_of_losses_and_generation(plora):
     if plora:
         randomise_plora(model)
     clips = [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)]
-    batch = collate_text(RECORDS, model.prompts, model.pad_id)
+    batch = collate_text(RECORDS, model.prompts)
     hidden, frame_mask = encode_clips(model, clips)
     batched = per_sample_kl(model, batch, hidden, frame_mask)
     batched_ids = model.generate_ids(clips, INSTRUCTION, max_new_tokens=6)
     for index, record in enumerate(RECORDS):
-        alone_batch = collate_text([record], model.prompts, model.pad_id)
+        alone_batch = collate_text([record], model.prompts)
         alone_hidden, alone_mask = encode_clips(model, [clips[index]])
         assert per_sample_kl(model, alone_batch, alone_hidden, alone_mask)[0] == pytest.approx(batched[index],
                                                                                                abs=1e-5)
@@ -158,11 +161,11 @@ def test_plora_acts_in_the_prefill_only():
     randomise_plora(model)
     clips = [clip(1.3, 3)]
     generated = model.generate_ids(clips, INSTRUCTION, max_new_tokens=6)[0]
-    from blsp_kd.data.collate import build_inference_inputs
+    from blsp_kd.layout.batch import build_inference_inputs
 
     hidden, frame_mask = encode_clips(model, clips)
     speech = model.speech(hidden, frame_mask)
-    prompt = build_inference_inputs([model.prompts.segments(INSTRUCTION)], speech.num_tokens.tolist(), model.pad_id)
+    prompt = build_inference_inputs([model.prompts.segments(INSTRUCTION)], speech.num_tokens.tolist(), model.prompts.pad_id)
     embeds = place_speech(model.llm.get_input_embeddings()(prompt.input_ids), prompt.speech_mask, speech)
     full_embeds = torch.cat([embeds, model.llm.get_input_embeddings()(torch.tensor([generated[:-1]]))], dim=1)
     length = full_embeds.shape[1]
@@ -181,7 +184,7 @@ def test_plora_acts_in_the_prefill_only():
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch(adapter):
     weights = {"input_kl": 1.0, "response_kl": 1.0, "cif": 1.0, "response_ce": 0.0 if adapter == "cformer" else 1.0}
     model = tiny_model(adapter=adapter, loss_weights=weights).train()
-    batch = collate_text(RECORDS, model.prompts, model.pad_id)
+    batch = collate_text(RECORDS, model.prompts)
     hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     assert trainable and all(not p.requires_grad for p in model.llm.parameters())
@@ -204,7 +207,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(adapter):
 def test_speech_rms_loss_is_a_weighted_component_towards_the_token_embedding_rms():
     weights = {"input_kl": 1.0, "response_kl": 1.0, "cif": 1.0, "speech_rms": 2.0}
     model = tiny_model(loss_weights=weights)
-    batch = collate_text(RECORDS, model.prompts, model.pad_id)
+    batch = collate_text(RECORDS, model.prompts)
     hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
     output = model(batch, hidden, frame_mask)
     token_rms = model.llm.get_input_embeddings().weight.pow(2).mean(-1).sqrt().median().item()
@@ -221,7 +224,7 @@ def test_speech_rms_loss_is_a_weighted_component_towards_the_token_embedding_rms
 def test_token_ce_names_each_speech_vector_after_its_transcript_token_and_trains_it():
     weights = {"input_kl": 0.0, "response_kl": 0.0, "cif": 0.0, "token_ce": 1.0}
     model = tiny_model(loss_weights=weights).train()
-    batch = collate_text(RECORDS, model.prompts, model.pad_id)
+    batch = collate_text(RECORDS, model.prompts)
     hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
     output = model(batch, hidden, frame_mask)
     speech = output.speech
@@ -260,7 +263,7 @@ def test_save_and_load_give_identical_outputs(tmp_path):
     clips = [clip(1.0, 5), clip(0.6, 6)]
     before = model.generate_ids(clips, INSTRUCTION, max_new_tokens=5)
     records = [{"text": "the cat sat", "instruction": INSTRUCTION}, {"text": "hello world", "instruction": "x"}]
-    batch = collate_text(records, model.prompts, model.pad_id)
+    batch = collate_text(records, model.prompts)
     loss_before = model(batch, *encode_clips(model, clips)).loss
     model.save_pretrained(tmp_path / "checkpoint")
     saved = set(model.trainable_state_dict())
@@ -301,7 +304,7 @@ def test_oracle_on_real_smollm2(embedded_llm):
         record["response_ids"] = ids[:-1] if ids[-1] == model.prompts.end_of_turn_id else ids
         record["early_stop"] = ids[-1] != model.prompts.end_of_turn_id
     clips = [clip(1.0, 0), clip(2.0, 1)]
-    batch = collate_text(records, model.prompts, model.pad_id)
+    batch = collate_text(records, model.prompts)
     output = model(batch, *encode_clips(model, clips), temperature=1.0)
     assert output.losses["input_kl"].item() <= 1e-4 and output.losses["response_kl"].item() <= 1e-4
     speech_ids = model.generate_ids(clips, instructions, max_new_tokens=40)
@@ -340,7 +343,7 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients_with_plora():
         model.train()
         if checkpointing:
             enable_gradient_checkpointing(model.llm)
-        batch = collate_text(batch_records, model.prompts, model.pad_id)
+        batch = collate_text(batch_records, model.prompts)
         output = model(batch, *encode_clips(model, [clip(0.8, 0), clip(1.1, 1)]))
         output.loss.backward()
         gradients = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
@@ -358,9 +361,8 @@ def test_cached_teachers_against_the_live_teacher(embedded_llm, espeak, tmp_path
     (≤ 1e-5); the top-k cache's KL at τ = 1 with k = 4096 is within 2% of the full-vocabulary KL (smaller k or τ = 2
     under-estimate much more on SmolLM2's 49k vocabulary: see docs/RESULTS.md)."""
     from blsp_kd.data.synth import speak
-    from blsp_kd.models.blsp_kd import TeacherHidden, TeacherTopK
     from blsp_kd.models.pretrained import load_whisper_encoder
-    from blsp_kd.train.teacher_cache import TeacherCache
+    from blsp_kd.models.teacher import TeacherCache, TeacherHidden, TeacherTopK
 
     llm, tokenizer = embedded_llm
     encoder, feature_extractor = load_whisper_encoder()
@@ -375,7 +377,7 @@ def test_cached_teachers_against_the_live_teacher(embedded_llm, espeak, tmp_path
         early_stop = ids[-1] != model.prompts.end_of_turn_id
         examples.append({"id": str(index), "text": text, "instruction": instruction,
                          "response_ids": ids if early_stop else ids[:-1], "early_stop": early_stop})
-    batch = collate_text(examples, model.prompts, model.pad_id)
+    batch = collate_text(examples, model.prompts)
     hidden, frame_mask = encode_clips(model, [speak(text) for text in texts])
     caches = {"hidden": TeacherCache(tmp_path / "teacher", model, "hidden"),
               "topk": TeacherCache(tmp_path / "teacher", model, "topk", k=4096, temperature=1.0)}

@@ -143,7 +143,7 @@ def test_refused_while_the_encoder_trains(tmp_path):
 def test_loss_on_cached_features_equals_loss_on_features_encoded_in_the_step(model, records, tmp_path):
     cache = FeatureCache(tmp_path / "cache", model)
     cache.build(records, progress=False)
-    collate = SpeechCollator(model.prompts, model.pad_id)
+    collate = SpeechCollator(model.prompts)
     cached_dataset = SpeechDataset(records, feature_cache=cache)
     audio_dataset = SpeechDataset(records, feature_extractor=model.feature_extractor)
     cached_batch = collate([cached_dataset[index] for index in range(len(records))])

@@ -229,7 +229,7 @@ def test_the_7b_recipe_settings_train_and_round_trip_on_tiny_models(tiny_setup, 
     assert loaded.config == trainer.model.config
     saved, reloaded = trainer.model.trainable_state_dict(), loaded.trainable_state_dict()
     assert saved.keys() == reloaded.keys() and all(torch.equal(saved[name], reloaded[name]) for name in saved)
-    batch = SpeechCollator(loaded.prompts, loaded.pad_id)(
+    batch = SpeechCollator(loaded.prompts)(
         [SpeechDataset(trainer.valid_dataset.records, feature_extractor=loaded.feature_extractor)[i] for i in (0, 1)])
     losses = []
     for model in (trainer.model, loaded):  # under bf16 autocast, as validation runs (accelerate wraps the trained

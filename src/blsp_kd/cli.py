@@ -16,11 +16,11 @@ import argparse
 import logging
 import sys
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS
 from blsp_kd.data.commands import add_prepare_parser
 from blsp_kd.data.manifest import NoUsableRecords
 from blsp_kd.demo import DemoConfig
 from blsp_kd.eval.commands import add_evaluate_parser
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
 from blsp_kd.models.pretrained import EMBEDDED, MissingModelPackage
 from blsp_kd.serve.model import ModelNotFound
 

@@ -145,15 +145,16 @@ def held_out_metrics(model, manifest: Path, shuffle: bool) -> dict:
     for problem in problems:
         print(f"  skipped: {problem}")
     dataset = SpeechDataset(records, feature_cache=cache)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=8, collate_fn=SpeechCollator(model.prompts, model.pad_id))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=8, collate_fn=SpeechCollator(model.prompts))
     return alignment_metrics(model, loader, shuffle_audio=shuffle, progress=True)
 
 
-def shipped_model_answers(manifest: Path, num_clips: int, instruction: str = "Repeat what was said.") -> str:
+def shipped_model_answers(manifest: Path, num_clips: int, task: str = "repeat") -> str:
     """What the shipped model answers to `num_clips` clips of the manifest, beside the text path and the cascade
     of the same base models (greedy, one line each)."""
     from blsp_kd.data.manifest import read_manifest
     from blsp_kd.eval.evaluate import CascadeSystem, SpeechSystem, TextSystem, load_clips
+    from blsp_kd.layout.tasks import INSTRUCTIONS
     from blsp_kd.models.blsp_kd import BlspKdModel
     from blsp_kd.models.encoder import min_clip_samples
     from blsp_kd.models.pretrained import load_whisper
@@ -164,6 +165,7 @@ def shipped_model_answers(manifest: Path, num_clips: int, instruction: str = "Re
     whisper, processor = load_whisper(model.config.whisper, dtype=model.dtype)
     systems = {"text path (transcript)": TextSystem(model), "cascade (Whisper ASR)": CascadeSystem(model, whisper,
                processor), "shipped model (speech)": SpeechSystem(model)}
+    instruction = INSTRUCTIONS[task]
     instructions = [instruction] * len(clips)
     answers = {name: [model.tokenizer.decode(ids, skip_special_tokens=True).strip()
                       for ids in system.response_ids(clips, instructions, max_new_tokens=48)]

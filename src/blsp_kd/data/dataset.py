@@ -7,13 +7,12 @@ import torch
 from torch import Tensor
 
 from blsp_kd.data.audio import load_record_audio
-from blsp_kd.data.collate import TextBatch, collate_text, pad_features, pad_hidden
 from blsp_kd.data.manifest import ManifestRecord
-from blsp_kd.data.prompt import PromptBuilder
-from blsp_kd.models.blsp_kd import TeacherHidden, TeacherTopK
+from blsp_kd.layout.batch import TextBatch, collate_text, pad_features, pad_hidden
+from blsp_kd.layout.prompt import PromptBuilder
+from blsp_kd.layout.tasks import DEFAULT_INSTRUCTION
 from blsp_kd.models.encoder import log_mel, min_clip_samples
-
-DEFAULT_INSTRUCTION = "Continue the following text in a coherent style:"
+from blsp_kd.models.teacher import TeacherHidden, TeacherTopK
 
 
 @dataclass
@@ -74,13 +73,13 @@ class SpeechDataset(torch.utils.data.Dataset):
 
 
 class SpeechCollator:
-    def __init__(self, prompts: PromptBuilder, pad_id: int, max_text_tokens: int | None = None):
-        self.prompts, self.pad_id, self.max_text_tokens = prompts, pad_id, max_text_tokens
+    def __init__(self, prompts: PromptBuilder, max_text_tokens: int | None = None):
+        self.prompts, self.max_text_tokens = prompts, max_text_tokens
 
     def __call__(self, items: list[dict]) -> SpeechBatch:
         examples = [item["example"] for item in items]
         batch = SpeechBatch(ids=[example["id"] for example in examples],
-                            text=collate_text(examples, self.prompts, self.pad_id, self.max_text_tokens))
+                            text=collate_text(examples, self.prompts, self.max_text_tokens))
         if "hidden" in items[0]:
             batch.hidden, batch.frame_mask = pad_hidden([item["hidden"] for item in items])
         else:

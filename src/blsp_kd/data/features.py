@@ -15,8 +15,8 @@ from tqdm import tqdm
 
 from blsp_kd.data.audio import AudioError, load_record_audio
 from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem
-from blsp_kd.data.store import TensorStore, content_key, tensor_fingerprint
 from blsp_kd.models.encoder import min_clip_samples
+from blsp_kd.store import TensorStore, content_key, tensor_fingerprint
 
 
 class FeatureCache:

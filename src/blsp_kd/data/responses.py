@@ -35,16 +35,14 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from blsp_kd.data.collate import collate_text
 from blsp_kd.data.manifest import ManifestRecord, Problem, audio_path_for, record_problem, words
-from blsp_kd.data.prompt import PromptBuilder
+from blsp_kd.layout.batch import collate_text
+from blsp_kd.layout.prompt import PromptBuilder, cut_at_end_of_turn
+from blsp_kd.layout.tasks import INSTRUCTIONS
 from blsp_kd.models.blsp_kd import BlspKdConfig, greedy_generation_config
 
-DEFAULT_INSTRUCTIONS = {
-    "continuation": "Continue the following text in a coherent style:",
-    "repeat": "Repeat what was said.",
-}
 DEFAULT_MIX = {"continuation": 0.5, "repeat": 0.5}
+DEFAULT_INSTRUCTIONS = {task: INSTRUCTIONS[task] for task in DEFAULT_MIX}
 DEFAULT_USER_TEMPLATE = BlspKdConfig.user_template  # the training prompt's default
 CUSTOM_TASK = "custom"  # the task of a record that brought its own instruction
 
@@ -226,24 +224,22 @@ class GeneratedResponse:
 
 
 @torch.inference_mode()
-def generate_responses(llm, prompts: PromptBuilder, examples: list[dict], max_new_tokens: int,
-                       pad_id: int) -> list[GeneratedResponse]:
+def generate_responses(llm, prompts: PromptBuilder, examples: list[dict], max_new_tokens: int
+                       ) -> list[GeneratedResponse]:
     """Greedy responses to a batch of examples ({"text", "instruction"}, optional "id").
 
     The prompt rows are collate_text's [pad…][prefix][transcript ids][suffix] with its attention mask and
     position ids (cumsum of the mask − 1), i.e. exactly the training prompt; decoding stops at the end-of-turn
     token.
     """
-    batch = collate_text(examples, prompts, pad_id).to(llm.device)
-    config = greedy_generation_config(max_new_tokens, prompts.end_of_turn_id, pad_id)
+    batch = collate_text(examples, prompts).to(llm.device)
+    config = greedy_generation_config(max_new_tokens, prompts.end_of_turn_id, prompts.pad_id)
     output_ids = llm.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                               position_ids=batch.position_ids, generation_config=config)
     responses = []
     for row in output_ids[:, batch.input_ids.shape[1] :].tolist():
-        if prompts.end_of_turn_id in row:
-            responses.append(GeneratedResponse(row[: row.index(prompts.end_of_turn_id)], early_stop=False))
-        else:
-            responses.append(GeneratedResponse(row, early_stop=True))
+        response_ids, ended = cut_at_end_of_turn(row, prompts.end_of_turn_id)
+        responses.append(GeneratedResponse(response_ids, early_stop=not ended))
     return responses
 
 
@@ -342,7 +338,6 @@ def prepare_responses(
     pending = [record for record in records if record.id not in done_ids]
     summary = ResponsesSummary(out, already_done=len(records) - len(pending), torn_line_truncated=torn)
     prompts = PromptBuilder(tokenizer, user_template, system_prompt)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else prompts.end_of_turn_id
     special_ids = set(tokenizer.all_special_ids)
     manifest_dir = out.parent.absolute()
     bar = tqdm(total=len(pending), desc="responses", unit="record", disable=not progress)
@@ -352,7 +347,7 @@ def prepare_responses(
             assigned = [assign_instruction(record, instructions, mix, seed) for record in batch_records]
             examples = [{"id": record.id, "text": record.text, "instruction": instruction}
                         for record, (_, instruction) in zip(batch_records, assigned, strict=True)]
-            generated = generate_responses(llm, prompts, examples, max_new_tokens, pad_id)
+            generated = generate_responses(llm, prompts, examples, max_new_tokens)
             for record, (task, instruction), response in zip(batch_records, assigned, generated, strict=True):
                 text = tokenizer.decode(response.ids, skip_special_tokens=True)
                 reason = response_problem(text, response.ids, record.text, special_ids)

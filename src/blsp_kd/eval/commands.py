@@ -6,12 +6,11 @@ import re
 import sys
 from pathlib import Path
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
+from blsp_kd.layout.tasks import EVALUATION_TASKS
 from blsp_kd.models.pretrained import EMBEDDED
 
 SYSTEMS = ("speech", "text", "cascade")
-# evaluate.TASKS, spelled out so that building the parser does not import the evaluation stack (a test checks)
-TASKS = ("repeat", "continuation", "translation", "alignment")
 SYSTEM_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # names end up in file names of plots
 
 
@@ -69,8 +68,8 @@ def add_evaluate_parser(subparsers) -> None:
     parser.add_argument("--systems", default="speech,text,cascade",
                         type=lambda value: parse_choices(value, SYSTEMS, "systems"),
                         help="comma-separated, from speech,text,cascade (default: all)")
-    parser.add_argument("--tasks", default=",".join(TASKS),
-                        type=lambda value: parse_choices(value, TASKS, "tasks"),
+    parser.add_argument("--tasks", default=",".join(EVALUATION_TASKS),
+                        type=lambda value: parse_choices(value, EVALUATION_TASKS, "tasks"),
                         help="comma-separated, from repeat,continuation,translation,alignment (default: all)")
     parser.add_argument("--compare", nargs="+", action="extend", default=[], metavar="NAME=CKPT",
                         help="more BLSP-KD checkpoints, evaluated as speech systems called NAME")

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 from transformers.generation.streamers import BaseStreamer
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS, AudioError, load_record_audio
+from blsp_kd.data.audio import AudioError, load_record_audio
 from blsp_kd.data.dataset import SpeechCollator, SpeechDataset
 from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem, require_records
 from blsp_kd.eval.alignment import alignment_metrics
@@ -39,18 +39,13 @@ from blsp_kd.eval.cascade import transcribe
 from blsp_kd.eval.metrics import base_language, corpus_bleu, corpus_chrf, error_rate
 from blsp_kd.eval.plots import cif_alignment, plot_cif_alignment, plot_training_curves, read_training_log
 from blsp_kd.eval.report import ReportContext, markdown_table, render_report
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
+from blsp_kd.layout.tasks import EVALUATION_TASKS, INSTRUCTIONS
 from blsp_kd.models.blsp_kd import BlspKdModel
 from blsp_kd.models.encoder import min_clip_samples
 
 logger = logging.getLogger(__name__)
 
-GENERATION_TASKS = ("repeat", "continuation", "translation")
-TASKS = (*GENERATION_TASKS, "alignment")
-INSTRUCTIONS = {
-    "repeat": "Repeat what was said.",
-    "continuation": "Continue the following text in a coherent style:",
-    "translation": "Translate the following {source} text into {target}:",
-}
 # Names for the instruction; CoVoST-2's languages and a few more. Other codes are used as they are written.
 LANGUAGE_NAMES = {
     "ar": "Arabic", "ca": "Catalan", "cy": "Welsh", "de": "German", "en": "English", "es": "Spanish",
@@ -59,7 +54,7 @@ LANGUAGE_NAMES = {
     "sl": "Slovenian", "sv": "Swedish", "ta": "Tamil", "tr": "Turkish", "zh": "Chinese",
 }
 # Order of the task columns in results.json and the table: ASR first (it feeds the cascade), latency last.
-RESULT_ORDER = ("asr", *TASKS, "latency")
+RESULT_ORDER = ("asr", *EVALUATION_TASKS, "latency")
 EXAMPLE_CLIPS_PER_TASK = 2
 
 
@@ -71,7 +66,7 @@ class Clip:
 
 @dataclass
 class EvaluationOptions:
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] = EVALUATION_TASKS
     language: str = "en"  # of the speech and its transcripts
     max_new_tokens: int = 64
     batch_size: int = 8
@@ -259,7 +254,7 @@ def alignment_results(model: BlspKdModel, clips: list[Clip], options: Evaluation
     records = [clip.record for clip in clips]
     loader = DataLoader(SpeechDataset(records, feature_extractor=model.feature_extractor),
                         batch_sampler=batch_index_lists(len(records), max(2, options.batch_size)),
-                        collate_fn=SpeechCollator(model.prompts, model.pad_id))
+                        collate_fn=SpeechCollator(model.prompts))
     metrics = alignment_metrics(model, loader, progress=options.progress)
     if len(records) >= 2:
         shuffled = alignment_metrics(model, loader, shuffle_audio=True, progress=options.progress)
@@ -375,7 +370,7 @@ def draw_plots(speech_systems: dict[str, SpeechSystem], clips: list[Clip], out_d
     given. Returns (caption, path relative to out_dir) pairs and notes."""
     plots, notes = [], []
     for name, system in speech_systems.items():
-        if system.model.config.adapter != "cformer":
+        if not system.model.adapter.aligned_to_tokens:
             notes.append(f"{name}: the {system.model.config.adapter!r} adapter has no CIF to plot")
             continue
         for index, clip in enumerate(clips[: options.plot_clips]):
@@ -400,9 +395,9 @@ def evaluate(records: list[ManifestRecord], systems: dict[str, System], out_dir:
     plots/ and report.md into out_dir. skipped: records already rejected (e.g. by `read_manifest`), reported
     with those whose audio fails here. Returns the results: system → task → metric → value."""
     out_dir = Path(out_dir)
-    unknown = set(options.tasks) - set(TASKS)
+    unknown = set(options.tasks) - set(EVALUATION_TASKS)
     if unknown:
-        raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {list(TASKS)}")
+        raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {list(EVALUATION_TASKS)}")
     if "continuation" in options.tasks:
         reference_system(systems)
     if options.log_dir is not None and not (Path(options.log_dir) / "log.jsonl").is_file():
@@ -416,7 +411,7 @@ def evaluate(records: list[ManifestRecord], systems: dict[str, System], out_dir:
     require_records(clips, skipped, ", ".join(sorted({str(record.origin_file) for record in records})) or "records")
 
     results, rows = {name: {} for name in systems}, []
-    generation_tasks = [task for task in options.tasks if task in GENERATION_TASKS]
+    generation_tasks = [task for task in options.tasks if task in INSTRUCTIONS]
     if generation_tasks and options.latency_clips > 0:
         for name, latency in run_latency(systems, clips, generation_tasks[0], options).items():
             results[name]["latency"] = latency

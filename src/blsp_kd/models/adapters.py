@@ -10,7 +10,9 @@ CFormer (METHOD §1), one vector per transcript token:
 ConvSubsampler, the BLSP v1 baseline: three Conv1d (kernel 5, stride 2) + GELU ≈ 8× fewer frames, then a
 bottleneck MLP. It does not give one vector per token, so it supports response losses only.
 
-Both are batch invariant: padded positions never change valid outputs, and padded output rows are 0.
+Both are batch invariant: padded positions never change valid outputs, and padded output rows are 0. What an
+adapter provides is its class attribute `aligned_to_tokens`: True when, given the transcript's n, it emits exactly
+n vectors, so speech position i is transcript position i (input KL, token_ce, the teacher cache need that).
 """
 
 from contextlib import contextmanager
@@ -20,8 +22,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from blsp_kd.layout.batch import lengths_to_mask
 from blsp_kd.models.cif import cif
-from blsp_kd.models.encoder import lengths_to_mask
 
 
 @dataclass
@@ -69,6 +71,8 @@ def transformer_layers(config: CFormerConfig, num_layers: int) -> nn.ModuleList:
 
 
 class CFormer(nn.Module):
+    aligned_to_tokens = True
+
     def __init__(self, config: CFormerConfig):
         super().__init__()
         self.config = config
@@ -147,6 +151,8 @@ class ConvSubsampler(nn.Module):
 
     Each conv maps L frames to ceil(L / 2), so T frames become ceil(T / 8) vectors (`output_lengths`).
     """
+
+    aligned_to_tokens = False
 
     def __init__(self, config: ConvSubsamplerConfig):
         super().__init__()

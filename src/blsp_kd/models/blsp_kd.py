@@ -24,9 +24,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS, as_clip
-from blsp_kd.data.collate import TextBatch, build_inference_inputs, collate_text, resize_speech
-from blsp_kd.data.prompt import PromptBuilder
+from blsp_kd.layout.batch import TextBatch, build_inference_inputs, collate_text, resize_speech
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS, as_clip
+from blsp_kd.layout.prompt import PromptBuilder, cut_at_end_of_turn
 from blsp_kd.losses import (
     LossWeights,
     cif_quantity_loss,
@@ -41,6 +41,7 @@ from blsp_kd.losses import (
 from blsp_kd.models.adapters import AdapterOutput, build_adapter, dropout_off
 from blsp_kd.models.encoder import SpeechEncoder, log_mel, min_clip_samples
 from blsp_kd.models.plora import PLoRAConfig, adapters_disabled, apply_plora, speech_positions
+from blsp_kd.models.teacher import TeacherHidden, TeacherTopK, used_positions
 
 CONFIG_FILE, WEIGHTS_FILE = "blsp_kd_config.json", "model.safetensors"
 # Models shipped inside the package, by name: `--model default`, `BlspKdModel.from_pretrained("default")`.
@@ -98,44 +99,6 @@ class KdLogits:
     speech: AdapterOutput
 
 
-@dataclass
-class TeacherHidden:
-    """A cached teacher, exact: its last hidden states [K, H] at the positions a loss uses (row-major order of
-    `used_positions(batch)`); the LM head turns them into logits again each step (cheap next to 30 layers)."""
-
-    hidden: Tensor
-
-    @classmethod
-    def concat(cls, parts: list["TeacherHidden"]) -> "TeacherHidden":
-        return cls(torch.cat([part.hidden for part in parts]))
-
-    def to(self, device) -> "TeacherHidden":
-        return TeacherHidden(self.hidden.to(device))
-
-
-@dataclass
-class TeacherTopK:
-    """A cached teacher, approximate: top-k log-probs at the training temperature and their ids [K, k], the rest of
-    the vocabulary as one bucket (`kd_kl_topk`, a lower bound of the KL; see docs/RESULTS.md for its error)."""
-
-    logprobs: Tensor
-    ids: Tensor
-
-    @classmethod
-    def concat(cls, parts: list["TeacherTopK"]) -> "TeacherTopK":
-        return cls(torch.cat([part.logprobs for part in parts]), torch.cat([part.ids for part in parts]))
-
-    def to(self, device) -> "TeacherTopK":
-        return TeacherTopK(self.logprobs.to(device), self.ids.to(device))
-
-
-def used_positions(batch: TextBatch, with_transcript: bool = True) -> Tensor:
-    """[B, L] bool: positions whose logits a loss reads: response-predicting positions and, for the input KL,
-    the transcript/speech positions."""
-    response = response_logit_mask(batch.response_mask)
-    return batch.speech_mask | response if with_transcript else response
-
-
 def place_speech(token_embeds: Tensor, speech_mask: Tensor, speech: AdapterOutput) -> Tensor:
     """Write each row's speech vectors, in order, over that row's speech positions.
 
@@ -160,7 +123,6 @@ class BlspKdModel(nn.Module):
         self.llm = llm
         self.tokenizer = tokenizer
         self.prompts = PromptBuilder(tokenizer, config.user_template, config.system_prompt)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.prompts.end_of_turn_id
         adapter_config = {"encoder_dim": self.encoder.dim, "llm_dim": llm.config.hidden_size, **config.adapter_config}
         self.adapter = build_adapter(config.adapter, adapter_config)
         match_embedding_scale(self.adapter, llm.get_input_embeddings().weight)
@@ -304,11 +266,11 @@ class BlspKdModel(nn.Module):
         transcript positions. The conv baseline emits its own number of vectors, so its student reads a resized
         sequence and only response positions are paired (they are the last positions of every row in both).
         """
-        cformer = self.config.adapter == "cformer"
-        speech = self.speech(hidden, frame_mask, batch.num_tokens if cformer else None)
-        student_batch = batch if cformer else resize_speech(batch, speech.num_tokens.tolist(), self.pad_id)
-        used = used_positions(batch, with_transcript=cformer)
-        student_used = used_positions(student_batch, with_transcript=cformer)
+        aligned = self.adapter.aligned_to_tokens
+        speech = self.speech(hidden, frame_mask, batch.num_tokens if aligned else None)
+        student_batch = batch if aligned else resize_speech(batch, speech.num_tokens.tolist(), self.prompts.pad_id)
+        used = used_positions(batch, with_transcript=aligned)
+        student_used = used_positions(student_batch, with_transcript=aligned)
         next_ids = torch.cat([student_batch.input_ids[:, 1:], student_batch.input_ids[:, :1]], dim=1)
         if teacher is not None:
             teacher_logits = self.lm_head(teacher.hidden.to(self.dtype))
@@ -317,7 +279,7 @@ class BlspKdModel(nn.Module):
         return KdLogits(
             teacher=teacher_logits,
             student=self.student_logits(student_batch, speech, student_used),
-            input_positions=batch.speech_mask[used] if cformer else None,
+            input_positions=batch.speech_mask[used] if aligned else None,
             response_positions=response_logit_mask(student_batch.response_mask)[student_used],
             next_ids=next_ids[student_used],
             speech=speech,
@@ -387,7 +349,7 @@ class BlspKdModel(nn.Module):
         hidden, frame_mask = self.encode(features, lengths)
         speech = self.speech(hidden, frame_mask, num_tokens=None)
         batch = build_inference_inputs([self.prompts.segments(text) for text in as_list(instruction, len(audios))],
-                                       speech.num_tokens.tolist(), self.pad_id).to(self.device)
+                                       speech.num_tokens.tolist(), self.prompts.pad_id).to(self.device)
         token_embeds = self.llm.get_input_embeddings()(batch.input_ids)
         return self.generate_from_embeds(place_speech(token_embeds, batch.speech_mask, speech), batch,
                                          max_new_tokens, streamer, **generate_kwargs)
@@ -398,7 +360,7 @@ class BlspKdModel(nn.Module):
         """The same prompt with the transcript's tokens where the speech would be, base LLM: the text upper bound."""
         examples = [{"text": text, "instruction": instr}
                     for text, instr in zip(transcripts, as_list(instruction, len(transcripts)), strict=True)]
-        batch = collate_text(examples, self.prompts, self.pad_id).to(self.device)
+        batch = collate_text(examples, self.prompts).to(self.device)
         token_embeds = self.llm.get_input_embeddings()(batch.input_ids)
         with adapters_disabled():
             return self.generate_from_embeds(token_embeds, batch, max_new_tokens, streamer, **generate_kwargs)
@@ -415,13 +377,13 @@ class BlspKdModel(nn.Module):
         with self.plora_scope(batch.speech_mask[:, prefill]):
             cache = self.llm(inputs_embeds=embeds[:, prefill], attention_mask=batch.attention_mask[:, prefill],
                              position_ids=batch.position_ids[:, prefill], use_cache=True).cache
-        config = greedy_generation_config(max_new_tokens, self.prompts.end_of_turn_id, self.pad_id)
+        config = greedy_generation_config(max_new_tokens, self.prompts.end_of_turn_id, self.prompts.pad_id)
         output_ids = self.llm.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask, cache=cache,
                                        generation_config=config, streamer=streamer, **generate_kwargs)
         responses = []
         for row in output_ids[:, batch.input_ids.shape[1]:].tolist():
-            end = row.index(self.prompts.end_of_turn_id) + 1 if self.prompts.end_of_turn_id in row else len(row)
-            responses.append(row[:end])
+            response_ids, ended = cut_at_end_of_turn(row, self.prompts.end_of_turn_id)
+            responses.append(response_ids + [self.prompts.end_of_turn_id] if ended else response_ids)
         return responses
 
     def chat(self, messages: list[dict], max_new_tokens: int = 128, temperature: float = 0.0, cache=None,

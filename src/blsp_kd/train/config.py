@@ -13,8 +13,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS
-from blsp_kd.data.dataset import DEFAULT_INSTRUCTION
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
+from blsp_kd.layout.tasks import DEFAULT_INSTRUCTION
 from blsp_kd.models.blsp_kd import BlspKdConfig
 
 # Package data (in a source checkout a link to the top-level recipes/ folder).

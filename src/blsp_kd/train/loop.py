@@ -32,9 +32,9 @@ from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdModel
 from blsp_kd.models.encoder import min_clip_samples
 from blsp_kd.models.plora import enable_gradient_checkpointing
 from blsp_kd.models.pretrained import blsp_home, native_bf16
+from blsp_kd.models.teacher import TeacherCache
 from blsp_kd.train.checkpoint import latest_checkpoint, prune_checkpoints, save_atomically
 from blsp_kd.train.config import Recipe, save_recipe
-from blsp_kd.train.teacher_cache import TeacherCache
 
 TRAINING_STATE = "training_state.pt"
 
@@ -170,7 +170,7 @@ class Trainer:
                   "max_seconds": recipe.data.max_audio_seconds}
         self.train_dataset = SpeechDataset(train_records, teacher_cache=teacher_cache, **common)
         self.valid_dataset = SpeechDataset(valid_records, **common) if valid_records else None
-        self.collator = SpeechCollator(model.prompts, model.pad_id, recipe.data.max_text_tokens)
+        self.collator = SpeechCollator(model.prompts, recipe.data.max_text_tokens)
         self.log(f"data: {len(train_records)} training and {len(valid_records)} validation examples")
 
     def batches_for_epoch(self, epoch: int) -> list:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from blsp_kd.data.prompt import PromptBuilder, PromptSegments
+from blsp_kd.layout.prompt import PromptBuilder, PromptSegments
 
 
 @dataclass
@@ -42,9 +43,7 @@ class TextBatch:
         return TextBatch(**{field.name: getattr(self, field.name).to(device) for field in fields(self)})
 
 
-def collate_text(
-    examples: list[dict], builder: PromptBuilder, pad_id: int, max_text_tokens: int | None = None
-) -> TextBatch:
+def collate_text(examples: list[dict], builder: PromptBuilder, max_text_tokens: int | None = None) -> TextBatch:
     """Teacher/student text batch from records.
 
     Record keys: "text" (transcript), "instruction", optional "id" (named in errors), optional "response_ids"
@@ -80,7 +79,7 @@ def collate_text(
         segments_list.append(segments)
         transcripts.append(transcript_ids)
         targets.append(target_ids)
-    return _assemble(segments_list, transcripts, targets, pad_id)
+    return _assemble(segments_list, transcripts, targets, builder.pad_id)
 
 
 def build_inference_inputs(
@@ -164,5 +163,9 @@ def pad_hidden(hidden_states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.B
     """Right-pad cached encoder outputs [T_i, D] with zeros -> (hidden [B, T, D], frame_mask [B, T])."""
     lengths = torch.tensor([hidden.shape[0] for hidden in hidden_states], dtype=torch.long)
     padded = pad_sequence(hidden_states, batch_first=True)
-    frame_mask = torch.arange(padded.shape[1]) < lengths[:, None]
-    return padded, frame_mask
+    return padded, lengths_to_mask(lengths, padded.shape[1])
+
+
+def lengths_to_mask(lengths: Tensor, max_length: int) -> Tensor:
+    """[B] lengths -> [B, max_length] bool mask, True on the first lengths[b] positions."""
+    return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]
