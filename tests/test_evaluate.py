@@ -10,8 +10,8 @@ import pytest
 import soundfile
 import torch
 
+from blsp_kd.cli import evaluate as evaluate_cli
 from blsp_kd.data.manifest import NoUsableRecords, read_manifest
-from blsp_kd.eval import commands
 from blsp_kd.eval.evaluate import (
     CascadeSystem,
     Clip,
@@ -119,21 +119,21 @@ def test_first_token_clock_skips_the_prompt():
 
 def test_cli_parsing():
     parser = argparse.ArgumentParser()
-    commands.add_evaluate_parser(parser.add_subparsers())
+    evaluate_cli.add_evaluate_parser(parser.add_subparsers())
     args = parser.parse_args(["evaluate", "--manifest", "m.jsonl", "--out", "o", "--systems", "cascade,text",
                               "--tasks", "repeat", "--compare", "a=runs/a", "b=runs/b"])
     assert args.systems == ["cascade", "text"] and args.tasks == ["repeat"]
-    assert commands.parse_compare(args.compare) == {"a": "runs/a", "b": "runs/b"}
+    assert evaluate_cli.parse_compare(args.compare) == {"a": "runs/a", "b": "runs/b"}
     with pytest.raises(argparse.ArgumentTypeError, match="speech, text, cascade"):
-        commands.parse_choices("speech,asr", commands.SYSTEMS, "systems")
+        evaluate_cli.parse_choices("speech,asr", evaluate_cli.SYSTEMS, "systems")
     for bad in (["nameless"], ["text=runs/a"], ["a=x", "a=y"], ["a/b=x"]):
         with pytest.raises(argparse.ArgumentTypeError, match="--compare"):
-            commands.parse_compare(bad)
+            evaluate_cli.parse_compare(bad)
 
 
 def test_cli_refuses_limit_0_and_an_out_that_is_a_file(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    commands.add_evaluate_parser(parser.add_subparsers())
+    evaluate_cli.add_evaluate_parser(parser.add_subparsers())
     with pytest.raises(SystemExit):
         parser.parse_args(["evaluate", "--manifest", "m.jsonl", "--out", "o", "--limit", "0"])
     assert "--limit: must be at least 1, got 0" in capsys.readouterr().err
@@ -167,17 +167,17 @@ def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_different
     """Responses are stored as token ids of the base LLM; a compared checkpoint with another tokenizer is refused."""
     base, other = tiny_model(), tiny_model()
     other.tokenizer = tiny_chat_tokenizer(STYLES["qwen2"])
-    assert commands.tokenizer_mismatch(base.tokenizer, tiny_model(seed=1).tokenizer) is None
-    assert commands.tokenizer_mismatch(other.tokenizer, base.tokenizer) == "chat templates differ"
+    assert evaluate_cli.tokenizer_mismatch(base.tokenizer, tiny_model(seed=1).tokenizer) is None
+    assert evaluate_cli.tokenizer_mismatch(other.tokenizer, base.tokenizer) == "chat templates differ"
     extended = tiny_chat_tokenizer(STYLES["smollm2"])
     extended.add_tokens(["<|audio|>"])
-    assert "vocabularies" in commands.tokenizer_mismatch(extended, base.tokenizer)
+    assert "vocabularies" in evaluate_cli.tokenizer_mismatch(extended, base.tokenizer)
 
     monkeypatch.setattr(BlspKdModel, "from_pretrained",
                         classmethod(lambda cls, directory: base if str(directory).endswith("base") else other))
     manifest = write_manifest(tmp_path, [{"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.0, 0), "text": "hi"}])
     parser = argparse.ArgumentParser()
-    commands.add_evaluate_parser(parser.add_subparsers())
+    evaluate_cli.add_evaluate_parser(parser.add_subparsers())
     args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "out"), "--model",
                               str(tmp_path / "base"), "--compare", f"qwen={tmp_path / 'other'}", "--no-progress"])
     assert args.func(args) == 2
@@ -313,7 +313,7 @@ def test_embedded_default_evaluation(tmp_path, espeak, capsys):
     out = tmp_path / "out"
 
     parser = argparse.ArgumentParser()
-    commands.add_evaluate_parser(parser.add_subparsers())
+    evaluate_cli.add_evaluate_parser(parser.add_subparsers())
     args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(out),
                               "--model", str(checkpoint), "--max-new-tokens", "8", "--latency-clips", "0",
                               "--plot-clips", "2", "--device", "cpu", "--no-progress"])

@@ -37,13 +37,12 @@ from tqdm import tqdm
 
 from blsp_kd.data.manifest import ManifestRecord, Problem, audio_path_for, record_problem, words
 from blsp_kd.layout.batch import collate_text
-from blsp_kd.layout.prompt import PromptBuilder, cut_at_end_of_turn
+from blsp_kd.layout.prompt import DEFAULT_USER_TEMPLATE, PromptBuilder, cut_at_end_of_turn
 from blsp_kd.layout.tasks import INSTRUCTIONS
-from blsp_kd.models.blsp_kd import BlspKdConfig, greedy_generation_config
+from blsp_kd.models.blsp_kd import greedy_generation_config
 
 DEFAULT_MIX = {"continuation": 0.5, "repeat": 0.5}
 DEFAULT_INSTRUCTIONS = {task: INSTRUCTIONS[task] for task in DEFAULT_MIX}
-DEFAULT_USER_TEMPLATE = BlspKdConfig.user_template  # the training prompt's default
 CUSTOM_TASK = "custom"  # the task of a record that brought its own instruction
 
 # Checked at the start of the response and of each of its sentences, case-insensitively.

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 # Stand-ins rendered through the chat template and split on afterwards; no template or text contains them.
 SPEECH_PLACEHOLDER = "<<blsp-kd:speech>>"
 RESPONSE_PLACEHOLDER = "<<blsp-kd:response>>"
+# The user message: the instruction, a blank line, then the transcript (teacher) or the speech (student).
+DEFAULT_USER_TEMPLATE = "{instruction}\n\n{speech}"
 
 
 @dataclass
@@ -38,7 +40,7 @@ class PromptBuilder:
     """
 
     def __init__(
-        self, tokenizer, user_template: str = "{instruction}\n\n{speech}", system_prompt: str | None = None
+        self, tokenizer, user_template: str = DEFAULT_USER_TEMPLATE, system_prompt: str | None = None
     ):
         if user_template.count("{speech}") != 1:
             raise ValueError(f"user_template must contain '{{speech}}' exactly once, got {user_template!r}")

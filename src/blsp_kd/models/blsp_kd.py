@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from blsp_kd.layout.batch import TextBatch, build_inference_inputs, collate_text, resize_speech
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS, as_clip
-from blsp_kd.layout.prompt import PromptBuilder, cut_at_end_of_turn
+from blsp_kd.layout.prompt import DEFAULT_USER_TEMPLATE, PromptBuilder, cut_at_end_of_turn
 from blsp_kd.losses import (
     LossWeights,
     cif_quantity_loss,
@@ -70,7 +70,7 @@ class BlspKdConfig:
     adapter_config: dict = field(default_factory=dict)  # CFormerConfig / ConvSubsamplerConfig fields (dims are filled in)
     plora: dict | None = None  # PLoRAConfig fields; None = the LLM stays exactly the base model
     train_encoder: bool = False
-    user_template: str = "{instruction}\n\n{speech}"
+    user_template: str = DEFAULT_USER_TEMPLATE
     system_prompt: str | None = None
     temperature: float = 2.0  # KD temperature in training; evaluation metrics use 1
     scale_by_t2: bool = False

@@ -16,10 +16,10 @@ import argparse
 import logging
 import sys
 
-from blsp_kd.data.commands import add_prepare_parser
+from blsp_kd.cli.evaluate import add_evaluate_parser
+from blsp_kd.cli.prepare import add_prepare_parser
 from blsp_kd.data.manifest import NoUsableRecords
 from blsp_kd.demo import DemoConfig
-from blsp_kd.eval.commands import add_evaluate_parser
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
 from blsp_kd.models.pretrained import EMBEDDED, MissingModelPackage
 from blsp_kd.serve.model import ModelNotFound
@@ -214,6 +214,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

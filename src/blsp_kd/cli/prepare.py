@@ -53,7 +53,7 @@ def run_folder(args: argparse.Namespace) -> int:
 
 def run_synth(args: argparse.Namespace) -> int:
     if args.report:
-        from blsp_kd.data.intelligibility import write_report
+        from blsp_kd.eval.intelligibility import write_report
 
         for row in write_report(args.report):
             print(f"{row['voice']}: WER {100 * row['wer_flac']:.1f} %")
@@ -94,7 +94,6 @@ def run_responses(args: argparse.Namespace) -> int:
     from blsp_kd.data.responses import (
         DEFAULT_INSTRUCTIONS,
         DEFAULT_MIX,
-        DEFAULT_USER_TEMPLATE,
         load_instructions,
         parse_mix,
         parse_shard,
@@ -102,6 +101,7 @@ def run_responses(args: argparse.Namespace) -> int:
         shard_path,
         shard_records,
     )
+    from blsp_kd.layout.prompt import DEFAULT_USER_TEMPLATE
     from blsp_kd.models.pretrained import load_llm, resolve_dtype
 
     try:
