@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_stage1 import OPTIMISED, RECIPE, stage1_model  # noqa: E402
 from common import RESPONSE_TOKENS, machine, parse_args, print_table, synth_records, timed  # noqa: E402
 
-from blsp_kd.layout.batch import collate_text  # noqa: E402
+from blsp_kd.layout.batch import SpeechInput, collate_text  # noqa: E402
 from blsp_kd.layout.tasks import DEFAULT_INSTRUCTION  # noqa: E402
 from blsp_kd.models.blsp_kd import BlspKdModel  # noqa: E402
 from blsp_kd.models.teacher import TeacherHidden, used_positions  # noqa: E402
@@ -57,7 +57,7 @@ def examples_per_second(model, optimizer, batch, repeats: int) -> float:
 
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=OPTIMISED.bf16):
-            loss = model(text, hidden, frame_mask, teacher=teacher).loss
+            loss = model(text, SpeechInput(hidden, frame_mask), teacher=teacher).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -41,7 +41,7 @@ from common import loop_cif, machine, parse_args, print_table, synth_records, te
 
 from blsp_kd.data.audio import load_record_audio  # noqa: E402
 from blsp_kd.data.features import FeatureCache  # noqa: E402
-from blsp_kd.layout.batch import collate_text, pad_hidden  # noqa: E402
+from blsp_kd.layout.batch import SpeechInput, collate_text, pad_hidden  # noqa: E402
 from blsp_kd.models import adapters  # noqa: E402
 from blsp_kd.models.blsp_kd import BlspKdModel, place_speech  # noqa: E402
 from blsp_kd.models.plora import adapters_disabled  # noqa: E402
@@ -192,7 +192,7 @@ def train_step(setup: Setup, records, flags, max_text_tokens) -> float:
     model = setup.model
     text, hidden, frame_mask, teacher = load_batch(setup, records, flags, max_text_tokens)
     with patched(model, flags), torch.autocast("cpu", dtype=torch.bfloat16, enabled=flags.bf16):
-        output = model(text, hidden, frame_mask, teacher=teacher)
+        output = model(text, SpeechInput(hidden, frame_mask), teacher=teacher)
     output.loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     setup.optimizer.step()

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from blsp_kd.layout.batch import collate_text
+from blsp_kd.layout.batch import SpeechInput, collate_text
 from blsp_kd.losses import kd_kl, speech_rms_loss, speech_token_ce
 from blsp_kd.models.adapters import AdapterOutput
 from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdConfig, BlspKdModel, place_speech
@@ -84,7 +84,7 @@ def test_oracle_student_equals_teacher_and_generates_the_same():
     model.adapter = OracleAdapter(model.llm.get_input_embeddings(), transcripts)
     clips = [clip(1.0, 0), clip(1.5, 1)]
     hidden, frame_mask = encode_clips(model, clips)
-    output = model(batch, hidden, frame_mask, temperature=1.0)
+    output = model(batch, SpeechInput(hidden, frame_mask), temperature=1.0)
     assert output.losses["input_kl"].item() <= 1e-6
     assert output.losses["response_kl"].item() <= 1e-6
     speech_ids = model.generate_ids(clips, [record["instruction"] for record in records], max_new_tokens=8)
@@ -192,12 +192,12 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(adapter):
     main_loss = "input_kl" if adapter == "cformer" else "response_ce"
     losses, main_losses = [], []
     for _ in range(12):
-        output = model(batch, hidden, frame_mask)
+        output = model(batch, SpeechInput(hidden, frame_mask))
         optimizer.zero_grad()
         output.loss.backward()
         optimizer.step()
         losses.append(output.loss.item())
-        main_losses.append(output.metrics[main_loss])
+        main_losses.append(output.losses[main_loss].item())
     expected = {"cformer": {"input_kl", "response_kl", "cif"}, "conv": {"response_kl", "response_ce"}}[adapter]
     assert set(output.losses) == expected
     assert main_losses[-1] < 0.9 * main_losses[0], main_losses
@@ -209,7 +209,7 @@ def test_speech_rms_loss_is_a_weighted_component_towards_the_token_embedding_rms
     model = tiny_model(loss_weights=weights)
     batch = collate_text(RECORDS, model.prompts)
     hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
-    output = model(batch, hidden, frame_mask)
+    output = model(batch, SpeechInput(hidden, frame_mask))
     token_rms = model.llm.get_input_embeddings().weight.pow(2).mean(-1).sqrt().median().item()
     assert model.token_rms == pytest.approx(token_rms)
     speech = output.speech
@@ -218,7 +218,7 @@ def test_speech_rms_loss_is_a_weighted_component_towards_the_token_embedding_rms
     assert output.losses["speech_rms"].item() > 0
     expected_total = sum(weights[name] * value.item() for name, value in output.losses.items())
     assert output.loss.item() == pytest.approx(expected_total, rel=1e-6)
-    assert "speech_rms" not in tiny_model()(batch, hidden, frame_mask).losses  # weight 0 (default): not computed
+    assert "speech_rms" not in tiny_model()(batch, SpeechInput(hidden, frame_mask)).losses  # weight 0 (default): not computed
 
 
 def test_token_ce_names_each_speech_vector_after_its_transcript_token_and_trains_it():
@@ -226,7 +226,7 @@ def test_token_ce_names_each_speech_vector_after_its_transcript_token_and_trains
     model = tiny_model(loss_weights=weights).train()
     batch = collate_text(RECORDS, model.prompts)
     hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
-    output = model(batch, hidden, frame_mask)
+    output = model(batch, SpeechInput(hidden, frame_mask))
     speech = output.speech
     transcript_ids = batch.input_ids[batch.speech_mask]  # row-major, as the vectors
     assert transcript_ids.numel() == int(speech.mask.sum())
@@ -235,13 +235,13 @@ def test_token_ce_names_each_speech_vector_after_its_transcript_token_and_trains
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     losses = []
     for _ in range(10):
-        output = model(batch, hidden, frame_mask)
+        output = model(batch, SpeechInput(hidden, frame_mask))
         optimizer.zero_grad()
         output.loss.backward()
         optimizer.step()
         losses.append(output.losses["token_ce"].item())
     assert losses[-1] < 0.7 * losses[0], losses
-    assert "token_ce" not in tiny_model()(batch, hidden, frame_mask).losses  # weight 0 (default): not computed
+    assert "token_ce" not in tiny_model()(batch, SpeechInput(hidden, frame_mask)).losses  # weight 0 (default): not computed
 
 
 def test_save_and_load_give_identical_outputs(tmp_path):
@@ -264,14 +264,14 @@ def test_save_and_load_give_identical_outputs(tmp_path):
     before = model.generate_ids(clips, INSTRUCTION, max_new_tokens=5)
     records = [{"text": "the cat sat", "instruction": INSTRUCTION}, {"text": "hello world", "instruction": "x"}]
     batch = collate_text(records, model.prompts)
-    loss_before = model(batch, *encode_clips(model, clips)).loss
+    loss_before = model(batch, SpeechInput(*encode_clips(model, clips))).loss
     model.save_pretrained(tmp_path / "checkpoint")
     saved = set(model.trainable_state_dict())
     assert saved and all(name.startswith("adapter.") or "lora_" in name for name in saved)
 
     loaded = BlspKdModel.from_pretrained(tmp_path / "checkpoint").eval()
     assert loaded.generate_ids(clips, INSTRUCTION, max_new_tokens=5) == before
-    assert torch.equal(loaded(batch, *encode_clips(loaded, clips)).loss, loss_before)
+    assert torch.equal(loaded(batch, SpeechInput(*encode_clips(loaded, clips))).loss, loss_before)
 
     # Shipped in half precision: stored as fp16, loaded back into the fp32 model as the fp16-rounded weights.
     model.save_pretrained(tmp_path / "half", dtype=torch.float16)
@@ -305,7 +305,7 @@ def test_oracle_on_real_smollm2(embedded_llm):
         record["early_stop"] = ids[-1] != model.prompts.end_of_turn_id
     clips = [clip(1.0, 0), clip(2.0, 1)]
     batch = collate_text(records, model.prompts)
-    output = model(batch, *encode_clips(model, clips), temperature=1.0)
+    output = model(batch, SpeechInput(*encode_clips(model, clips)), temperature=1.0)
     assert output.losses["input_kl"].item() <= 1e-4 and output.losses["response_kl"].item() <= 1e-4
     speech_ids = model.generate_ids(clips, instructions, max_new_tokens=40)
     assert speech_ids == text_ids
@@ -344,7 +344,7 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients_with_plora():
         if checkpointing:
             enable_gradient_checkpointing(model.llm)
         batch = collate_text(batch_records, model.prompts)
-        output = model(batch, *encode_clips(model, [clip(0.8, 0), clip(1.1, 1)]))
+        output = model(batch, SpeechInput(*encode_clips(model, [clip(0.8, 0), clip(1.1, 1)])))
         output.loss.backward()
         gradients = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
         results.append((output.loss.item(), gradients))
@@ -389,12 +389,13 @@ def test_cached_teachers_against_the_live_teacher(embedded_llm, espeak, tmp_path
     assert isinstance(teachers["hidden"], TeacherHidden) and isinstance(teachers["topk"], TeacherTopK)
     with torch.no_grad():
         for temperature in (1.0, 2.0):
-            live = model(batch, hidden, frame_mask, temperature=temperature).losses
-            cached = model(batch, hidden, frame_mask, temperature=temperature, teacher=teachers["hidden"]).losses
+            live = model(batch, SpeechInput(hidden, frame_mask), temperature=temperature).losses
+            cached = model(batch, SpeechInput(hidden, frame_mask), temperature=temperature,
+                           teacher=teachers["hidden"]).losses
             for name in live:
                 assert cached[name].item() == pytest.approx(live[name].item(), abs=1e-5), (temperature, name)
-        top_k = model(batch, hidden, frame_mask, temperature=1.0, teacher=teachers["topk"]).losses
-    live = model(batch, hidden, frame_mask, temperature=1.0).losses
+        top_k = model(batch, SpeechInput(hidden, frame_mask), temperature=1.0, teacher=teachers["topk"]).losses
+    live = model(batch, SpeechInput(hidden, frame_mask), temperature=1.0).losses
     for name in ("input_kl", "response_kl"):
         assert top_k[name].item() == pytest.approx(live[name].item(), rel=0.02), name
         assert top_k[name].item() <= live[name].item() + 1e-6  # merging the tail can only lower the KL

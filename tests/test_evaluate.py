@@ -11,6 +11,7 @@ import soundfile
 import torch
 
 from blsp_kd.cli import evaluate as evaluate_cli
+from blsp_kd.data.dataset import batch_index_lists
 from blsp_kd.data.manifest import NoUsableRecords, read_manifest
 from blsp_kd.eval.evaluate import (
     CascadeSystem,
@@ -19,7 +20,6 @@ from blsp_kd.eval.evaluate import (
     FirstTokenClock,
     SpeechSystem,
     TextSystem,
-    batch_index_lists,
     evaluate,
     load_clips,
     task_instruction,

@@ -148,10 +148,11 @@ def test_loss_on_cached_features_equals_loss_on_features_encoded_in_the_step(mod
     audio_dataset = SpeechDataset(records, feature_extractor=model.feature_extractor)
     cached_batch = collate([cached_dataset[index] for index in range(len(records))])
     audio_batch = collate([audio_dataset[index] for index in range(len(records))])
-    assert cached_batch.hidden is not None and audio_batch.hidden is None and audio_batch.features is not None
+    assert cached_batch.speech.hidden is not None and audio_batch.speech.hidden is None
+    assert audio_batch.speech.features is not None
     with torch.no_grad():
-        cached_output = model(cached_batch.text, *model.encoder_outputs(cached_batch))
-        audio_output = model(audio_batch.text, *model.encoder_outputs(audio_batch))
+        cached_output = model(cached_batch.text, cached_batch.speech)
+        audio_output = model(audio_batch.text, audio_batch.speech)
     assert set(cached_output.losses) == {"input_kl", "response_kl", "cif"}
     assert cached_output.loss.item() > 0
     assert abs(cached_output.loss.item() - audio_output.loss.item()) <= 1e-6

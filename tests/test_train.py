@@ -230,16 +230,15 @@ def test_the_7b_recipe_settings_train_and_round_trip_on_tiny_models(tiny_setup, 
     saved, reloaded = trainer.model.trainable_state_dict(), loaded.trainable_state_dict()
     assert saved.keys() == reloaded.keys() and all(torch.equal(saved[name], reloaded[name]) for name in saved)
     batch = SpeechCollator(loaded.prompts)(
-        [SpeechDataset(trainer.valid_dataset.records, feature_extractor=loaded.feature_extractor)[i] for i in (0, 1)])
+        [SpeechDataset(trainer.valid_records, feature_extractor=loaded.feature_extractor)[i] for i in (0, 1)])
     losses = []
     for model in (trainer.model, loaded):  # under bf16 autocast, as validation runs (accelerate wraps the trained
         model.eval()                       # model's forward in it)
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-            features = batch.features.to(model.dtype)
-            losses.append(model(batch.text, *model.encode(features, batch.feature_lengths)).loss.item())
+            losses.append(model(batch.text, batch.speech).loss.item())
     assert losses[0] == losses[1]
     # Inference runs without autocast: bf16 base models, the fp32 adapter.
-    audio = load_record_audio(trainer.valid_dataset.records[0]).samples
+    audio = load_record_audio(trainer.valid_records[0]).samples
     assert len(loaded.generate_ids([audio], "Repeat what was said.", max_new_tokens=2)[0]) >= 1
 
 
@@ -271,7 +270,7 @@ def test_bad_clips_are_skipped_and_named_with_or_without_the_feature_cache(featu
                                    "data.cache_dir": str(tmp_path / "cache"), "data.teacher_cache": "none"})))
     console = capsys.readouterr().out
     assert sorted(read_log(output_dir)) == [1, 2] and sorted(read_log(output_dir, "valid")) == [0, 1, 2]
-    assert len(trainer.train_dataset) == 16
+    assert len(trainer.train_records) == 16
     for name, reason in (("ten-ms", "too short"), ("forty-s", "longer than the maximum 30"),
                          ("missing", "missing.wav")):
         (line,) = [line for line in console.splitlines() if f"id {name!r}" in line]

@@ -27,14 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 from transformers.generation.streamers import BaseStreamer
 
 from blsp_kd.data.audio import AudioError, load_record_audio
-from blsp_kd.data.dataset import SpeechCollator, SpeechDataset
 from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem, require_records
-from blsp_kd.eval.alignment import alignment_metrics
+from blsp_kd.eval.alignment import held_out_alignment
 from blsp_kd.eval.cascade import transcribe
 from blsp_kd.eval.metrics import base_language, corpus_bleu, corpus_chrf, error_rate
 from blsp_kd.eval.plots import cif_alignment, plot_cif_alignment, plot_training_curves, read_training_log
@@ -238,29 +236,11 @@ def measure_latency(system: System, clips: list[Clip], instructions: list[str], 
 # -------------------------------------------------------------------------------------------------- alignment
 
 
-def batch_index_lists(num_items: int, batch_size: int) -> list[list[int]]:
-    """Consecutive batches of indices; a last batch of one joins the one before (shuffling needs two)."""
-    batches = [list(range(start, min(start + batch_size, num_items)))
-               for start in range(0, num_items, batch_size)]
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        last = batches.pop()
-        batches[-1] += last
-    return batches
-
-
 def alignment_results(model: BlspKdModel, clips: list[Clip], options: EvaluationOptions) -> dict[str, float]:
-    """`alignment_metrics` on the records (their own instruction and stored response ids), then the same KL
-    with every clip's encoder output swapped for another clip's of its batch (prefixed shuffled_)."""
-    records = [clip.record for clip in clips]
-    loader = DataLoader(SpeechDataset(records, feature_extractor=model.feature_extractor),
-                        batch_sampler=batch_index_lists(len(records), max(2, options.batch_size)),
-                        collate_fn=SpeechCollator(model.prompts))
-    metrics = alignment_metrics(model, loader, progress=options.progress)
-    if len(records) >= 2:
-        shuffled = alignment_metrics(model, loader, shuffle_audio=True, progress=options.progress)
-        metrics |= {f"shuffled_{name}": shuffled[name] for name in ("input_kl", "response_kl", "kl")
-                    if name in shuffled}
-    return metrics
+    """`held_out_alignment` of the clips' records (their own instruction and stored response ids), with the
+    shuffled-audio floor."""
+    return held_out_alignment(model, [clip.record for clip in clips], max(2, options.batch_size),
+                              with_shuffled=True, progress=options.progress)
 
 
 # ---------------------------------------------------------------------------------------------------- scores

@@ -149,6 +149,22 @@ def _assemble(
     return TextBatch(input_ids, attention_mask, position_ids, speech_mask, response_mask, num_tokens)
 
 
+@dataclass
+class SpeechInput:
+    """A batch's speech in one of two forms: the frozen encoder's output, cached (hidden, frame_mask), or log-mel
+    features (features, feature_lengths) that the model's forward encodes, so that a trained encoder runs inside
+    the (DDP-wrapped) forward like every other trained weight."""
+
+    hidden: Tensor | None = None  # [B, T, D] encoder outputs, right-padded with zeros ...
+    frame_mask: Tensor | None = None  # [B, T] bool
+    features: Tensor | None = None  # ... or [B, F, n_mels] log-mel features, right-padded with zeros
+    feature_lengths: Tensor | None = None  # [B]
+
+    def to(self, device) -> "SpeechInput":
+        return SpeechInput(**{field.name: None if getattr(self, field.name) is None
+                              else getattr(self, field.name).to(device) for field in fields(self)})
+
+
 def pad_features(features: list[np.ndarray | torch.Tensor]) -> tuple[torch.Tensor, torch.LongTensor]:
     """Right-pad log-mel features [F_i, n_mels] with zeros.
 

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from blsp_kd.layout.batch import TextBatch, build_inference_inputs, collate_text, resize_speech
+from blsp_kd.layout.batch import SpeechInput, TextBatch, build_inference_inputs, collate_text, resize_speech
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS, as_clip
 from blsp_kd.layout.prompt import DEFAULT_USER_TEMPLATE, PromptBuilder, cut_at_end_of_turn
 from blsp_kd.losses import (
@@ -83,7 +83,6 @@ class BlspKdConfig:
 class BlspKdOutput:
     loss: Tensor  # weighted total
     losses: dict[str, Tensor]  # every component (differentiable)
-    metrics: dict[str, float]  # components and total as floats, plus the CIF count error
     speech: AdapterOutput
 
 
@@ -179,11 +178,11 @@ class BlspKdModel(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.train_encoder):
             return self.encoder(features, feature_lengths)
 
-    def encoder_outputs(self, batch) -> tuple[Tensor, Tensor]:
-        """(hidden, frame_mask) of a SpeechBatch: its cached encoder outputs, or its features encoded now."""
-        if batch.hidden is not None:
-            return batch.hidden.to(self.dtype), batch.frame_mask
-        return self.encode(batch.features.to(self.dtype), batch.feature_lengths)
+    def encoder_outputs(self, speech: SpeechInput) -> tuple[Tensor, Tensor]:
+        """(hidden, frame_mask): the cached encoder outputs, or the features encoded now."""
+        if speech.hidden is not None:
+            return speech.hidden.to(self.dtype), speech.frame_mask
+        return self.encode(speech.features.to(self.dtype), speech.feature_lengths)
 
     def speech(self, hidden: Tensor, frame_mask: Tensor, num_tokens: Tensor | None = None) -> AdapterOutput:
         """Speech vectors for the LLM; num_tokens given (training, evaluation against the transcript) → exactly
@@ -285,9 +284,9 @@ class BlspKdModel(nn.Module):
             speech=speech,
         )
 
-    def forward(self, batch: TextBatch, hidden: Tensor, frame_mask: Tensor, temperature: float | None = None,
+    def forward(self, batch: TextBatch, speech_input: SpeechInput, temperature: float | None = None,
                 teacher: TeacherHidden | TeacherTopK | None = None) -> BlspKdOutput:
-        """KD losses for a batch. hidden/frame_mask: encoder output (from `encode` or the feature cache).
+        """KD losses for a batch; its speech as cached encoder outputs or as features, encoded here.
 
         temperature None → the training temperature of the config; evaluation metrics pass 1.0.
         teacher: a cached teacher at the used positions (exact hidden states or approximate top-k), or None to run
@@ -297,7 +296,8 @@ class BlspKdModel(nn.Module):
         weights = self.loss_weights
         needs_teacher = teacher is None and bool(weights.input_kl or weights.response_kl)
         cached_hidden = teacher if isinstance(teacher, TeacherHidden) else None
-        logits = self.kd_logits(batch, hidden, frame_mask, run_teacher=needs_teacher, teacher=cached_hidden)
+        logits = self.kd_logits(batch, *self.encoder_outputs(speech_input), run_teacher=needs_teacher,
+                                teacher=cached_hidden)
 
         def kd(positions: Tensor) -> Tensor:
             if isinstance(teacher, TeacherTopK):
@@ -320,10 +320,7 @@ class BlspKdModel(nn.Module):
                                                  self.llm.get_input_embeddings().weight)
         if speech.alpha_sum is not None:
             losses["cif"] = cif_quantity_loss(speech.alpha_sum, batch.num_tokens)
-        total, metrics = weighted_total(losses, weights)
-        if speech.alpha_sum is not None:
-            metrics["cif_count_error"] = cif_count_error(speech.alpha_sum, batch.num_tokens)
-        return BlspKdOutput(loss=total, losses=losses, metrics=metrics, speech=speech)
+        return BlspKdOutput(loss=weighted_total(losses, weights), losses=losses, speech=speech)
 
     # ------------------------------------------------------------------------------------------------ generation
 
@@ -427,15 +424,25 @@ class BlspKdModel(nn.Module):
         directory = checkpoint_folder(directory)
         config = BlspKdConfig(**{**json.loads((directory / CONFIG_FILE).read_text()), **config_overrides})
         model = cls.from_config(config)
-        model.load_trainable(load_file(directory / WEIGHTS_FILE))
+        model.load_weights(directory)
         return model
 
-    def load_trainable(self, state: dict[str, Tensor]) -> None:
-        expected = set(self.trainable_state_dict())
-        if set(state) != expected:
-            raise ValueError(f"checkpoint does not match the model: missing {sorted(expected - set(state))[:5]}, "
-                             f"unexpected {sorted(set(state) - expected)[:5]}")
+    def load_weights(self, directory: str | Path, partial: bool = False) -> list[str]:
+        """Load the weights a checkpoint folder holds (its model.safetensors) into this model: the one way weights
+        are loaded (`from_pretrained`, resuming, `train.init_from`).
+
+        The file must hold exactly this model's trainable tensors; with `partial` (stage 2 starting from stage 1)
+        it may lack some, which keep their initialisation (e.g. PLoRA, new in stage 2), and may hold weights this
+        model keeps frozen (an encoder trained before). Returns the names of the trainable tensors not loaded."""
+        state = load_file(Path(directory) / WEIGHTS_FILE)
+        trainable = set(self.trainable_state_dict())
+        unexpected = set(state) - (set(self.state_dict()) if partial else trainable)
+        missing = sorted(trainable - set(state))
+        if unexpected or (missing and not partial):
+            raise ValueError(f"{directory}: checkpoint does not match the model: missing {missing[:5]}, "
+                             f"unexpected {sorted(unexpected)[:5]}")
         self.load_state_dict(state, strict=False)
+        return missing
 
 
 def greedy_generation_config(max_new_tokens: int, end_of_turn_id: int, pad_id: int):
@@ -471,12 +478,6 @@ def match_embedding_scale(adapter: nn.Module, token_embeddings: Tensor, seed: in
 def median_rms(vectors: Tensor) -> float:
     """Median over rows of sqrt(mean of squares); SmolLM2-135M's token embeddings: 0.13."""
     return vectors.float().pow(2).mean(dim=-1).sqrt().median().item()
-
-
-def cif_count_error(alpha_sum: Tensor, num_tokens: Tensor) -> float:
-    """Mean |n̂ − n| / n with the CIF's own estimate n̂ = max(1, round(Σα))."""
-    predicted = alpha_sum.detach().round().clamp(min=1)
-    return ((predicted - num_tokens).abs() / num_tokens).mean().item()
 
 
 def as_list(instruction: str | list[str], count: int) -> list[str]:
