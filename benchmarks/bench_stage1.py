@@ -151,7 +151,7 @@ class Setup:
         feature_cache_seconds = time.perf_counter() - start
         start = time.perf_counter()
         teacher_cache = TeacherCache(directory / "teacher", model, recipe.data.teacher_cache,
-                                     recipe.data.teacher_cache_topk, model.config.temperature)
+                                     recipe.data.teacher_cache_topk, model.config.objective.temperature)
         teacher_cache.build(text_examples(records), progress=False)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.train.lr)
         return cls(model, optimizer, feature_cache, teacher_cache, feature_cache_seconds,
@@ -207,7 +207,7 @@ def recipe_and_records(num_clips: int) -> tuple:
     """The stage-1 recipe and `num_clips` synthetic training clips; prints the machine line first."""
     recipe = load_recipe(RECIPE)
     print(f"machine: {machine()}; native bf16 matmuls: {native_bf16()}")
-    return recipe, synth_records(num_clips, AutoTokenizer.from_pretrained(llm_checkpoint(recipe.model.llm)))
+    return recipe, synth_records(num_clips, AutoTokenizer.from_pretrained(llm_checkpoint(recipe.model.architecture.llm)))
 
 
 def main():

@@ -14,7 +14,8 @@ import torch
 from blsp_kd.data.synth import speak
 from blsp_kd.layout.batch import collate_text
 from blsp_kd.losses import kd_kl, kd_kl_topk, teacher_topk
-from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
+from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.config import BlspKdConfig
 from blsp_kd.models.pretrained import load_llm, load_whisper_encoder
 
 INSTRUCTION = "Continue the following text in a coherent style:"

@@ -8,10 +8,11 @@ from safetensors.torch import load_file
 from torch import nn
 
 from blsp_kd.layout.batch import SpeechInput, collate_text
-from blsp_kd.losses import kd_kl, speech_rms_loss, speech_token_ce
-from blsp_kd.models.adapters import AdapterOutput
-from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdConfig, BlspKdModel, place_speech
-from blsp_kd.models.plora import PLoRALinear
+from blsp_kd.losses import LossWeights, kd_kl, speech_rms_loss, speech_token_ce
+from blsp_kd.models.adapters import AdapterOutput, CFormerConfig, ConvSubsamplerConfig
+from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdModel, place_speech
+from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig, ObjectiveConfig
+from blsp_kd.models.plora import PLoRAConfig, PLoRALinear
 from blsp_kd.models.teacher import used_positions
 from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
@@ -29,12 +30,15 @@ def clip(seconds: float, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(int(16000 * seconds)).astype(np.float32) * 0.1
 
 
-def tiny_model(adapter: str = "cformer", plora: dict | None = None, seed: int = 0, **config) -> BlspKdModel:
+def tiny_model(adapter: str = "cformer", plora: dict | None = None, seed: int = 0,
+               loss_weights: dict | None = None) -> BlspKdModel:
     tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
     encoder, feature_extractor = tiny_whisper(seed)
-    adapter_config = {"num_heads": 4, "dropout": 0.0} if adapter == "cformer" else {"bottleneck_dim": 32}
-    blsp_config = BlspKdConfig(whisper="tiny", llm="tiny", adapter=adapter, adapter_config=adapter_config,
-                               plora=plora, **config)
+    architecture = ArchitectureConfig(whisper="tiny", llm="tiny", adapter=adapter,
+                                      cformer=CFormerConfig(num_heads=4, dropout=0.0),
+                                      conv=ConvSubsamplerConfig(bottleneck_dim=32),
+                                      plora=PLoRAConfig(**plora) if plora is not None else None)
+    blsp_config = BlspKdConfig(architecture, objective=ObjectiveConfig(loss_weights=LossWeights(**(loss_weights or {}))))
     torch.manual_seed(seed)
     model = BlspKdModel(blsp_config, encoder, feature_extractor, tiny_llama(tokenizer, seed), tokenizer).eval()
     for record in RECORDS:  # responses as token ids, as `prepare responses` stores them
@@ -255,9 +259,9 @@ def test_save_and_load_give_identical_outputs(tmp_path):
     whisper.encoder.load_state_dict(encoder.state_dict())
     whisper.save_pretrained(tmp_path / "whisper")
     feature_extractor.save_pretrained(tmp_path / "whisper")
-    config = BlspKdConfig(whisper=str(tmp_path / "whisper"), llm=str(tmp_path / "llm"),
-                          adapter_config={"num_heads": 4, "dropout": 0.0},
-                          plora={"rank": 4, "alpha": 8, "dropout": 0.0})
+    config = BlspKdConfig(ArchitectureConfig(whisper=str(tmp_path / "whisper"), llm=str(tmp_path / "llm"),
+                                             cformer=CFormerConfig(num_heads=4, dropout=0.0),
+                                             plora=PLoRAConfig(rank=4, alpha=8, dropout=0.0)))
     model = BlspKdModel.from_config(config).eval()
     randomise_plora(model)
     clips = [clip(1.0, 5), clip(0.6, 6)]

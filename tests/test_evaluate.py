@@ -23,10 +23,14 @@ from blsp_kd.eval.evaluate import (
     evaluate,
     load_clips,
     task_instruction,
+    tokenizer_mismatch,
 )
 from blsp_kd.eval.metrics import error_rate
 from blsp_kd.eval.plots import firing_times, read_training_log, token_centres
-from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
+from blsp_kd.layout.tasks import EVALUATION_SYSTEMS
+from blsp_kd.models.adapters import CFormerConfig, ConvSubsamplerConfig
+from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig
 from blsp_kd.models.encoder import min_clip_samples
 from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
@@ -37,8 +41,9 @@ RESPONSE = " and the dog sat on the log"
 def tiny_model(adapter: str = "cformer", seed: int = 0) -> BlspKdModel:
     tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
     encoder, feature_extractor = tiny_whisper(seed)
-    adapter_config = {"num_heads": 4, "dropout": 0.0} if adapter == "cformer" else {"bottleneck_dim": 32}
-    config = BlspKdConfig(whisper="tiny", llm="tiny", adapter=adapter, adapter_config=adapter_config)
+    adapter_config = CFormerConfig(num_heads=4, dropout=0.0) if adapter == "cformer" else ConvSubsamplerConfig(
+        bottleneck_dim=32)
+    config = BlspKdConfig(ArchitectureConfig(whisper="tiny", llm="tiny", adapter=adapter, **{adapter: adapter_config}))
     torch.manual_seed(seed)
     return BlspKdModel(config, encoder, feature_extractor, tiny_llama(tokenizer, seed), tokenizer).eval()
 
@@ -125,7 +130,7 @@ def test_cli_parsing():
     assert args.systems == ["cascade", "text"] and args.tasks == ["repeat"]
     assert evaluate_cli.parse_compare(args.compare) == {"a": "runs/a", "b": "runs/b"}
     with pytest.raises(argparse.ArgumentTypeError, match="speech, text, cascade"):
-        evaluate_cli.parse_choices("speech,asr", evaluate_cli.SYSTEMS, "systems")
+        evaluate_cli.parse_choices("speech,asr", EVALUATION_SYSTEMS, "systems")
     for bad in (["nameless"], ["text=runs/a"], ["a=x", "a=y"], ["a/b=x"]):
         with pytest.raises(argparse.ArgumentTypeError, match="--compare"):
             evaluate_cli.parse_compare(bad)
@@ -141,7 +146,7 @@ def test_cli_refuses_limit_0_and_an_out_that_is_a_file(tmp_path, capsys):
     (tmp_path / "out.txt").write_text("not a folder")
     args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "out.txt")])
     assert args.func(args) == 2
-    assert "--out" in capsys.readouterr().err and (tmp_path / "out.txt").read_text() == "not a folder"
+    assert "out.txt is a file" in capsys.readouterr().err and (tmp_path / "out.txt").read_text() == "not a folder"
 
 
 def test_a_manifest_without_usable_records_is_a_one_line_error(tmp_path, capsys):
@@ -167,11 +172,11 @@ def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_different
     """Responses are stored as token ids of the base LLM; a compared checkpoint with another tokenizer is refused."""
     base, other = tiny_model(), tiny_model()
     other.tokenizer = tiny_chat_tokenizer(STYLES["qwen2"])
-    assert evaluate_cli.tokenizer_mismatch(base.tokenizer, tiny_model(seed=1).tokenizer) is None
-    assert evaluate_cli.tokenizer_mismatch(other.tokenizer, base.tokenizer) == "chat templates differ"
+    assert tokenizer_mismatch(base.tokenizer, tiny_model(seed=1).tokenizer) is None
+    assert tokenizer_mismatch(other.tokenizer, base.tokenizer) == "chat templates differ"
     extended = tiny_chat_tokenizer(STYLES["smollm2"])
     extended.add_tokens(["<|audio|>"])
-    assert "vocabularies" in evaluate_cli.tokenizer_mismatch(extended, base.tokenizer)
+    assert "vocabularies" in tokenizer_mismatch(extended, base.tokenizer)
 
     monkeypatch.setattr(BlspKdModel, "from_pretrained",
                         classmethod(lambda cls, directory: base if str(directory).endswith("base") else other))
@@ -181,7 +186,7 @@ def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_different
     args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "out"), "--model",
                               str(tmp_path / "base"), "--compare", f"qwen={tmp_path / 'other'}", "--no-progress"])
     assert args.func(args) == 2
-    assert "--compare qwen=" in capsys.readouterr().err and not (tmp_path / "out" / "results.json").exists()
+    assert "compare qwen=" in capsys.readouterr().err and not (tmp_path / "out" / "results.json").exists()
 
 
 @pytest.fixture(scope="module")

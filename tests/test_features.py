@@ -13,7 +13,9 @@ import torch
 from blsp_kd.data.dataset import SpeechCollator, SpeechDataset
 from blsp_kd.data.features import FeatureCache
 from blsp_kd.data.manifest import ManifestRecord, read_manifest, write_manifest
-from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
+from blsp_kd.models.adapters import CFormerConfig
+from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig
 from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
 SAMPLE_RATE = 16000
@@ -24,8 +26,8 @@ TEXTS = ["the cat sat on the mat", "hello world", "the weather is nice today", "
 def tiny_model(seed: int = 0, train_encoder: bool = False) -> BlspKdModel:
     tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
     encoder, feature_extractor = tiny_whisper(seed)
-    config = BlspKdConfig(whisper="tiny", llm="tiny", adapter_config={"num_heads": 4, "dropout": 0.0},
-                          train_encoder=train_encoder)
+    config = BlspKdConfig(ArchitectureConfig(whisper="tiny", llm="tiny", cformer=CFormerConfig(num_heads=4, dropout=0.0),
+                                             train_encoder=train_encoder))
     torch.manual_seed(seed)
     return BlspKdModel(config, encoder, feature_extractor, tiny_llama(tokenizer, seed), tokenizer).eval()
 

@@ -57,7 +57,7 @@ def run_demo(config: DemoConfig) -> dict:
     from blsp_kd.data.responses import prepare_responses
     from blsp_kd.data.synth import prepare_synth
     from blsp_kd.models.blsp_kd import BlspKdModel
-    from blsp_kd.models.pretrained import load_llm, native_bf16, resolve_dtype
+    from blsp_kd.models.pretrained import load_llm, native_bf16, resolve_precision
     from blsp_kd.train.loop import Trainer, set_seed
 
     started = time.perf_counter()
@@ -84,7 +84,7 @@ def run_demo(config: DemoConfig) -> dict:
     now = phase("synthesis", now)
 
     print("[2/6] the LLM writes its own responses (continuation + repeat)")
-    llm, tokenizer = load_llm(dtype=resolve_dtype("auto", "cpu"))  # it runs here on the CPU; bf16 where native there
+    llm, tokenizer = load_llm(dtype=resolve_precision("auto", "cpu"))  # it runs here on the CPU; bf16 where native there
     manifests = {}
     for split in ("train", "valid", "test"):
         records, read_problems = read_manifest(work / "synth" / f"{split}.jsonl")
@@ -155,7 +155,7 @@ def shipped_model_answers(manifest: Path, num_clips: int, task: str = "repeat") 
     records, _ = read_manifest(manifest)
     model = BlspKdModel.from_pretrained("default")
     clips, _ = load_clips(records[:num_clips], min_clip_samples(model.feature_extractor), progress=False)
-    whisper, processor = load_whisper(model.config.whisper, dtype=model.dtype)
+    whisper, processor = load_whisper(model.config.architecture.whisper, dtype=model.dtype)
     systems = {"text path (transcript)": TextSystem(model), "cascade (Whisper ASR)": CascadeSystem(model, whisper,
                processor), "shipped model (speech)": SpeechSystem(model)}
     instruction = INSTRUCTIONS[task]

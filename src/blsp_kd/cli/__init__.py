@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a BLSP-KD model from a recipe (YAML + key=value overrides)",
                                 description="Train from a recipe. Overrides use dotted keys, e.g. "
-                                            "train.max_steps=100 model.adapter_config.num_pre_layers=1. "
+                                            "train.max_steps=100 model.architecture.cformer.num_pre_layers=1. "
                                             "Re-running with the same train.output_dir resumes from its last "
                                             "checkpoint. Multi-process: accelerate launch -m blsp_kd.cli train ...")
     train.add_argument("--recipe", required=True, help="recipe YAML, or the name of a shipped recipe (blsp-kd recipes)")

@@ -102,7 +102,7 @@ def run_responses(args: argparse.Namespace) -> int:
         shard_records,
     )
     from blsp_kd.layout.prompt import DEFAULT_USER_TEMPLATE
-    from blsp_kd.models.pretrained import load_llm, resolve_dtype
+    from blsp_kd.models.pretrained import load_llm, resolve_precision
 
     try:
         instructions = load_instructions(args.instructions) if args.instructions else DEFAULT_INSTRUCTIONS
@@ -120,7 +120,7 @@ def run_responses(args: argparse.Namespace) -> int:
             records, out = shard_records(records, shard_index, shard_count), shard_path(out, shard_index, shard_count)
         records = records[: args.limit] if args.limit is not None else records
         device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        llm, tokenizer = load_llm(args.llm, dtype=resolve_dtype(args.dtype, device))
+        llm, tokenizer = load_llm(args.llm, dtype=resolve_precision(args.precision, device))
         summary = prepare_responses(records, llm.to(device), tokenizer, out, instructions, mix, args.seed,
                                     args.max_new_tokens, args.batch_size, args.user_template or DEFAULT_USER_TEMPLATE,
                                     args.system_prompt)
@@ -246,7 +246,7 @@ def add_prepare_parser(subparsers) -> None:
                                 "(default: the same as there: instruction, blank line, transcript)")
     responses.add_argument("--system-prompt", help="system message (default: the chat template's own)")
     responses.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    responses.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
-                           help="the LLM's precision; auto = bfloat16 where the device has native bf16 matmuls (as "
-                                "training's mixed_precision=auto, whose teacher then runs in bf16 too), else float32")
+    responses.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                           help="the LLM's precision; auto = bf16 where the device has native bf16 matmuls (as "
+                                "training's mixed_precision=auto, whose teacher then runs in bf16 too), else fp32")
     responses.set_defaults(func=run_responses)

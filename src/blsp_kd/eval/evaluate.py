@@ -27,20 +27,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 from transformers.generation.streamers import BaseStreamer
 
 from blsp_kd.data.audio import AudioError, load_record_audio
-from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem, require_records
+from blsp_kd.data.manifest import ManifestRecord, Problem, read_manifest, record_problem, require_records
 from blsp_kd.eval.alignment import held_out_alignment
 from blsp_kd.eval.cascade import transcribe
 from blsp_kd.eval.metrics import base_language, corpus_bleu, corpus_chrf, error_rate
 from blsp_kd.eval.plots import cif_alignment, plot_cif_alignment, plot_training_curves, read_training_log
 from blsp_kd.eval.report import ReportContext, markdown_table, render_report
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
-from blsp_kd.layout.tasks import EVALUATION_TASKS, INSTRUCTIONS
+from blsp_kd.layout.tasks import EVALUATION_SYSTEMS, EVALUATION_TASKS, INSTRUCTIONS
 from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig
 from blsp_kd.models.encoder import min_clip_samples
+from blsp_kd.models.pretrained import EMBEDDED, load_whisper
 
 logger = logging.getLogger(__name__)
 
@@ -351,7 +354,7 @@ def draw_plots(speech_systems: dict[str, SpeechSystem], clips: list[Clip], out_d
     plots, notes = [], []
     for name, system in speech_systems.items():
         if not system.model.adapter.aligned_to_tokens:
-            notes.append(f"{name}: the {system.model.config.adapter!r} adapter has no CIF to plot")
+            notes.append(f"{name}: the {system.model.config.architecture.adapter!r} adapter has no CIF to plot")
             continue
         for index, clip in enumerate(clips[: options.plot_clips]):
             path = Path("plots") / f"cif_{name}_{index}.png"
@@ -424,6 +427,86 @@ def evaluate(records: list[ManifestRecord], systems: dict[str, System], out_dir:
                             notes=notes + plot_notes, plots=plots, examples=example_rows(rows))
     write_outputs(out_dir, results, rows, context)
     return results
+
+
+def evaluate_manifest(manifest: str | Path, out_dir: str | Path, model: str | Path | None = None,
+                      systems: tuple[str, ...] = EVALUATION_SYSTEMS, compare: dict[str, str] | None = None,
+                      options: EvaluationOptions | None = None, limit: int | None = None,
+                      whisper: str | None = None, llm: str | None = None,
+                      device: str | None = None) -> dict[str, dict[str, dict]]:
+    """`blsp-kd evaluate` as a function: the manifest's records (the first `limit`) through `evaluate`, with the
+    systems `build_systems` makes. model: a checkpoint folder or a shipped model's name; None evaluates the base
+    models (`whisper`, `llm`; default the embedded ones) without a speech system. compare: name → checkpoint,
+    more speech systems. device: cuda, cpu, ... (default: cuda when available)."""
+    options = options or EvaluationOptions()
+    manifest, out_dir = Path(manifest), Path(out_dir)
+    if not manifest.is_file():
+        raise FileNotFoundError(f"manifest {manifest} not found")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"out {out_dir} is a file; give a folder to write the results into")
+    if options.log_dir is not None and not (Path(options.log_dir) / "log.jsonl").is_file():
+        raise FileNotFoundError(f"log dir {options.log_dir}: no log.jsonl there")
+    records, skipped = read_manifest(manifest)
+    require_records(records, skipped, manifest)
+    records = records[:limit]
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    built, notes = build_systems(model, systems, compare or {}, options.tasks, whisper, llm, device)
+    base = next(system.model for system in built.values())
+    settings = {"manifest": str(manifest), "model": str(model or "none (base models only)"),
+                "base models": f"Whisper {base.config.architecture.whisper}, LLM {base.config.architecture.llm}",
+                "device": str(device)}
+    settings |= {f"compare {name}": checkpoint for name, checkpoint in (compare or {}).items()}
+    return evaluate(records, built, out_dir, options, skipped=skipped, notes=notes, settings=settings)
+
+
+def build_systems(model: str | Path | None, names: tuple[str, ...], compare: dict[str, str], tasks: tuple[str, ...],
+                  whisper: str | None = None, llm: str | None = None,
+                  device: torch.device | None = None) -> tuple[dict[str, System], list[str]]:
+    """The systems `names` (from EVALUATION_SYSTEMS) and `compare` (name → checkpoint) on `device`, and notes on the systems
+    left out (speech without a model) or added (text, when the continuation task needs its answers)."""
+    if model is not None and (whisper or llm):
+        raise ValueError("whisper/llm name the base models only without a model (a checkpoint names its own)")
+    names, notes = list(names), []
+    if model is not None:
+        base = BlspKdModel.from_pretrained(model)
+    else:
+        base = BlspKdModel.from_config(BlspKdConfig(ArchitectureConfig(whisper=whisper or EMBEDDED,
+                                                                       llm=llm or EMBEDDED)))
+        if "speech" in names:
+            names.remove("speech")
+            notes.append("speech: skipped, no model given (text and cascade use the base models)")
+    if "continuation" in tasks and "text" not in names:
+        names.append("text")
+        notes.append("text: added, the continuation task is scored against its answers")
+    base.to(device)
+    systems = {}
+    if "speech" in names:
+        systems["speech"] = SpeechSystem(base)
+    for name, checkpoint in compare.items():
+        other = BlspKdModel.from_pretrained(checkpoint)
+        problem = tokenizer_mismatch(other.tokenizer, base.tokenizer)
+        if problem:
+            raise ValueError(f"compare {name}={checkpoint}: its LLM's tokenizer differs from the base model's "
+                             f"({problem}); the manifest's response_ids would be misread. Evaluate it in a run of "
+                             "its own (as the model).")
+        systems[name] = SpeechSystem(other.to(device))
+    if "text" in names:
+        systems["text"] = TextSystem(base)
+    if "cascade" in names:
+        whisper_model, processor = load_whisper(base.config.architecture.whisper, dtype=base.dtype)
+        systems["cascade"] = CascadeSystem(base, whisper_model.to(device), processor)
+    if not systems:
+        raise ValueError("nothing to evaluate (the speech system needs a model)")
+    return systems, notes
+
+
+def tokenizer_mismatch(tokenizer, reference) -> str | None:
+    """Why `tokenizer` would read token ids differently from `reference` (vocabulary or chat template), or None."""
+    if tokenizer.get_vocab() != reference.get_vocab():
+        return f"vocabularies of {len(tokenizer.get_vocab())} and {len(reference.get_vocab())} tokens differ"
+    if tokenizer.chat_template != reference.chat_template:
+        return "chat templates differ"
+    return None
 
 
 def example_rows(rows: list[dict]) -> list[dict]:

@@ -8,5 +8,7 @@ INSTRUCTIONS = {
 }
 # For records without an instruction of their own (training's `data.default_instruction`).
 DEFAULT_INSTRUCTION = INSTRUCTIONS["continuation"]
-# What `blsp-kd evaluate` measures: each instruction task, and the speech-vs-text alignment.
+# What `blsp-kd evaluate` measures: each instruction task, and the speech-vs-text alignment; and the systems it
+# compares: the model hearing speech, its LLM reading the transcript, Whisper ASR → the same LLM.
 EVALUATION_TASKS = (*INSTRUCTIONS, "alignment")
+EVALUATION_SYSTEMS = ("speech", "text", "cascade")

@@ -37,8 +37,8 @@ class AdapterOutput:
 
 @dataclass
 class CFormerConfig:
-    encoder_dim: int
-    llm_dim: int
+    encoder_dim: int | None = None  # None until the base models fill them in
+    llm_dim: int | None = None
     num_pre_layers: int = 2
     num_post_layers: int = 2
     num_heads: int = 6
@@ -49,7 +49,7 @@ class CFormerConfig:
     alpha_bias_init: float = -3.0
 
     def __post_init__(self):
-        if self.encoder_dim % self.num_heads != 0:
+        if self.encoder_dim is not None and self.encoder_dim % self.num_heads != 0:
             raise ValueError(
                 f"CFormerConfig: encoder_dim {self.encoder_dim} is not divisible by num_heads {self.num_heads}"
             )
@@ -140,8 +140,8 @@ def dropout_off(module: nn.Module):
 
 @dataclass
 class ConvSubsamplerConfig:
-    encoder_dim: int
-    llm_dim: int
+    encoder_dim: int | None = None  # None until the base models fill them in
+    llm_dim: int | None = None
     hidden_dim: int | None = None  # conv channels; None: encoder_dim
     bottleneck_dim: int = 512
 

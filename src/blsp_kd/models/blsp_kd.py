@@ -16,7 +16,7 @@ attention mask and the same position ids; transcript position i is speech positi
 import json
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +26,8 @@ from torch import Tensor, nn
 
 from blsp_kd.layout.batch import SpeechInput, TextBatch, build_inference_inputs, collate_text, resize_speech
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS, as_clip
-from blsp_kd.layout.prompt import DEFAULT_USER_TEMPLATE, PromptBuilder, cut_at_end_of_turn
+from blsp_kd.layout.prompt import PromptBuilder, cut_at_end_of_turn
 from blsp_kd.losses import (
-    LossWeights,
     cif_quantity_loss,
     kd_kl,
     kd_kl_topk,
@@ -39,8 +38,9 @@ from blsp_kd.losses import (
     weighted_total,
 )
 from blsp_kd.models.adapters import AdapterOutput, build_adapter, dropout_off
+from blsp_kd.models.config import BlspKdConfig
 from blsp_kd.models.encoder import SpeechEncoder, log_mel, min_clip_samples
-from blsp_kd.models.plora import PLoRAConfig, adapters_disabled, apply_plora, speech_positions
+from blsp_kd.models.plora import adapters_disabled, apply_plora, speech_positions
 from blsp_kd.models.teacher import TeacherHidden, TeacherTopK, used_positions
 
 CONFIG_FILE, WEIGHTS_FILE = "blsp_kd_config.json", "model.safetensors"
@@ -58,25 +58,6 @@ def checkpoint_folder(name_or_folder: str | Path) -> Path:
         raise FileNotFoundError(f"{folder}: not a BLSP-KD checkpoint (no {CONFIG_FILE}); give a folder written by "
                                 f"save_pretrained or one of the shipped models {sorted(SHIPPED_MODELS)}")
     return folder
-
-
-@dataclass
-class BlspKdConfig:
-    """Everything needed to rebuild a model; base models are referenced by name ('embedded', folder or hub id)."""
-
-    whisper: str = "embedded"
-    llm: str = "embedded"
-    adapter: str = "cformer"  # "cformer" (CIF, one vector per token) | "conv" (BLSP v1 baseline, response losses only)
-    adapter_config: dict = field(default_factory=dict)  # CFormerConfig / ConvSubsamplerConfig fields (dims are filled in)
-    plora: dict | None = None  # PLoRAConfig fields; None = the LLM stays exactly the base model
-    train_encoder: bool = False
-    user_template: str = DEFAULT_USER_TEMPLATE
-    system_prompt: str | None = None
-    temperature: float = 2.0  # KD temperature in training; evaluation metrics use 1
-    scale_by_t2: bool = False
-    loss_weights: dict = field(default_factory=lambda: asdict(LossWeights()))
-    dtype: str = "float32"
-    cache_prompt_prefix: bool = True  # run the speech-independent prompt prefix without autograd (same logits)
 
 
 @dataclass
@@ -121,32 +102,34 @@ class BlspKdModel(nn.Module):
         self.feature_extractor = feature_extractor
         self.llm = llm
         self.tokenizer = tokenizer
-        self.prompts = PromptBuilder(tokenizer, config.user_template, config.system_prompt)
-        adapter_config = {"encoder_dim": self.encoder.dim, "llm_dim": llm.config.hidden_size, **config.adapter_config}
-        self.adapter = build_adapter(config.adapter, adapter_config)
+        self.prompts = PromptBuilder(tokenizer, config.prompt.user_template, config.prompt.system_prompt)
+        architecture = config.architecture
+        adapter_config = replace(architecture.adapter_config, encoder_dim=self.encoder.dim,
+                                 llm_dim=llm.config.hidden_size)
+        self.adapter = build_adapter(architecture.adapter, adapter_config)
         match_embedding_scale(self.adapter, llm.get_input_embeddings().weight)
-        self.plora_config = PLoRAConfig(**config.plora) if config.plora is not None else None
+        self.plora_config = config.architecture.plora
         if self.plora_config is not None:
             apply_plora(llm, self.plora_config)
-        self.loss_weights = LossWeights(**config.loss_weights)
+        self.loss_weights = config.objective.loss_weights
         self.token_rms = median_rms(llm.get_input_embeddings().weight)  # target of the optional speech_rms loss
         self.freeze_base_models()
 
     @classmethod
     def from_config(cls, config: BlspKdConfig) -> "BlspKdModel":
         """Load the base models named in the config (the embedded default, a folder or a hub id)."""
-        from blsp_kd.models.pretrained import load_llm, load_whisper_encoder
+        from blsp_kd.models.pretrained import load_llm, load_whisper_encoder, resolve_precision
 
-        dtype = getattr(torch, config.dtype)
-        encoder, feature_extractor = load_whisper_encoder(config.whisper, dtype=dtype)
-        llm, tokenizer = load_llm(config.llm, dtype=dtype)
+        dtype = resolve_precision(config.precision)
+        encoder, feature_extractor = load_whisper_encoder(config.architecture.whisper, dtype=dtype)
+        llm, tokenizer = load_llm(config.architecture.llm, dtype=dtype)
         return cls(config, encoder, feature_extractor, llm, tokenizer).eval()  # training calls .train() itself
 
     def freeze_base_models(self) -> None:
         """The LLM is frozen (PLoRA weights excepted); the encoder only trains when the config says so."""
         for name, parameter in self.llm.named_parameters():
             parameter.requires_grad_("lora_" in name)
-        self.encoder.requires_grad_(self.config.train_encoder)
+        self.encoder.requires_grad_(self.config.architecture.train_encoder)
 
     def store_frozen_weights(self, dtype: torch.dtype) -> int:
         """Keep every frozen weight (base LLM, frozen encoder) in `dtype`; trainable weights stay as they are (their
@@ -164,7 +147,7 @@ class BlspKdModel(nn.Module):
         """What a checkpoint holds: the adapter, PLoRA weights and (when trained) the encoder."""
         return {name: tensor for name, tensor in self.state_dict().items()
                 if name.startswith("adapter.") or "lora_" in name
-                or (self.config.train_encoder and name.startswith("encoder."))}
+                or (self.config.architecture.train_encoder and name.startswith("encoder."))}
 
     # ------------------------------------------------------------------------------------------------ speech side
 
@@ -175,7 +158,7 @@ class BlspKdModel(nn.Module):
 
     def encode(self, features: Tensor, feature_lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Encoder hidden states [B, T, D] and frame mask [B, T]; gradients only when the encoder is trained."""
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.train_encoder):
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.architecture.train_encoder):
             return self.encoder(features, feature_lengths)
 
     def encoder_outputs(self, speech: SpeechInput) -> tuple[Tensor, Tensor]:
@@ -292,7 +275,7 @@ class BlspKdModel(nn.Module):
         teacher: a cached teacher at the used positions (exact hidden states or approximate top-k), or None to run
         the base LLM now.
         """
-        temperature = self.config.temperature if temperature is None else temperature
+        temperature = self.config.objective.temperature if temperature is None else temperature
         weights = self.loss_weights
         needs_teacher = teacher is None and bool(weights.input_kl or weights.response_kl)
         cached_hidden = teacher if isinstance(teacher, TeacherHidden) else None
@@ -302,8 +285,8 @@ class BlspKdModel(nn.Module):
         def kd(positions: Tensor) -> Tensor:
             if isinstance(teacher, TeacherTopK):
                 return kd_kl_topk(teacher.logprobs, teacher.ids, logits.student, positions, temperature,
-                                  self.config.scale_by_t2)
-            return kd_kl(logits.teacher, logits.student, positions, temperature, self.config.scale_by_t2)
+                                  self.config.objective.scale_by_t2)
+            return kd_kl(logits.teacher, logits.student, positions, temperature, self.config.objective.scale_by_t2)
 
         losses = {}
         if weights.input_kl and logits.input_positions is not None:
@@ -413,16 +396,16 @@ class BlspKdModel(nn.Module):
         (e.g. torch.float16 for a model to ship) stores the weights in that precision; loading casts them back."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2))
+        (directory / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
         state = {name: tensor.detach().to(dtype or tensor.dtype).contiguous().cpu()
                  for name, tensor in self.trainable_state_dict().items()}
         save_file(state, directory / WEIGHTS_FILE, metadata={"format": "pt"})
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, **config_overrides) -> "BlspKdModel":
+    def from_pretrained(cls, directory: str | Path) -> "BlspKdModel":
         """A folder written by `save_pretrained`, or a shipped model's name ('default')."""
         directory = checkpoint_folder(directory)
-        config = BlspKdConfig(**{**json.loads((directory / CONFIG_FILE).read_text()), **config_overrides})
+        config = BlspKdConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
         model = cls.from_config(config)
         model.load_weights(directory)
         return model

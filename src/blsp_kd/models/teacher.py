@@ -77,8 +77,8 @@ class TeacherCache:
         self.store = TensorStore(directory)
         embeddings = model.llm.get_input_embeddings().weight
         self.llm_id = content_key(tensor_fingerprint({"embeddings": embeddings}), model.llm.config.to_json_string(),
-                                  model.tokenizer.chat_template, model.config.user_template,
-                                  model.config.system_prompt)
+                                  model.tokenizer.chat_template, model.config.prompt.user_template,
+                                  model.config.prompt.system_prompt)
 
     def key(self, example: dict) -> str:
         settings = (self.temperature, self.k) if self.mode == "topk" else ()

@@ -31,7 +31,7 @@ from blsp_kd.eval.alignment import cif_count_error, held_out_alignment
 from blsp_kd.models.blsp_kd import BlspKdModel
 from blsp_kd.models.encoder import min_clip_samples
 from blsp_kd.models.plora import enable_gradient_checkpointing
-from blsp_kd.models.pretrained import blsp_home, native_bf16
+from blsp_kd.models.pretrained import blsp_home, resolve_precision
 from blsp_kd.models.teacher import TeacherCache
 from blsp_kd.train.checkpoint import latest_checkpoint, prune_checkpoints, save_atomically
 from blsp_kd.train.config import Recipe, save_recipe
@@ -97,14 +97,15 @@ class Trainer:
         config = recipe.train
         self.output_dir = Path(config.output_dir)
         # cpu=True on a machine without CUDA lets torchrun / accelerate launch start gloo DDP across CPU processes.
-        mixed_precision = resolve_mixed_precision(config.mixed_precision)
+        mixed_precision = accelerate_mixed_precision(config.mixed_precision)
         self.accelerator = Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
         self.is_main = self.accelerator.is_main_process
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = self.output_dir / "log.jsonl"
         self.tensorboard = SummaryWriter(self.output_dir / "tensorboard") if self.is_main else None
         set_seed(config.seed)
-        self.log(f"building the model ({recipe.model.whisper} → {recipe.model.adapter} → {recipe.model.llm})")
+        architecture = recipe.model.architecture
+        self.log(f"building the model ({architecture.whisper} → {architecture.adapter} → {architecture.llm})")
         model = BlspKdModel.from_config(recipe.model)
         if config.init_from:
             new = model.load_weights(config.init_from, partial=True)
@@ -162,7 +163,7 @@ class Trainer:
                 self.log(f"skipped: {problem}")
             if recipe.data.teacher_cache != "none":
                 teacher_cache = TeacherCache(cache_dir / "teacher", model, recipe.data.teacher_cache,
-                                             recipe.data.teacher_cache_topk, model.config.temperature)
+                                             recipe.data.teacher_cache_topk, model.config.objective.temperature)
                 teacher_cache.build([text_example(record, recipe.data.default_instruction)
                                      for record in train_records], progress=recipe.train.progress and self.is_main)
         require_usable(recipe, train_records, valid_records, problems + valid_problems)  # on every rank
@@ -337,16 +338,9 @@ class Trainer:
 # ------------------------------------------------------------------------------------------------------- helpers
 
 
-def resolve_mixed_precision(setting: str) -> str:
-    """Our recipe value → accelerate's mixed_precision ("no" | "bf16" | "fp16"). "auto" is bf16 where bf16 matmuls
-    are native: a GPU that supports it, or a CPU with AVX-512-BF16 or AMX (there bf16 matmuls measured ~4× the fp32
-    rate, docs/BENCHMARKS.md); elsewhere fp32 (emulated bf16 would be slower, not faster)."""
-    if setting == "auto":
-        setting = "bf16" if native_bf16() else "fp32"
-    choices = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
-    if setting not in choices:
-        raise ValueError(f"train.mixed_precision must be one of auto, {', '.join(choices)}; got {setting!r}")
-    return choices[setting]
+def accelerate_mixed_precision(setting: str) -> str:
+    """train.mixed_precision (`resolve_precision`) in accelerate's words: "no" | "bf16" | "fp16"."""
+    return {torch.float32: "no", torch.bfloat16: "bf16", torch.float16: "fp16"}[resolve_precision(setting)]
 
 
 def set_seed(seed: int) -> None:
