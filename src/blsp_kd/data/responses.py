@@ -35,11 +35,20 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from blsp_kd.data.manifest import ManifestRecord, Problem, audio_path_for, record_problem, words
+from blsp_kd.data.manifest import (
+    ManifestRecord,
+    Problem,
+    audio_path_for,
+    read_manifest,
+    record_problem,
+    require_records,
+    words,
+)
 from blsp_kd.layout.batch import collate_text
 from blsp_kd.layout.prompt import DEFAULT_USER_TEMPLATE, PromptBuilder, cut_at_end_of_turn
 from blsp_kd.layout.tasks import INSTRUCTIONS
 from blsp_kd.models.blsp_kd import greedy_generation_config
+from blsp_kd.models.pretrained import EMBEDDED
 
 DEFAULT_MIX = {"continuation": 0.5, "repeat": 0.5}
 DEFAULT_INSTRUCTIONS = {task: INSTRUCTIONS[task] for task in DEFAULT_MIX}
@@ -361,4 +370,32 @@ def prepare_responses(
             os.fsync(f.fileno())
             bar.update(len(batch_records))
     bar.close()
+    return summary
+
+
+def prepare_manifest_responses(manifest: str | Path, out: str | Path, llm: str = EMBEDDED,
+                               instructions: dict[str, str] | None = None, mix: dict[str, float] | None = None,
+                               seed: int = 0, max_new_tokens: int = 48, batch_size: int = 16,
+                               user_template: str | None = None, system_prompt: str | None = None,
+                               shard: tuple[int, int] | None = None, limit: int | None = None, device: str = "auto",
+                               precision: str = "auto", progress: bool = True) -> ResponsesSummary:
+    """`blsp-kd prepare responses` as a function: `prepare_responses` for the records of a manifest (shard i of N
+    when given, then the first `limit`) with the LLM `llm` loaded at `precision` on `device` (auto: cuda when
+    available). instructions: task → instruction (default DEFAULT_INSTRUCTIONS); mix: task → weight (default: the
+    default mix, or every given task equally). The manifest's unreadable lines come first in the problems."""
+    from blsp_kd.models.pretrained import load_llm, resolve_precision
+
+    if mix is None:
+        mix = DEFAULT_MIX if instructions is None else dict.fromkeys(instructions, 1.0)
+    instructions = instructions or DEFAULT_INSTRUCTIONS
+    records, problems = read_manifest(manifest)
+    require_records(records, problems, manifest)
+    if shard is not None:
+        records, out = shard_records(records, *shard), shard_path(out, *shard)
+    records = records[:limit]
+    device = device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    model, tokenizer = load_llm(llm, dtype=resolve_precision(precision, device))
+    summary = prepare_responses(records, model.to(device), tokenizer, out, instructions, mix, seed, max_new_tokens,
+                                batch_size, user_template or DEFAULT_USER_TEMPLATE, system_prompt, progress)
+    summary.problems[:0] = problems  # unreadable manifest lines first
     return summary
