@@ -171,7 +171,7 @@ class BlspKdModel(nn.Module):
         """Speech vectors for the LLM; num_tokens given (training, evaluation against the transcript) → exactly
         that many per clip, None (free inference) → the CIF's own estimate.
 
-        The adapter keeps fp32 weights over bf16 base models (model.dtype=bfloat16): under autocast (training) the
+        The adapter keeps fp32 weights over bf16 base models (precision bf16): under autocast (training) the
         ops pick their dtype; outside it (inference, evaluation) the encoder output is cast to the adapter's dtype."""
         if not torch.is_autocast_enabled(hidden.device.type):
             hidden = hidden.to(next(self.adapter.parameters()).dtype)
