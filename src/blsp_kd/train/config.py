@@ -95,7 +95,7 @@ def load_recipe(recipe: str | Path | None = None, overrides: list[str] | None = 
     config = OmegaConf.structured(Recipe)
     if recipe is not None:
         sections = OmegaConf.to_container(OmegaConf.load(resolve_recipe(recipe)))
-        if "model" in sections:
+        if sections.get("model"):
             sections["model"] = nest_flat_keys(sections["model"])
         config = OmegaConf.merge(config, sections)
     for override in overrides or []:
