@@ -12,7 +12,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from blsp_kd.layout.batch import TextBatch, build_inference_inputs, collate_text, pad_features, pad_hidden
-from blsp_kd.layout.prompt import PromptBuilder
+from blsp_kd.layout.prompt import PromptBuilder, cut_at_end_of_turn
 
 WORDS = "[UNK] <s> <user> <end> <assistant> repeat hello world hi a b c <pad>".split()
 VOCAB = {word: token_id for token_id, word in enumerate(WORDS)}
@@ -194,3 +194,20 @@ def test_pad_hidden_right_pads_and_marks_frames():
     assert frame_mask.tolist() == [[True, True, False, False], [True] * 4]
     assert torch.equal(hidden[0, :2], first) and torch.equal(hidden[1], second)
     assert (hidden[0, 2:] == 0).all()
+
+
+def test_a_response_ends_at_the_first_end_of_turn_token():
+    assert cut_at_end_of_turn([A, B, END, PAD, PAD], END) == ([A, B], True)
+    assert cut_at_end_of_turn([A, B, C], END) == ([A, B, C], False)  # cut at the length limit
+    assert cut_at_end_of_turn([END], END) == ([], True)
+
+
+def test_the_pad_id_is_the_end_of_turn_token_when_the_tokenizer_has_none(builder):
+    assert builder.pad_id == PAD
+    tokenizer = builder.tokenizer
+    pad_token = tokenizer.pad_token
+    try:
+        tokenizer.pad_token = None
+        assert PromptBuilder(tokenizer, user_template="{instruction} {speech}").pad_id == END
+    finally:
+        tokenizer.pad_token = pad_token

@@ -1,6 +1,8 @@
 """The composed model on tiny random configs: oracle alignment, batch invariance, PLoRA in generation, optimisation,
 save/load; and the oracle on the real SmolLM2."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -10,11 +12,11 @@ from torch import nn
 from blsp_kd.layout.batch import SpeechInput, collate_text
 from blsp_kd.losses import LossWeights, kd_kl, speech_rms_loss, speech_token_ce
 from blsp_kd.models.adapters import AdapterOutput, CFormerConfig, ConvSubsamplerConfig
-from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdModel, place_speech
+from blsp_kd.models.blsp_kd import CONFIG_FILE, WEIGHTS_FILE, BlspKdModel, place_speech
 from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig, ObjectiveConfig
 from blsp_kd.models.plora import PLoRAConfig, PLoRALinear
 from blsp_kd.models.teacher import used_positions
-from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
+from tiny import STYLES, save_tiny_base_models, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
 INSTRUCTION = "repeat what was said."
 RECORDS = [
@@ -286,6 +288,44 @@ def test_save_and_load_give_identical_outputs(tmp_path):
         assert tensor.dtype == torch.float32 and torch.equal(tensor, stored[name].float()), name
     with pytest.raises(FileNotFoundError, match="not a BLSP-KD checkpoint"):
         BlspKdModel.from_pretrained(tmp_path / "llm")
+
+
+def test_a_checkpoint_with_the_flat_config_of_older_versions_loads_unchanged(tmp_path):
+    whisper, llm = save_tiny_base_models(tmp_path)
+    config = BlspKdConfig(ArchitectureConfig(whisper=whisper, llm=llm, cformer=CFormerConfig(num_heads=4, dropout=0.0),
+                                             plora=PLoRAConfig(rank=4, alpha=8, dropout=0.0)),
+                          objective=ObjectiveConfig(temperature=1.0))
+    model = BlspKdModel.from_config(config).eval()
+    randomise_plora(model)
+    model.save_pretrained(tmp_path / "checkpoint")
+    flat = {"whisper": whisper, "llm": llm, "adapter": "cformer", "adapter_config": {"num_heads": 4, "dropout": 0.0},
+            "plora": {"rank": 4, "alpha": 8, "dropout": 0.0}, "train_encoder": False,
+            "user_template": "{instruction}\n\n{speech}", "system_prompt": None, "temperature": 1.0,
+            "scale_by_t2": False, "loss_weights": {"input_kl": 1.0, "response_kl": 1.0, "cif": 1.0, "response_ce": 0.0},
+            "dtype": "float32", "cache_prompt_prefix": True}
+    (tmp_path / "checkpoint" / CONFIG_FILE).write_text(json.dumps(flat))
+    loaded = BlspKdModel.from_pretrained(tmp_path / "checkpoint").eval()
+    assert loaded.config == config
+    clips = [clip(1.0, 5), clip(0.6, 6)]
+    assert loaded.generate_ids(clips, INSTRUCTION, max_new_tokens=5) == model.generate_ids(clips, INSTRUCTION,
+                                                                                           max_new_tokens=5)
+
+
+def test_load_weights_is_exact_unless_partial(tmp_path):
+    """Stage 2 starts from stage 1: the PLoRA model takes the CFormer of a checkpoint without PLoRA (partial), and
+    says which tensors kept their initialisation; a full load insists on every trainable tensor."""
+    stage1, stage2 = tiny_model(seed=1), tiny_model(plora={"rank": 4, "alpha": 8, "dropout": 0.0})
+    stage1.save_pretrained(tmp_path / "stage1")
+    with pytest.raises(ValueError, match="missing"):
+        stage2.load_weights(tmp_path / "stage1")
+    new = stage2.load_weights(tmp_path / "stage1", partial=True)
+    assert new and all("lora_" in name for name in new)
+    assert set(new) == {name for name in stage2.trainable_state_dict() if "lora_" in name}
+    for name, tensor in stage1.trainable_state_dict().items():
+        assert torch.equal(stage2.state_dict()[name], tensor), name
+    stage2.save_pretrained(tmp_path / "stage2")
+    with pytest.raises(ValueError, match="unexpected"):
+        stage1.load_weights(tmp_path / "stage2", partial=True)
 
 
 @pytest.mark.real
