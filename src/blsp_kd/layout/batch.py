@@ -6,7 +6,8 @@ Every row is one shared, LEFT-padded sequence
 
 The teacher reads the transcript ids x_1..x_n at the speech positions; the student puts its n speech vectors
 there, in order. Everything else (padding, positions, masks) is the same for both, so transcript position i
-and speech position i coincide.
+and speech position i coincide. The speech side of a batch (`SpeechInput`: right-padded encoder outputs or log-mel
+features, with their masks or lengths) is padded here too.
 """
 
 from dataclasses import dataclass, fields

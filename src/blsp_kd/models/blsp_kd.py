@@ -108,7 +108,7 @@ class BlspKdModel(nn.Module):
                                  llm_dim=llm.config.hidden_size)
         self.adapter = build_adapter(architecture.adapter, adapter_config)
         match_embedding_scale(self.adapter, llm.get_input_embeddings().weight)
-        self.plora_config = config.architecture.plora
+        self.plora_config = architecture.plora
         if self.plora_config is not None:
             apply_plora(llm, self.plora_config)
         self.loss_weights = config.objective.loss_weights

@@ -232,8 +232,7 @@ class Trainer:
                 self.write_log("train", metrics)
             out_of_time = config.max_minutes is not None and time.perf_counter() - started > 60 * config.max_minutes
             finished = self.step >= self.total_steps or out_of_time
-            if self.valid_records and ((config.eval_every and self.step % config.eval_every == 0)
-                                                   or finished):
+            if self.valid_records and ((config.eval_every and self.step % config.eval_every == 0) or finished):
                 self.validate()
             if self.step % config.save_every == 0 or finished:
                 self.save_checkpoint()
