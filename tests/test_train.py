@@ -117,12 +117,17 @@ def test_a_killed_checkpoint_save_never_corrupts_the_previous_checkpoint(tmp_pat
     assert (root / "step-0000003" / "model.safetensors").read_bytes() == b"good"
 
 
-def test_two_process_ddp_keeps_ranks_in_sync(tiny_setup, tmp_path):
+@pytest.mark.parametrize("stage", ["stage 1", "stage 2 with the encoder trained"])
+def test_two_process_ddp_keeps_ranks_in_sync(stage, tiny_setup, tmp_path):
+    """The ranks hold the same trained weights after every step; in stage 2 the encoder is one of them (it runs
+    inside the DDP-wrapped forward, so its gradients are averaged like the adapter's)."""
     output_dir = tmp_path / "ddp"
+    settings = {"train.max_steps": 4, "train.batch_size": 2, "train.save_every": 2}
+    if stage != "stage 1":
+        settings |= {"model.architecture.train_encoder": "true", "data.feature_cache": "false"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "blsp_kd.cli", "train",
                "--recipe", str(REPO / "recipes" / "default-stage1.yaml"),
-               *tiny_overrides(tiny_setup, output_dir, **{"train.max_steps": 4, "train.batch_size": 2,
-                                                          "train.save_every": 2})]
+               *tiny_overrides(tiny_setup, output_dir, **settings)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     sync = read_log(output_dir, "sync")
