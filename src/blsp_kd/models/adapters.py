@@ -199,15 +199,11 @@ class ConvSubsampler(nn.Module):
 ADAPTERS = {"cformer": (CFormer, CFormerConfig), "conv": (ConvSubsampler, ConvSubsamplerConfig)}
 
 
-def build_adapter(kind: str, config: dict | CFormerConfig | ConvSubsamplerConfig) -> nn.Module:
-    """kind "cformer" or "conv"; config a dict of the config's fields or the config itself."""
+def build_adapter(kind: str, config: CFormerConfig | ConvSubsamplerConfig) -> nn.Module:
+    """kind "cformer" or "conv", with its config (dimensions filled in)."""
     if kind not in ADAPTERS:
         raise ValueError(f"unknown adapter kind {kind!r}; expected one of {sorted(ADAPTERS)}")
     adapter_class, config_class = ADAPTERS[kind]
-    if isinstance(config, dict):
-        config = config_class(**config)
     if not isinstance(config, config_class):
-        raise ValueError(
-            f"adapter {kind!r} needs a {config_class.__name__} or dict, got {type(config).__name__}"
-        )
+        raise ValueError(f"adapter {kind!r} needs a {config_class.__name__}, got {type(config).__name__}")
     return adapter_class(config)
