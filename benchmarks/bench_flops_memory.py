@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_stage1 import OPTIMISED, Setup, load_batch, recipe_and_records, train_step  # noqa: E402
 from common import parse_args, peak_rss_gb, print_table, timed  # noqa: E402
 
-from blsp_kd.models.blsp_kd import BlspKdModel, used_positions  # noqa: E402
+from blsp_kd.models.blsp_kd import BlspKdModel  # noqa: E402
+from blsp_kd.models.teacher import used_positions  # noqa: E402
 
 
 def transformer_flops(tokens: int, sequence: int, dim: int, ffn: int, kv_dim: int, gated: bool) -> int:

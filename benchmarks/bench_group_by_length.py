@@ -27,7 +27,7 @@ from blsp_kd.train.loop import Trainer  # noqa: E402
 def padded_share(trainer: Trainer, steps: int) -> float:
     """Share of the LLM token slots (transcript + response) that are padding in the run's first `steps` batches."""
     lengths = [len(trainer.model.tokenizer(record.text).input_ids) + len(record.response_ids or ())
-               for record in trainer.train_dataset.records]
+               for record in trainer.train_records]
     batches = trainer.batches_for_epoch(0)[:steps]
     slots = sum(len(batch) * max(lengths[index] for index in batch) for batch in batches)
     return 1 - sum(lengths[index] for batch in batches for index in batch) / slots

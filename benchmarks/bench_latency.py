@@ -17,8 +17,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, parse_args, print_table, synth_records  # noqa: E402
 
 from blsp_kd.data.audio import load_record_audio  # noqa: E402
-from blsp_kd.eval.evaluate import INSTRUCTIONS, CascadeSystem, Clip, FirstTokenClock, SpeechSystem  # noqa: E402
-from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel  # noqa: E402
+from blsp_kd.eval.evaluate import CascadeSystem, Clip, FirstTokenClock, SpeechSystem  # noqa: E402
+from blsp_kd.layout.tasks import INSTRUCTIONS  # noqa: E402
+from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.config import BlspKdConfig  # noqa: E402
 from blsp_kd.models.pretrained import load_whisper  # noqa: E402
 
 MAX_NEW_TOKENS = 4  # only the first token is timed

@@ -23,9 +23,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_stage1 import OPTIMISED, RECIPE, stage1_model  # noqa: E402
 from common import RESPONSE_TOKENS, machine, parse_args, print_table, synth_records, timed  # noqa: E402
 
-from blsp_kd.data.collate import collate_text  # noqa: E402
-from blsp_kd.data.dataset import DEFAULT_INSTRUCTION  # noqa: E402
-from blsp_kd.models.blsp_kd import BlspKdModel, TeacherHidden, used_positions  # noqa: E402
+from blsp_kd.layout.batch import SpeechInput, collate_text  # noqa: E402
+from blsp_kd.layout.tasks import DEFAULT_INSTRUCTION  # noqa: E402
+from blsp_kd.models.blsp_kd import BlspKdModel  # noqa: E402
+from blsp_kd.models.teacher import TeacherHidden, used_positions  # noqa: E402
 from blsp_kd.train.config import load_recipe  # noqa: E402
 
 FRAMES_PER_SECOND, TOKENS_PER_SECOND = 50, 3
@@ -42,7 +43,7 @@ def make_batch(model: BlspKdModel, corpus_ids: list[int], batch_size: int, secon
         examples.append({"text": model.tokenizer.decode(corpus_ids[start : start + num_tokens]),
                          "instruction": DEFAULT_INSTRUCTION,
                          "response_ids": corpus_ids[start + 500 : start + 500 + RESPONSE_TOKENS], "early_stop": True})
-    text = collate_text(examples, model.prompts, model.pad_id)
+    text = collate_text(examples, model.prompts)
     frames = round(FRAMES_PER_SECOND * seconds)
     hidden = torch.randn(batch_size, frames, model.encoder.dim)
     frame_mask = torch.ones(batch_size, frames, dtype=torch.bool)
@@ -56,7 +57,7 @@ def examples_per_second(model, optimizer, batch, repeats: int) -> float:
 
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=OPTIMISED.bf16):
-            loss = model(text, hidden, frame_mask, teacher=teacher).loss
+            loss = model(text, SpeechInput(hidden, frame_mask), teacher=teacher).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

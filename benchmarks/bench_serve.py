@@ -35,8 +35,9 @@ from common import machine, parse_args, print_table  # noqa: E402
 from blsp_kd.data.audio import load_audio  # noqa: E402
 from blsp_kd.eval.cascade import chat as cascade_chat  # noqa: E402
 from blsp_kd.eval.cascade import transcribe  # noqa: E402
-from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel  # noqa: E402
+from blsp_kd.models.blsp_kd import BlspKdModel
 from blsp_kd.models.chat import ChatCache  # noqa: E402
+from blsp_kd.models.config import BlspKdConfig  # noqa: E402
 from blsp_kd.models.pretrained import load_whisper  # noqa: E402
 from blsp_kd.serve.app import create_app, serving  # noqa: E402
 from blsp_kd.serve.batch import generate_manifest  # noqa: E402

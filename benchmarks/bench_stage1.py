@@ -40,14 +40,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import loop_cif, machine, parse_args, print_table, synth_records, text_examples  # noqa: E402
 
 from blsp_kd.data.audio import load_record_audio  # noqa: E402
-from blsp_kd.data.collate import collate_text, pad_hidden  # noqa: E402
 from blsp_kd.data.features import FeatureCache  # noqa: E402
+from blsp_kd.layout.batch import SpeechInput, collate_text, pad_hidden  # noqa: E402
 from blsp_kd.models import adapters  # noqa: E402
 from blsp_kd.models.blsp_kd import BlspKdModel, place_speech  # noqa: E402
 from blsp_kd.models.plora import adapters_disabled  # noqa: E402
 from blsp_kd.models.pretrained import llm_checkpoint, native_bf16  # noqa: E402
+from blsp_kd.models.teacher import TeacherCache  # noqa: E402
 from blsp_kd.train.config import load_recipe  # noqa: E402
-from blsp_kd.train.teacher_cache import TeacherCache  # noqa: E402
 
 RECIPE = Path(__file__).parent.parent / "recipes" / "default-stage1.yaml"
 CACHE_DIR = Path("/tmp/blsp-kd-bench/stage1-cache")
@@ -151,7 +151,7 @@ class Setup:
         feature_cache_seconds = time.perf_counter() - start
         start = time.perf_counter()
         teacher_cache = TeacherCache(directory / "teacher", model, recipe.data.teacher_cache,
-                                     recipe.data.teacher_cache_topk, model.config.temperature)
+                                     recipe.data.teacher_cache_topk, model.config.objective.temperature)
         teacher_cache.build(text_examples(records), progress=False)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.train.lr)
         return cls(model, optimizer, feature_cache, teacher_cache, feature_cache_seconds,
@@ -171,7 +171,7 @@ def load_batch(setup: Setup, records: list, flags: Flags, max_text_tokens: int):
     """What the dataset + collator hand the training loop: text batch, encoder output, cached teacher or None."""
     model = setup.model
     examples = text_examples(records)
-    text = collate_text(examples, model.prompts, model.pad_id, max_text_tokens)
+    text = collate_text(examples, model.prompts, max_text_tokens)
     teacher = None
     if flags.teacher_cache:
         cached = [setup.teacher_cache.load(example) for example in examples]
@@ -192,7 +192,7 @@ def train_step(setup: Setup, records, flags, max_text_tokens) -> float:
     model = setup.model
     text, hidden, frame_mask, teacher = load_batch(setup, records, flags, max_text_tokens)
     with patched(model, flags), torch.autocast("cpu", dtype=torch.bfloat16, enabled=flags.bf16):
-        output = model(text, hidden, frame_mask, teacher=teacher)
+        output = model(text, SpeechInput(hidden, frame_mask), teacher=teacher)
     output.loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     setup.optimizer.step()
@@ -207,7 +207,7 @@ def recipe_and_records(num_clips: int) -> tuple:
     """The stage-1 recipe and `num_clips` synthetic training clips; prints the machine line first."""
     recipe = load_recipe(RECIPE)
     print(f"machine: {machine()}; native bf16 matmuls: {native_bf16()}")
-    return recipe, synth_records(num_clips, AutoTokenizer.from_pretrained(llm_checkpoint(recipe.model.llm)))
+    return recipe, synth_records(num_clips, AutoTokenizer.from_pretrained(llm_checkpoint(recipe.model.architecture.llm)))
 
 
 def main():

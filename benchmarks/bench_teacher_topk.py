@@ -11,10 +11,11 @@ import argparse
 
 import torch
 
-from blsp_kd.data.collate import collate_text
 from blsp_kd.data.synth import speak
+from blsp_kd.layout.batch import collate_text
 from blsp_kd.losses import kd_kl, kd_kl_topk, teacher_topk
-from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
+from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.config import BlspKdConfig
 from blsp_kd.models.pretrained import load_llm, load_whisper_encoder
 
 INSTRUCTION = "Continue the following text in a coherent style:"
@@ -36,7 +37,7 @@ def main() -> None:
         early_stop = ids[-1] != model.prompts.end_of_turn_id
         examples.append({"text": text, "instruction": INSTRUCTION, "response_ids": ids if early_stop else ids[:-1],
                          "early_stop": early_stop})
-    batch = collate_text(examples, model.prompts, model.pad_id)
+    batch = collate_text(examples, model.prompts)
     hidden, frame_mask = model.encode(*model.features([speak(text) for text in TEXTS]))
     with torch.no_grad():
         logits = model.kd_logits(batch, hidden, frame_mask)

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from blsp_kd.layout.batch import lengths_to_mask
 from blsp_kd.models.adapters import (
     CFormer,
     CFormerConfig,
@@ -10,7 +11,6 @@ from blsp_kd.models.adapters import (
     ConvSubsamplerConfig,
     build_adapter,
 )
-from blsp_kd.models.encoder import lengths_to_mask
 
 ENCODER_DIM = 48
 LLM_DIM = 32
@@ -151,11 +151,11 @@ def test_conv_is_batch_invariant_and_ignores_num_tokens():
 
 
 def test_build_adapter():
-    cformer = build_adapter("cformer", {"encoder_dim": 32, "llm_dim": 16, "num_heads": 4})
+    cformer = build_adapter("cformer", CFormerConfig(encoder_dim=32, llm_dim=16, num_heads=4))
     assert isinstance(cformer, CFormer) and cformer.out_proj.out_features == 16
     conv = build_adapter("conv", ConvSubsamplerConfig(encoder_dim=32, llm_dim=16))
     assert isinstance(conv, ConvSubsampler)
     with pytest.raises(ValueError, match="unknown adapter kind"):
-        build_adapter("qformer", {})
+        build_adapter("qformer", CFormerConfig())
     with pytest.raises(ValueError, match="CFormerConfig"):
         build_adapter("cformer", ConvSubsamplerConfig(encoder_dim=32, llm_dim=16))

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from blsp_kd.data.audio import AudioError, as_clip, check_records, load_audio, load_record_audio
+from blsp_kd.data.audio import AudioError, check_records, load_audio, load_record_audio
 from blsp_kd.data.manifest import read_manifest
+from blsp_kd.layout.clips import as_clip
 
 
 def sine(frequency, seconds, sample_rate, amplitude=0.5):

@@ -1,18 +1,22 @@
 """The composed model on tiny random configs: oracle alignment, batch invariance, PLoRA in generation, optimisation,
 save/load; and the oracle on the real SmolLM2."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from blsp_kd.data.collate import collate_text
-from blsp_kd.losses import kd_kl, speech_rms_loss, speech_token_ce
-from blsp_kd.models.adapters import AdapterOutput
-from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdConfig, BlspKdModel, place_speech, used_positions
-from blsp_kd.models.plora import PLoRALinear
-from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
+from blsp_kd.layout.batch import SpeechInput, collate_text
+from blsp_kd.losses import LossWeights, kd_kl, speech_rms_loss, speech_token_ce
+from blsp_kd.models.adapters import AdapterOutput, CFormerConfig, ConvSubsamplerConfig
+from blsp_kd.models.blsp_kd import CONFIG_FILE, WEIGHTS_FILE, BlspKdModel, place_speech
+from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig, ObjectiveConfig
+from blsp_kd.models.plora import PLoRAConfig, PLoRALinear
+from blsp_kd.models.teacher import used_positions
+from tiny import STYLES, save_tiny_base_models, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
 INSTRUCTION = "repeat what was said."
 RECORDS = [
@@ -28,12 +32,15 @@ def clip(seconds: float, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(int(16000 * seconds)).astype(np.float32) * 0.1
 
 
-def tiny_model(adapter: str = "cformer", plora: dict | None = None, seed: int = 0, **config) -> BlspKdModel:
+def tiny_model(adapter: str = "cformer", plora: dict | None = None, seed: int = 0,
+               loss_weights: dict | None = None) -> BlspKdModel:
     tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
     encoder, feature_extractor = tiny_whisper(seed)
-    adapter_config = {"num_heads": 4, "dropout": 0.0} if adapter == "cformer" else {"bottleneck_dim": 32}
-    blsp_config = BlspKdConfig(whisper="tiny", llm="tiny", adapter=adapter, adapter_config=adapter_config,
-                               plora=plora, **config)
+    architecture = ArchitectureConfig(whisper="tiny", llm="tiny", adapter=adapter,
+                                      cformer=CFormerConfig(num_heads=4, dropout=0.0),
+                                      conv=ConvSubsamplerConfig(bottleneck_dim=32),
+                                      plora=PLoRAConfig(**plora) if plora is not None else None)
+    blsp_config = BlspKdConfig(architecture, objective=ObjectiveConfig(loss_weights=LossWeights(**(loss_weights or {}))))
     torch.manual_seed(seed)
     model = BlspKdModel(blsp_config, encoder, feature_extractor, tiny_llama(tokenizer, seed), tokenizer).eval()
     for record in RECORDS:  # responses as token ids, as `prepare responses` stores them
@@ -52,6 +59,8 @@ def randomise_plora(model: BlspKdModel, seed: int = 1) -> None:
 
 class OracleAdapter(nn.Module):
     """Returns the transcript's own token embeddings as the "speech" vectors: the student then *is* the teacher."""
+
+    aligned_to_tokens = True
 
     def __init__(self, embeddings: nn.Embedding, transcripts: list[list[int]]):
         super().__init__()
@@ -76,12 +85,12 @@ def encode_clips(model: BlspKdModel, clips: list[np.ndarray]):
 def test_oracle_student_equals_teacher_and_generates_the_same():
     model = tiny_model()
     records = RECORDS[:2]
-    batch = collate_text(records, model.prompts, model.pad_id)
+    batch = collate_text(records, model.prompts)
     transcripts = [model.prompts.transcript_ids(record["text"]) for record in records]
     model.adapter = OracleAdapter(model.llm.get_input_embeddings(), transcripts)
     clips = [clip(1.0, 0), clip(1.5, 1)]
     hidden, frame_mask = encode_clips(model, clips)
-    output = model(batch, hidden, frame_mask, temperature=1.0)
+    output = model(batch, SpeechInput(hidden, frame_mask), temperature=1.0)
     assert output.losses["input_kl"].item() <= 1e-6
     assert output.losses["response_kl"].item() <= 1e-6
     speech_ids = model.generate_ids(clips, [record["instruction"] for record in records], max_new_tokens=8)
@@ -94,7 +103,7 @@ def test_generation_refuses_a_prompt_that_ends_in_speech():
     """Generation prefills all but the last prompt position, which must be text; a row ending in speech (no
     suffix after it) is a clear error, not a silently wrong prefill."""
     model = tiny_model()
-    batch = collate_text(RECORDS[:1], model.prompts, model.pad_id)
+    batch = collate_text(RECORDS[:1], model.prompts)
     suffix = batch.speech_mask.shape[1] - int(batch.speech_mask[0].nonzero().max()) - 1
     assert suffix > 0  # the real template has a suffix; cut it off
     cut = type(batch)(**{name: getattr(batch, name)[:, :-suffix] for name in
@@ -138,12 +147,12 @@ def test_batch_invariance_of_losses_and_generation(plora):
     if plora:
         randomise_plora(model)
     clips = [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)]
-    batch = collate_text(RECORDS, model.prompts, model.pad_id)
+    batch = collate_text(RECORDS, model.prompts)
     hidden, frame_mask = encode_clips(model, clips)
     batched = per_sample_kl(model, batch, hidden, frame_mask)
     batched_ids = model.generate_ids(clips, INSTRUCTION, max_new_tokens=6)
     for index, record in enumerate(RECORDS):
-        alone_batch = collate_text([record], model.prompts, model.pad_id)
+        alone_batch = collate_text([record], model.prompts)
         alone_hidden, alone_mask = encode_clips(model, [clips[index]])
         assert per_sample_kl(model, alone_batch, alone_hidden, alone_mask)[0] == pytest.approx(batched[index],
                                                                                                abs=1e-5)
@@ -158,11 +167,11 @@ def test_plora_acts_in_the_prefill_only():
     randomise_plora(model)
     clips = [clip(1.3, 3)]
     generated = model.generate_ids(clips, INSTRUCTION, max_new_tokens=6)[0]
-    from blsp_kd.data.collate import build_inference_inputs
+    from blsp_kd.layout.batch import build_inference_inputs
 
     hidden, frame_mask = encode_clips(model, clips)
     speech = model.speech(hidden, frame_mask)
-    prompt = build_inference_inputs([model.prompts.segments(INSTRUCTION)], speech.num_tokens.tolist(), model.pad_id)
+    prompt = build_inference_inputs([model.prompts.segments(INSTRUCTION)], speech.num_tokens.tolist(), model.prompts.pad_id)
     embeds = place_speech(model.llm.get_input_embeddings()(prompt.input_ids), prompt.speech_mask, speech)
     full_embeds = torch.cat([embeds, model.llm.get_input_embeddings()(torch.tensor([generated[:-1]]))], dim=1)
     length = full_embeds.shape[1]
@@ -181,7 +190,7 @@ def test_plora_acts_in_the_prefill_only():
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch(adapter):
     weights = {"input_kl": 1.0, "response_kl": 1.0, "cif": 1.0, "response_ce": 0.0 if adapter == "cformer" else 1.0}
     model = tiny_model(adapter=adapter, loss_weights=weights).train()
-    batch = collate_text(RECORDS, model.prompts, model.pad_id)
+    batch = collate_text(RECORDS, model.prompts)
     hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     assert trainable and all(not p.requires_grad for p in model.llm.parameters())
@@ -189,12 +198,12 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(adapter):
     main_loss = "input_kl" if adapter == "cformer" else "response_ce"
     losses, main_losses = [], []
     for _ in range(12):
-        output = model(batch, hidden, frame_mask)
+        output = model(batch, SpeechInput(hidden, frame_mask))
         optimizer.zero_grad()
         output.loss.backward()
         optimizer.step()
         losses.append(output.loss.item())
-        main_losses.append(output.metrics[main_loss])
+        main_losses.append(output.losses[main_loss].item())
     expected = {"cformer": {"input_kl", "response_kl", "cif"}, "conv": {"response_kl", "response_ce"}}[adapter]
     assert set(output.losses) == expected
     assert main_losses[-1] < 0.9 * main_losses[0], main_losses
@@ -204,9 +213,9 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(adapter):
 def test_speech_rms_loss_is_a_weighted_component_towards_the_token_embedding_rms():
     weights = {"input_kl": 1.0, "response_kl": 1.0, "cif": 1.0, "speech_rms": 2.0}
     model = tiny_model(loss_weights=weights)
-    batch = collate_text(RECORDS, model.prompts, model.pad_id)
+    batch = collate_text(RECORDS, model.prompts)
     hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
-    output = model(batch, hidden, frame_mask)
+    output = model(batch, SpeechInput(hidden, frame_mask))
     token_rms = model.llm.get_input_embeddings().weight.pow(2).mean(-1).sqrt().median().item()
     assert model.token_rms == pytest.approx(token_rms)
     speech = output.speech
@@ -215,15 +224,15 @@ def test_speech_rms_loss_is_a_weighted_component_towards_the_token_embedding_rms
     assert output.losses["speech_rms"].item() > 0
     expected_total = sum(weights[name] * value.item() for name, value in output.losses.items())
     assert output.loss.item() == pytest.approx(expected_total, rel=1e-6)
-    assert "speech_rms" not in tiny_model()(batch, hidden, frame_mask).losses  # weight 0 (default): not computed
+    assert "speech_rms" not in tiny_model()(batch, SpeechInput(hidden, frame_mask)).losses  # weight 0 (default): not computed
 
 
 def test_token_ce_names_each_speech_vector_after_its_transcript_token_and_trains_it():
     weights = {"input_kl": 0.0, "response_kl": 0.0, "cif": 0.0, "token_ce": 1.0}
     model = tiny_model(loss_weights=weights).train()
-    batch = collate_text(RECORDS, model.prompts, model.pad_id)
+    batch = collate_text(RECORDS, model.prompts)
     hidden, frame_mask = encode_clips(model, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
-    output = model(batch, hidden, frame_mask)
+    output = model(batch, SpeechInput(hidden, frame_mask))
     speech = output.speech
     transcript_ids = batch.input_ids[batch.speech_mask]  # row-major, as the vectors
     assert transcript_ids.numel() == int(speech.mask.sum())
@@ -232,13 +241,13 @@ def test_token_ce_names_each_speech_vector_after_its_transcript_token_and_trains
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     losses = []
     for _ in range(10):
-        output = model(batch, hidden, frame_mask)
+        output = model(batch, SpeechInput(hidden, frame_mask))
         optimizer.zero_grad()
         output.loss.backward()
         optimizer.step()
         losses.append(output.losses["token_ce"].item())
     assert losses[-1] < 0.7 * losses[0], losses
-    assert "token_ce" not in tiny_model()(batch, hidden, frame_mask).losses  # weight 0 (default): not computed
+    assert "token_ce" not in tiny_model()(batch, SpeechInput(hidden, frame_mask)).losses  # weight 0 (default): not computed
 
 
 def test_save_and_load_give_identical_outputs(tmp_path):
@@ -252,23 +261,23 @@ def test_save_and_load_give_identical_outputs(tmp_path):
     whisper.encoder.load_state_dict(encoder.state_dict())
     whisper.save_pretrained(tmp_path / "whisper")
     feature_extractor.save_pretrained(tmp_path / "whisper")
-    config = BlspKdConfig(whisper=str(tmp_path / "whisper"), llm=str(tmp_path / "llm"),
-                          adapter_config={"num_heads": 4, "dropout": 0.0},
-                          plora={"rank": 4, "alpha": 8, "dropout": 0.0})
+    config = BlspKdConfig(ArchitectureConfig(whisper=str(tmp_path / "whisper"), llm=str(tmp_path / "llm"),
+                                             cformer=CFormerConfig(num_heads=4, dropout=0.0),
+                                             plora=PLoRAConfig(rank=4, alpha=8, dropout=0.0)))
     model = BlspKdModel.from_config(config).eval()
     randomise_plora(model)
     clips = [clip(1.0, 5), clip(0.6, 6)]
     before = model.generate_ids(clips, INSTRUCTION, max_new_tokens=5)
     records = [{"text": "the cat sat", "instruction": INSTRUCTION}, {"text": "hello world", "instruction": "x"}]
-    batch = collate_text(records, model.prompts, model.pad_id)
-    loss_before = model(batch, *encode_clips(model, clips)).loss
+    batch = collate_text(records, model.prompts)
+    loss_before = model(batch, SpeechInput(*encode_clips(model, clips))).loss
     model.save_pretrained(tmp_path / "checkpoint")
     saved = set(model.trainable_state_dict())
     assert saved and all(name.startswith("adapter.") or "lora_" in name for name in saved)
 
     loaded = BlspKdModel.from_pretrained(tmp_path / "checkpoint").eval()
     assert loaded.generate_ids(clips, INSTRUCTION, max_new_tokens=5) == before
-    assert torch.equal(loaded(batch, *encode_clips(loaded, clips)).loss, loss_before)
+    assert torch.equal(loaded(batch, SpeechInput(*encode_clips(loaded, clips))).loss, loss_before)
 
     # Shipped in half precision: stored as fp16, loaded back into the fp32 model as the fp16-rounded weights.
     model.save_pretrained(tmp_path / "half", dtype=torch.float16)
@@ -279,6 +288,44 @@ def test_save_and_load_give_identical_outputs(tmp_path):
         assert tensor.dtype == torch.float32 and torch.equal(tensor, stored[name].float()), name
     with pytest.raises(FileNotFoundError, match="not a BLSP-KD checkpoint"):
         BlspKdModel.from_pretrained(tmp_path / "llm")
+
+
+def test_a_checkpoint_with_the_flat_config_of_older_versions_loads_unchanged(tmp_path):
+    whisper, llm = save_tiny_base_models(tmp_path)
+    config = BlspKdConfig(ArchitectureConfig(whisper=whisper, llm=llm, cformer=CFormerConfig(num_heads=4, dropout=0.0),
+                                             plora=PLoRAConfig(rank=4, alpha=8, dropout=0.0)),
+                          objective=ObjectiveConfig(temperature=1.0))
+    model = BlspKdModel.from_config(config).eval()
+    randomise_plora(model)
+    model.save_pretrained(tmp_path / "checkpoint")
+    flat = {"whisper": whisper, "llm": llm, "adapter": "cformer", "adapter_config": {"num_heads": 4, "dropout": 0.0},
+            "plora": {"rank": 4, "alpha": 8, "dropout": 0.0}, "train_encoder": False,
+            "user_template": "{instruction}\n\n{speech}", "system_prompt": None, "temperature": 1.0,
+            "scale_by_t2": False, "loss_weights": {"input_kl": 1.0, "response_kl": 1.0, "cif": 1.0, "response_ce": 0.0},
+            "dtype": "float32", "cache_prompt_prefix": True}
+    (tmp_path / "checkpoint" / CONFIG_FILE).write_text(json.dumps(flat))
+    loaded = BlspKdModel.from_pretrained(tmp_path / "checkpoint").eval()
+    assert loaded.config == config
+    clips = [clip(1.0, 5), clip(0.6, 6)]
+    assert loaded.generate_ids(clips, INSTRUCTION, max_new_tokens=5) == model.generate_ids(clips, INSTRUCTION,
+                                                                                           max_new_tokens=5)
+
+
+def test_load_weights_is_exact_unless_partial(tmp_path):
+    """Stage 2 starts from stage 1: the PLoRA model takes the CFormer of a checkpoint without PLoRA (partial), and
+    says which tensors kept their initialisation; a full load insists on every trainable tensor."""
+    stage1, stage2 = tiny_model(seed=1), tiny_model(plora={"rank": 4, "alpha": 8, "dropout": 0.0})
+    stage1.save_pretrained(tmp_path / "stage1")
+    with pytest.raises(ValueError, match="missing"):
+        stage2.load_weights(tmp_path / "stage1")
+    new = stage2.load_weights(tmp_path / "stage1", partial=True)
+    assert new and all("lora_" in name for name in new)
+    assert set(new) == {name for name in stage2.trainable_state_dict() if "lora_" in name}
+    for name, tensor in stage1.trainable_state_dict().items():
+        assert torch.equal(stage2.state_dict()[name], tensor), name
+    stage2.save_pretrained(tmp_path / "stage2")
+    with pytest.raises(ValueError, match="unexpected"):
+        stage1.load_weights(tmp_path / "stage2", partial=True)
 
 
 @pytest.mark.real
@@ -301,8 +348,8 @@ def test_oracle_on_real_smollm2(embedded_llm):
         record["response_ids"] = ids[:-1] if ids[-1] == model.prompts.end_of_turn_id else ids
         record["early_stop"] = ids[-1] != model.prompts.end_of_turn_id
     clips = [clip(1.0, 0), clip(2.0, 1)]
-    batch = collate_text(records, model.prompts, model.pad_id)
-    output = model(batch, *encode_clips(model, clips), temperature=1.0)
+    batch = collate_text(records, model.prompts)
+    output = model(batch, SpeechInput(*encode_clips(model, clips)), temperature=1.0)
     assert output.losses["input_kl"].item() <= 1e-4 and output.losses["response_kl"].item() <= 1e-4
     speech_ids = model.generate_ids(clips, instructions, max_new_tokens=40)
     assert speech_ids == text_ids
@@ -340,8 +387,8 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients_with_plora():
         model.train()
         if checkpointing:
             enable_gradient_checkpointing(model.llm)
-        batch = collate_text(batch_records, model.prompts, model.pad_id)
-        output = model(batch, *encode_clips(model, [clip(0.8, 0), clip(1.1, 1)]))
+        batch = collate_text(batch_records, model.prompts)
+        output = model(batch, SpeechInput(*encode_clips(model, [clip(0.8, 0), clip(1.1, 1)])))
         output.loss.backward()
         gradients = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
         results.append((output.loss.item(), gradients))
@@ -358,9 +405,8 @@ def test_cached_teachers_against_the_live_teacher(embedded_llm, espeak, tmp_path
     (≤ 1e-5); the top-k cache's KL at τ = 1 with k = 4096 is within 2% of the full-vocabulary KL (smaller k or τ = 2
     under-estimate much more on SmolLM2's 49k vocabulary: see docs/RESULTS.md)."""
     from blsp_kd.data.synth import speak
-    from blsp_kd.models.blsp_kd import TeacherHidden, TeacherTopK
     from blsp_kd.models.pretrained import load_whisper_encoder
-    from blsp_kd.train.teacher_cache import TeacherCache
+    from blsp_kd.models.teacher import TeacherCache, TeacherHidden, TeacherTopK
 
     llm, tokenizer = embedded_llm
     encoder, feature_extractor = load_whisper_encoder()
@@ -375,7 +421,7 @@ def test_cached_teachers_against_the_live_teacher(embedded_llm, espeak, tmp_path
         early_stop = ids[-1] != model.prompts.end_of_turn_id
         examples.append({"id": str(index), "text": text, "instruction": instruction,
                          "response_ids": ids if early_stop else ids[:-1], "early_stop": early_stop})
-    batch = collate_text(examples, model.prompts, model.pad_id)
+    batch = collate_text(examples, model.prompts)
     hidden, frame_mask = encode_clips(model, [speak(text) for text in texts])
     caches = {"hidden": TeacherCache(tmp_path / "teacher", model, "hidden"),
               "topk": TeacherCache(tmp_path / "teacher", model, "topk", k=4096, temperature=1.0)}
@@ -387,12 +433,13 @@ def test_cached_teachers_against_the_live_teacher(embedded_llm, espeak, tmp_path
     assert isinstance(teachers["hidden"], TeacherHidden) and isinstance(teachers["topk"], TeacherTopK)
     with torch.no_grad():
         for temperature in (1.0, 2.0):
-            live = model(batch, hidden, frame_mask, temperature=temperature).losses
-            cached = model(batch, hidden, frame_mask, temperature=temperature, teacher=teachers["hidden"]).losses
+            live = model(batch, SpeechInput(hidden, frame_mask), temperature=temperature).losses
+            cached = model(batch, SpeechInput(hidden, frame_mask), temperature=temperature,
+                           teacher=teachers["hidden"]).losses
             for name in live:
                 assert cached[name].item() == pytest.approx(live[name].item(), abs=1e-5), (temperature, name)
-        top_k = model(batch, hidden, frame_mask, temperature=1.0, teacher=teachers["topk"]).losses
-    live = model(batch, hidden, frame_mask, temperature=1.0).losses
+        top_k = model(batch, SpeechInput(hidden, frame_mask), temperature=1.0, teacher=teachers["topk"]).losses
+    live = model(batch, SpeechInput(hidden, frame_mask), temperature=1.0).losses
     for name in ("input_kl", "response_kl"):
         assert top_k[name].item() == pytest.approx(live[name].item(), rel=0.02), name
         assert top_k[name].item() <= live[name].item() + 1e-6  # merging the tail can only lower the KL

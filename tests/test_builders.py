@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import soundfile
 
+from blsp_kd.cli.prepare import add_prepare_parser
 from blsp_kd.data.audio import check_records
 from blsp_kd.data.builders import build_commonvoice, build_covost, build_folder, build_librispeech
-from blsp_kd.data.commands import add_prepare_parser
 from blsp_kd.data.manifest import read_manifest
 
 

@@ -10,24 +10,27 @@ import pytest
 import soundfile
 import torch
 
+from blsp_kd.cli import evaluate as evaluate_cli
+from blsp_kd.data.dataset import batch_index_lists
 from blsp_kd.data.manifest import NoUsableRecords, read_manifest
-from blsp_kd.eval import commands
 from blsp_kd.eval.evaluate import (
-    TASKS,
     CascadeSystem,
     Clip,
     EvaluationOptions,
     FirstTokenClock,
     SpeechSystem,
     TextSystem,
-    batch_index_lists,
     evaluate,
     load_clips,
     task_instruction,
+    tokenizer_mismatch,
 )
 from blsp_kd.eval.metrics import error_rate
 from blsp_kd.eval.plots import firing_times, read_training_log, token_centres
-from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
+from blsp_kd.layout.tasks import EVALUATION_SYSTEMS
+from blsp_kd.models.adapters import CFormerConfig, ConvSubsamplerConfig
+from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig
 from blsp_kd.models.encoder import min_clip_samples
 from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
@@ -38,8 +41,9 @@ RESPONSE = " and the dog sat on the log"
 def tiny_model(adapter: str = "cformer", seed: int = 0) -> BlspKdModel:
     tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
     encoder, feature_extractor = tiny_whisper(seed)
-    adapter_config = {"num_heads": 4, "dropout": 0.0} if adapter == "cformer" else {"bottleneck_dim": 32}
-    config = BlspKdConfig(whisper="tiny", llm="tiny", adapter=adapter, adapter_config=adapter_config)
+    adapter_config = CFormerConfig(num_heads=4, dropout=0.0) if adapter == "cformer" else ConvSubsamplerConfig(
+        bottleneck_dim=32)
+    config = BlspKdConfig(ArchitectureConfig(whisper="tiny", llm="tiny", adapter=adapter, **{adapter: adapter_config}))
     torch.manual_seed(seed)
     return BlspKdModel(config, encoder, feature_extractor, tiny_llama(tokenizer, seed), tokenizer).eval()
 
@@ -119,23 +123,22 @@ def test_first_token_clock_skips_the_prompt():
 
 
 def test_cli_parsing():
-    assert commands.TASKS == TASKS
     parser = argparse.ArgumentParser()
-    commands.add_evaluate_parser(parser.add_subparsers())
+    evaluate_cli.add_evaluate_parser(parser.add_subparsers())
     args = parser.parse_args(["evaluate", "--manifest", "m.jsonl", "--out", "o", "--systems", "cascade,text",
                               "--tasks", "repeat", "--compare", "a=runs/a", "b=runs/b"])
     assert args.systems == ["cascade", "text"] and args.tasks == ["repeat"]
-    assert commands.parse_compare(args.compare) == {"a": "runs/a", "b": "runs/b"}
+    assert evaluate_cli.parse_compare(args.compare) == {"a": "runs/a", "b": "runs/b"}
     with pytest.raises(argparse.ArgumentTypeError, match="speech, text, cascade"):
-        commands.parse_choices("speech,asr", commands.SYSTEMS, "systems")
+        evaluate_cli.parse_choices("speech,asr", EVALUATION_SYSTEMS, "systems")
     for bad in (["nameless"], ["text=runs/a"], ["a=x", "a=y"], ["a/b=x"]):
         with pytest.raises(argparse.ArgumentTypeError, match="--compare"):
-            commands.parse_compare(bad)
+            evaluate_cli.parse_compare(bad)
 
 
 def test_cli_refuses_limit_0_and_an_out_that_is_a_file(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    commands.add_evaluate_parser(parser.add_subparsers())
+    evaluate_cli.add_evaluate_parser(parser.add_subparsers())
     with pytest.raises(SystemExit):
         parser.parse_args(["evaluate", "--manifest", "m.jsonl", "--out", "o", "--limit", "0"])
     assert "--limit: must be at least 1, got 0" in capsys.readouterr().err
@@ -143,7 +146,7 @@ def test_cli_refuses_limit_0_and_an_out_that_is_a_file(tmp_path, capsys):
     (tmp_path / "out.txt").write_text("not a folder")
     args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "out.txt")])
     assert args.func(args) == 2
-    assert "--out" in capsys.readouterr().err and (tmp_path / "out.txt").read_text() == "not a folder"
+    assert "out.txt is a file" in capsys.readouterr().err and (tmp_path / "out.txt").read_text() == "not a folder"
 
 
 def test_a_manifest_without_usable_records_is_a_one_line_error(tmp_path, capsys):
@@ -169,21 +172,21 @@ def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_different
     """Responses are stored as token ids of the base LLM; a compared checkpoint with another tokenizer is refused."""
     base, other = tiny_model(), tiny_model()
     other.tokenizer = tiny_chat_tokenizer(STYLES["qwen2"])
-    assert commands.tokenizer_mismatch(base.tokenizer, tiny_model(seed=1).tokenizer) is None
-    assert commands.tokenizer_mismatch(other.tokenizer, base.tokenizer) == "chat templates differ"
+    assert tokenizer_mismatch(base.tokenizer, tiny_model(seed=1).tokenizer) is None
+    assert tokenizer_mismatch(other.tokenizer, base.tokenizer) == "chat templates differ"
     extended = tiny_chat_tokenizer(STYLES["smollm2"])
     extended.add_tokens(["<|audio|>"])
-    assert "vocabularies" in commands.tokenizer_mismatch(extended, base.tokenizer)
+    assert "vocabularies" in tokenizer_mismatch(extended, base.tokenizer)
 
     monkeypatch.setattr(BlspKdModel, "from_pretrained",
                         classmethod(lambda cls, directory: base if str(directory).endswith("base") else other))
     manifest = write_manifest(tmp_path, [{"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.0, 0), "text": "hi"}])
     parser = argparse.ArgumentParser()
-    commands.add_evaluate_parser(parser.add_subparsers())
+    evaluate_cli.add_evaluate_parser(parser.add_subparsers())
     args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "out"), "--model",
                               str(tmp_path / "base"), "--compare", f"qwen={tmp_path / 'other'}", "--no-progress"])
     assert args.func(args) == 2
-    assert "--compare qwen=" in capsys.readouterr().err and not (tmp_path / "out" / "results.json").exists()
+    assert "compare qwen=" in capsys.readouterr().err and not (tmp_path / "out" / "results.json").exists()
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +318,7 @@ def test_embedded_default_evaluation(tmp_path, espeak, capsys):
     out = tmp_path / "out"
 
     parser = argparse.ArgumentParser()
-    commands.add_evaluate_parser(parser.add_subparsers())
+    evaluate_cli.add_evaluate_parser(parser.add_subparsers())
     args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(out),
                               "--model", str(checkpoint), "--max-new-tokens", "8", "--latency-clips", "0",
                               "--plot-clips", "2", "--device", "cpu", "--no-progress"])

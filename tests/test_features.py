@@ -13,7 +13,9 @@ import torch
 from blsp_kd.data.dataset import SpeechCollator, SpeechDataset
 from blsp_kd.data.features import FeatureCache
 from blsp_kd.data.manifest import ManifestRecord, read_manifest, write_manifest
-from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
+from blsp_kd.models.adapters import CFormerConfig
+from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig
 from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
 SAMPLE_RATE = 16000
@@ -24,8 +26,8 @@ TEXTS = ["the cat sat on the mat", "hello world", "the weather is nice today", "
 def tiny_model(seed: int = 0, train_encoder: bool = False) -> BlspKdModel:
     tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
     encoder, feature_extractor = tiny_whisper(seed)
-    config = BlspKdConfig(whisper="tiny", llm="tiny", adapter_config={"num_heads": 4, "dropout": 0.0},
-                          train_encoder=train_encoder)
+    config = BlspKdConfig(ArchitectureConfig(whisper="tiny", llm="tiny", cformer=CFormerConfig(num_heads=4, dropout=0.0),
+                                             train_encoder=train_encoder))
     torch.manual_seed(seed)
     return BlspKdModel(config, encoder, feature_extractor, tiny_llama(tokenizer, seed), tokenizer).eval()
 
@@ -143,15 +145,16 @@ def test_refused_while_the_encoder_trains(tmp_path):
 def test_loss_on_cached_features_equals_loss_on_features_encoded_in_the_step(model, records, tmp_path):
     cache = FeatureCache(tmp_path / "cache", model)
     cache.build(records, progress=False)
-    collate = SpeechCollator(model.prompts, model.pad_id)
+    collate = SpeechCollator(model.prompts)
     cached_dataset = SpeechDataset(records, feature_cache=cache)
     audio_dataset = SpeechDataset(records, feature_extractor=model.feature_extractor)
     cached_batch = collate([cached_dataset[index] for index in range(len(records))])
     audio_batch = collate([audio_dataset[index] for index in range(len(records))])
-    assert cached_batch.hidden is not None and audio_batch.hidden is None and audio_batch.features is not None
+    assert cached_batch.speech.hidden is not None and audio_batch.speech.hidden is None
+    assert audio_batch.speech.features is not None
     with torch.no_grad():
-        cached_output = model(cached_batch.text, *model.encoder_outputs(cached_batch))
-        audio_output = model(audio_batch.text, *model.encoder_outputs(audio_batch))
+        cached_output = model(cached_batch.text, cached_batch.speech)
+        audio_output = model(audio_batch.text, audio_batch.speech)
     assert set(cached_output.losses) == {"input_kl", "response_kl", "cif"}
     assert cached_output.loss.item() > 0
     assert abs(cached_output.loss.item() - audio_output.loss.item()) <= 1e-6

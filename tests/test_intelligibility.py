@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from blsp_kd.data.intelligibility import REPORT_SENTENCES, group_voices, report_markdown, round_trip
+from blsp_kd.eval.intelligibility import REPORT_SENTENCES, group_voices, report_markdown, round_trip
 
 
 def test_flac_round_trip_is_lossless_up_to_16_bit_and_opus_is_smaller_and_lossy():

@@ -251,10 +251,8 @@ def test_weighted_total():
         "response_kl": torch.tensor(2.0),
         "cif": torch.tensor(0.25),
     }
-    total, log = weighted_total(components, LossWeights(input_kl=1.0, response_kl=0.5, cif=4.0))
+    total = weighted_total(components, LossWeights(input_kl=1.0, response_kl=0.5, cif=4.0))
     assert total.item() == pytest.approx(0.5 + 1.0 + 1.0)
-    assert log == pytest.approx({"input_kl": 0.5, "response_kl": 2.0, "cif": 0.25, "total": 2.5})
-    assert all(isinstance(value, float) for value in log.values())
     total.backward()
     assert components["input_kl"].grad.item() == 1.0
 

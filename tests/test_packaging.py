@@ -94,7 +94,8 @@ def test_the_demo_recipe_is_default_stage1_with_the_demo_settings(tmp_path):
     former = load_recipe("default-stage1", [
         f"data.train=[{synth / 'train.responses.jsonl'}]", f"data.valid={synth / 'valid.responses.jsonl'}",
         f"train.output_dir={work / 'stage1'}", "train.max_minutes=14.0", "train.max_steps=540", "train.seed=0",
-        "train.eval_every=100", "train.save_every=50", "model.temperature=1.0", "model.loss_weights.speech_rms=3.0"])
+        "train.eval_every=100", "train.save_every=50", "model.objective.temperature=1.0",
+        "model.objective.loss_weights.speech_rms=3.0"])
     assert demo_recipe(DemoConfig(work_dir=str(work))) == former
     limited = demo_recipe(DemoConfig(work_dir=str(work), train_minutes=2.0, max_steps=7, seed=3))
     assert (limited.train.max_minutes, limited.train.max_steps, limited.train.seed) == (2.0, 7, 3)

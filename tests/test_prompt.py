@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from blsp_kd.data.collate import build_inference_inputs, collate_text
-from blsp_kd.data.prompt import PromptBuilder
+from blsp_kd.layout.batch import build_inference_inputs, collate_text
+from blsp_kd.layout.prompt import PromptBuilder
 from tiny import STYLES, tiny_chat_tokenizer
 
 INSTRUCTIONS = ["Continue the following text in a coherent style:", "Repeat what was said."]
@@ -40,13 +40,12 @@ def check_transcript_and_speech_positions_coincide(tokenizer):
         {"id": f"utt{i}", "instruction": instruction, "text": transcript}
         for i, (instruction, transcript) in enumerate(zip(INSTRUCTIONS, TRANSCRIPTS, strict=True))
     ]
-    pad_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token)
-    teacher = collate_text(examples, builder, pad_id=pad_id)
+    teacher = collate_text(examples, builder)
     transcripts = [builder.transcript_ids(example["text"]) for example in examples]
     student = build_inference_inputs(
         [builder.segments(example["instruction"]) for example in examples],
         [len(ids) for ids in transcripts],
-        pad_id=pad_id,
+        pad_id=builder.pad_id,
     )
     assert torch.equal(teacher.speech_mask, student.speech_mask)
     assert torch.equal(teacher.attention_mask, student.attention_mask)

@@ -18,10 +18,8 @@ import soundfile
 import torch
 
 from blsp_kd.cli import main
-from blsp_kd.data.collate import collate_text
 from blsp_kd.data.dataset import text_example
 from blsp_kd.data.manifest import ManifestRecord, read_manifest, write_manifest
-from blsp_kd.data.prompt import PromptBuilder
 from blsp_kd.data.responses import (
     DEFAULT_INSTRUCTIONS,
     assign_instruction,
@@ -37,6 +35,8 @@ from blsp_kd.data.responses import (
     shard_path,
     shard_records,
 )
+from blsp_kd.layout.batch import collate_text
+from blsp_kd.layout.prompt import PromptBuilder
 from blsp_kd.losses import response_logit_mask
 from tiny import STYLES, TRAINING_TEXT, tiny_chat_tokenizer, tiny_llama
 
@@ -50,10 +50,10 @@ def make_records(count: int, audio_dir: Path) -> list[ManifestRecord]:
             for index in range(count)]
 
 
-def teacher_forced_argmax_matches(llm, prompts: PromptBuilder, examples: list[dict], pad_id: int) -> bool:
+def teacher_forced_argmax_matches(llm, prompts: PromptBuilder, examples: list[dict]) -> bool:
     """One forward of the LLM over [prefix][transcript][suffix][response][end-of-turn unless early_stop]: its argmax
     at the response-predicting positions equals the response targets."""
-    batch = collate_text(examples, prompts, pad_id)
+    batch = collate_text(examples, prompts)
     with torch.no_grad():
         logits = llm(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                      position_ids=batch.position_ids).logits
@@ -105,7 +105,7 @@ def test_real_smollm2_reproduces_its_stored_responses(embedded_llm, tmp_path):
         assert prompts.end_of_turn_id not in record.response_ids
         assert record.early_stop == (len(record.response_ids) == max_new_tokens)
     examples = [text_example(record) for record in written]
-    assert teacher_forced_argmax_matches(llm, prompts, examples, tokenizer.pad_token_id)
+    assert teacher_forced_argmax_matches(llm, prompts, examples)
 
 
 def test_greedy_ignores_the_checkpoints_generation_settings():
@@ -116,17 +116,16 @@ def test_greedy_ignores_the_checkpoints_generation_settings():
     llm.generation_config.repetition_penalty = 2.0
     llm.generation_config.no_repeat_ngram_size = 1
     prompts = PromptBuilder(tokenizer)
-    pad_id = prompts.end_of_turn_id
     examples = [{"id": str(index), "text": text, "instruction": "repeat what was said."}
                 for index, text in enumerate(["the cat sat on the mat", "hello", "the sun is out today"])]
-    responses = generate_responses(llm, prompts, examples, max_new_tokens=12, pad_id=pad_id)
+    responses = generate_responses(llm, prompts, examples, max_new_tokens=12)
     for example, response in zip(examples, responses, strict=True):
         example["response_ids"], example["early_stop"] = response.ids, response.early_stop
-    assert teacher_forced_argmax_matches(llm, prompts, examples, pad_id)
-    prompt_batch = collate_text([{"text": e["text"], "instruction": e["instruction"]} for e in examples], prompts,
-                                pad_id)
+    assert teacher_forced_argmax_matches(llm, prompts, examples)
+    prompt_batch = collate_text([{"text": e["text"], "instruction": e["instruction"]} for e in examples], prompts)
     penalised = llm.generate(input_ids=prompt_batch.input_ids, attention_mask=prompt_batch.attention_mask,
-                             do_sample=False, max_new_tokens=12, eos_token_id=pad_id, pad_token_id=pad_id)
+                             do_sample=False, max_new_tokens=12, eos_token_id=prompts.end_of_turn_id,
+                             pad_token_id=prompts.pad_id)
     penalised_ids = penalised[:, prompt_batch.input_ids.shape[1] :].tolist()
     assert [row[: len(response.ids)] for row, response in zip(penalised_ids, responses, strict=True)] != [
         response.ids for response in responses]

@@ -18,8 +18,10 @@ import soundfile
 import torch
 
 from blsp_kd.data.audio import load_audio
-from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
-from blsp_kd.models.plora import PLoRALinear
+from blsp_kd.models.adapters import CFormerConfig
+from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig
+from blsp_kd.models.plora import PLoRAConfig, PLoRALinear
 from blsp_kd.serve.app import ServeConfig, cif_trace, create_app, serving
 from blsp_kd.serve.model import ModelNotFound, load_model
 from tiny import save_tiny_base_models
@@ -52,8 +54,9 @@ def audio_part(samples: np.ndarray, audio_format: str = "wav") -> dict:
 
 def save_seeded_model(folder: Path, whisper: str, llm: str, adapter_config: dict | None = None) -> Path:
     """A CFormer and PLoRA with seeded random weights on the given base models, saved as a model folder."""
-    config = BlspKdConfig(whisper=whisper, llm=llm, adapter_config={"dropout": 0.0, **(adapter_config or {})},
-                          plora={"rank": 4, "alpha": 8, "dropout": 0.0})
+    config = BlspKdConfig(ArchitectureConfig(whisper=whisper, llm=llm,
+                                             cformer=CFormerConfig(**{"dropout": 0.0, **(adapter_config or {})}),
+                                             plora=PLoRAConfig(rank=4, alpha=8, dropout=0.0)))
     torch.manual_seed(0)
     model = BlspKdModel.from_config(config)
     generator = torch.Generator().manual_seed(1)

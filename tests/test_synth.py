@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile
 
+from blsp_kd.cli.prepare import add_prepare_parser
 from blsp_kd.data import engines, synth
-from blsp_kd.data.commands import add_prepare_parser
 from blsp_kd.data.engines import missing_engines
 from blsp_kd.data.synth import (
     HELD_OUT_ESPEAK_VOICES,

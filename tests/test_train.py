@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 import soundfile
 import torch
 
+from blsp_kd.models.plora import PLoRAConfig
 from blsp_kd.train.checkpoint import latest_checkpoint, save_atomically
 from blsp_kd.train.config import load_recipe
 from blsp_kd.train.loop import epoch_batches
@@ -33,7 +35,8 @@ def tiny_setup(tmp_path_factory):
 
 def tiny_overrides(setup: dict, output_dir: Path, **extra) -> list[str]:
     settings = {
-        "model.whisper": setup["whisper"], "model.llm": setup["llm"], "model.adapter_config.num_heads": 4,
+        "model.architecture.whisper": setup["whisper"], "model.architecture.llm": setup["llm"],
+        "model.architecture.cformer.num_heads": 4,
         "data.train": f"[{setup['train']}]", "data.valid": setup["valid"], "data.cache_dir": str(setup["root"] / "cache"),
         "train.output_dir": str(output_dir), "train.batch_size": 4, "train.max_steps": 40, "train.warmup_steps": 2,
         "train.log_every": 1, "train.eval_every": 20, "train.save_every": 10, "train.progress": False,
@@ -115,12 +118,17 @@ def test_a_killed_checkpoint_save_never_corrupts_the_previous_checkpoint(tmp_pat
     assert (root / "step-0000003" / "model.safetensors").read_bytes() == b"good"
 
 
-def test_two_process_ddp_keeps_ranks_in_sync(tiny_setup, tmp_path):
+@pytest.mark.parametrize("stage", ["stage 1", "stage 2 with the encoder trained"])
+def test_two_process_ddp_keeps_ranks_in_sync(stage, tiny_setup, tmp_path):
+    """The ranks hold the same trained weights after every step; in stage 2 the encoder is one of them (it runs
+    inside the DDP-wrapped forward, so its gradients are averaged like the adapter's)."""
     output_dir = tmp_path / "ddp"
+    settings = {"train.max_steps": 4, "train.batch_size": 2, "train.save_every": 2, "train.group_by_length": True}
+    if stage != "stage 1":
+        settings |= {"model.architecture.train_encoder": "true", "data.feature_cache": "false"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "blsp_kd.cli", "train",
                "--recipe", str(REPO / "recipes" / "default-stage1.yaml"),
-               *tiny_overrides(tiny_setup, output_dir, **{"train.max_steps": 4, "train.batch_size": 2,
-                                                          "train.save_every": 2, "train.group_by_length": True})]
+               *tiny_overrides(tiny_setup, output_dir, **settings)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     sync = read_log(output_dir, "sync")
@@ -160,20 +168,18 @@ def test_every_recipe_loads_and_dry_runs_on_tiny_models(recipe, tiny_setup, tmp_
     cannot run here; this checks its wiring: CFormer 4+4, gradient checkpointing, its loss weights)."""
     loaded = load_recipe(recipe)
     assert loaded.train.output_dir.startswith("runs/")
-    if loaded.model.plora is not None:
-        assert loaded.model.plora["scope"] in ("speech", "all")
+    architecture, weights = loaded.model.architecture, asdict(loaded.model.objective.loss_weights)
+    if architecture.plora is not None:
+        assert architecture.plora.scope in ("speech", "all")
     settings = {"train.max_steps": 1, "train.init_from": "null", "train.mixed_precision": "fp32",
-                "model.dtype": "float32", "data.num_workers": 0, "train.save_every": 1,
+                "model.precision": "fp32", "data.num_workers": 0, "train.save_every": 1,
                 "train.grad_accum_steps": min(loaded.train.grad_accum_steps, 2)}
     overrides = tiny_overrides(tiny_setup, tmp_path / "run", **settings)
-    if loaded.model.adapter != "cformer":
-        overrides = [item for item in overrides if not item.startswith("model.adapter_config.num_heads")]
     result = subprocess.run(train_command(recipe, overrides), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     step = read_log(tmp_path / "run")[1]
-    assert set(loaded.model.loss_weights) >= {"input_kl", "response_kl", "cif", "response_ce"}
-    for name, weight in loaded.model.loss_weights.items():
-        if weight and not (loaded.model.adapter == "conv" and name in ("input_kl", "cif")):
+    for name, weight in weights.items():
+        if weight and not (architecture.adapter == "conv" and name in ("input_kl", "cif")):
             assert name in step, (name, step)
 
 
@@ -194,7 +200,7 @@ def test_bf16_mixed_precision_keeps_frozen_weights_in_bf16_and_follows_the_fp32_
         frozen = {p.dtype for p in trainer.model.parameters() if not p.requires_grad}
         trained = {p.dtype for p in trainer.model.parameters() if p.requires_grad}
         assert frozen == {torch.bfloat16 if precision == "bf16" else torch.float32} and trained == {torch.float32}
-        if trainer.model.config.plora is not None:
+        if trainer.model.config.architecture.plora is not None:
             assert any("lora_" in name for name, p in trainer.model.named_parameters() if p.requires_grad)
         logs[precision] = read_log(output_dir)
         logs[precision + " valid"] = read_log(output_dir, "valid")
@@ -242,9 +248,9 @@ def test_the_7b_recipe_settings_train_and_round_trip_on_tiny_models(tiny_setup, 
         "train.eval_every": 2, "data.num_workers": 0, "data.cache_dir": str(tmp_path / "cache"),
         "train.mixed_precision": "bf16"}))
     original = load_recipe(recipe_path)
-    assert recipe.model.dtype == original.model.dtype == "bfloat16"
+    assert recipe.model.precision == original.model.precision == "bf16"
     assert recipe.train.mixed_precision == original.train.mixed_precision == "bf16"
-    assert recipe.train.gradient_checkpointing and recipe.model.adapter_config["num_pre_layers"] == 4
+    assert recipe.train.gradient_checkpointing and recipe.model.architecture.cformer.num_pre_layers == 4
     trainer = run_in_process(recipe)
     assert sorted(read_log(output_dir)) == [1, 2]
     assert all(math.isfinite(value) for value in read_log(output_dir)[2].values() if isinstance(value, float))
@@ -254,17 +260,16 @@ def test_the_7b_recipe_settings_train_and_round_trip_on_tiny_models(tiny_setup, 
     assert loaded.config == trainer.model.config
     saved, reloaded = trainer.model.trainable_state_dict(), loaded.trainable_state_dict()
     assert saved.keys() == reloaded.keys() and all(torch.equal(saved[name], reloaded[name]) for name in saved)
-    batch = SpeechCollator(loaded.prompts, loaded.pad_id)(
-        [SpeechDataset(trainer.valid_dataset.records, feature_extractor=loaded.feature_extractor)[i] for i in (0, 1)])
+    batch = SpeechCollator(loaded.prompts)(
+        [SpeechDataset(trainer.valid_records, feature_extractor=loaded.feature_extractor)[i] for i in (0, 1)])
     losses = []
     for model in (trainer.model, loaded):  # under bf16 autocast, as validation runs (accelerate wraps the trained
         model.eval()                       # model's forward in it)
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-            features = batch.features.to(model.dtype)
-            losses.append(model(batch.text, *model.encode(features, batch.feature_lengths)).loss.item())
+            losses.append(model(batch.text, batch.speech).loss.item())
     assert losses[0] == losses[1]
     # Inference runs without autocast: bf16 base models, the fp32 adapter.
-    audio = load_record_audio(trainer.valid_dataset.records[0]).samples
+    audio = load_record_audio(trainer.valid_records[0]).samples
     assert len(loaded.generate_ids([audio], "Repeat what was said.", max_new_tokens=2)[0]) >= 1
 
 
@@ -296,7 +301,7 @@ def test_bad_clips_are_skipped_and_named_with_or_without_the_feature_cache(featu
                                    "data.cache_dir": str(tmp_path / "cache"), "data.teacher_cache": "none"})))
     console = capsys.readouterr().out
     assert sorted(read_log(output_dir)) == [1, 2] and sorted(read_log(output_dir, "valid")) == [0, 1, 2]
-    assert len(trainer.train_dataset) == 16
+    assert len(trainer.train_records) == 16
     for name, reason in (("ten-ms", "too short"), ("forty-s", "longer than the maximum 30"),
                          ("missing", "missing.wav")):
         (line,) = [line for line in console.splitlines() if f"id {name!r}" in line]
@@ -337,20 +342,21 @@ def test_a_training_manifest_without_usable_records_is_a_one_line_error(case, ti
 
 
 def test_auto_precision_is_bf16_only_where_bf16_matmuls_are_native(monkeypatch):
-    from blsp_kd.models.pretrained import native_bf16, resolve_dtype
+    from blsp_kd.models import pretrained
+    from blsp_kd.models.pretrained import native_bf16, resolve_precision
     from blsp_kd.train import loop
 
-    assert not native_bf16("meta") and resolve_dtype("float32") == torch.float32
-    assert resolve_dtype("auto", "cpu") == (torch.bfloat16 if native_bf16("cpu") else torch.float32)
-    with pytest.raises(ValueError, match="dtype"):
-        resolve_dtype("float16")
-    monkeypatch.setattr(loop, "native_bf16", lambda: True)
-    assert loop.resolve_mixed_precision("auto") == "bf16"
-    monkeypatch.setattr(loop, "native_bf16", lambda: False)
-    assert loop.resolve_mixed_precision("auto") == "no"
-    assert loop.resolve_mixed_precision("bf16") == "bf16" and loop.resolve_mixed_precision("fp32") == "no"
-    with pytest.raises(ValueError, match="mixed_precision"):
-        loop.resolve_mixed_precision("int8")
+    assert not native_bf16("meta") and resolve_precision("fp32") == torch.float32
+    assert resolve_precision("auto", "cpu") == (torch.bfloat16 if native_bf16("cpu") else torch.float32)
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("float16")
+    monkeypatch.setattr(pretrained, "native_bf16", lambda device=None: True)
+    assert loop.accelerate_mixed_precision("auto") == "bf16"
+    monkeypatch.setattr(pretrained, "native_bf16", lambda device=None: False)
+    assert loop.accelerate_mixed_precision("auto") == "no"
+    assert loop.accelerate_mixed_precision("bf16") == "bf16" and loop.accelerate_mixed_precision("fp32") == "no"
+    with pytest.raises(ValueError, match="precision"):
+        loop.accelerate_mixed_precision("int8")
 
 
 def test_deepspeed_config_matches_the_7b_recipe():
@@ -366,8 +372,8 @@ def test_deepspeed_config_matches_the_7b_recipe():
 
 
 def test_overrides_are_type_checked():
-    recipe = load_recipe(REPO / "recipes" / "default-stage1.yaml", ["train.lr=3e-4", "model.plora.rank=4"])
-    assert recipe.train.lr == 3e-4 and recipe.model.plora == {"rank": 4}
+    recipe = load_recipe(REPO / "recipes" / "default-stage1.yaml", ["train.lr=3e-4", "model.architecture.plora.rank=4"])
+    assert recipe.train.lr == 3e-4 and recipe.model.architecture.plora == PLoRAConfig(rank=4)
     with pytest.raises(Exception, match="batch_size"):
         load_recipe(REPO / "recipes" / "default-stage1.yaml", ["train.batch_size=many"])
     with pytest.raises(ValueError, match="section.key=value"):

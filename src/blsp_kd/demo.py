@@ -52,13 +52,12 @@ def demo_recipe(config: DemoConfig):
 
 def run_demo(config: DemoConfig) -> dict:
     # Imported here, not at the top: `blsp-kd --help` reads DemoConfig and should not wait for torch.
-    from safetensors.torch import load_file
 
     from blsp_kd.data.manifest import read_manifest
     from blsp_kd.data.responses import prepare_responses
     from blsp_kd.data.synth import prepare_synth
-    from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdModel
-    from blsp_kd.models.pretrained import load_llm, native_bf16, resolve_dtype
+    from blsp_kd.models.blsp_kd import BlspKdModel
+    from blsp_kd.models.pretrained import load_llm, native_bf16, resolve_precision
     from blsp_kd.train.loop import Trainer, set_seed
 
     started = time.perf_counter()
@@ -85,7 +84,7 @@ def run_demo(config: DemoConfig) -> dict:
     now = phase("synthesis", now)
 
     print("[2/6] the LLM writes its own responses (continuation + repeat)")
-    llm, tokenizer = load_llm(dtype=resolve_dtype("auto", "cpu"))  # it runs here on the CPU; bf16 where native there
+    llm, tokenizer = load_llm(dtype=resolve_precision("auto", "cpu"))  # it runs here on the CPU; bf16 where native there
     manifests = {}
     for split in ("train", "valid", "test"):
         records, read_problems = read_manifest(work / "synth" / f"{split}.jsonl")
@@ -102,7 +101,7 @@ def run_demo(config: DemoConfig) -> dict:
     print("[3/6] held-out alignment of the untrained adapter (test split: unseen voices and sentences)")
     set_seed(config.seed)  # the same initialisation the trainer will start from
     untrained = BlspKdModel.from_config(recipe.model)
-    before = held_out_metrics(untrained, manifests["test"], shuffle=False)
+    before = held_out_metrics(untrained, manifests["test"])
     del untrained
     now = phase("evaluation before", now)
 
@@ -113,30 +112,25 @@ def run_demo(config: DemoConfig) -> dict:
 
     print("[5/6] held-out alignment after training")
     del trainer  # it may hold the base models in bf16 (mixed precision); both tables are measured in fp32
-    model = BlspKdModel.from_config(recipe.model)
-    model.load_trainable(load_file(work / "stage1" / "best" / WEIGHTS_FILE))  # keep-best by validation KL
-    after = held_out_metrics(model, manifests["test"], shuffle=False)
-    shuffled = held_out_metrics(model, manifests["test"], shuffle=True)
+    model = BlspKdModel.from_pretrained(work / "stage1" / "best")  # keep-best by validation KL
+    after = held_out_metrics(model, manifests["test"], with_shuffled=True)
     phase("evaluation after", now)
 
-    results = {"before": before, "after": after, "after_shuffled_audio": shuffled, "training": trained,
-               "timings_s": timings, "total_s": time.perf_counter() - started}
+    results = {"before": before, "after": after, "training": trained, "timings_s": timings,
+               "total_s": time.perf_counter() - started}
     (work / "demo_results.json").write_text(json.dumps(results, indent=2))
-    print(results_table(before, after, shuffled))
+    print(results_table(before, after))
     print("[6/6] the shipped model (--model default) beside the text path and the cascade, on held-out clips")
     print(shipped_model_answers(manifests["test"], config.num_shown))
     print(f"demo finished in {results['total_s'] / 60:.1f} min; results in {work / 'demo_results.json'}")
     return results
 
 
-def held_out_metrics(model, manifest: Path, shuffle: bool) -> dict:
+def held_out_metrics(model, manifest: Path, with_shuffled: bool = False) -> dict:
     """Alignment metrics of a BlspKdModel on a manifest with responses (encoder outputs from the feature cache)."""
-    import torch
-
-    from blsp_kd.data.dataset import SpeechCollator, SpeechDataset
     from blsp_kd.data.features import FeatureCache
     from blsp_kd.data.manifest import read_manifest
-    from blsp_kd.eval.alignment import alignment_metrics
+    from blsp_kd.eval.alignment import held_out_alignment
     from blsp_kd.models.pretrained import blsp_home
 
     records, _ = read_manifest(manifest)
@@ -144,16 +138,16 @@ def held_out_metrics(model, manifest: Path, shuffle: bool) -> dict:
     records, problems = cache.build(records)
     for problem in problems:
         print(f"  skipped: {problem}")
-    dataset = SpeechDataset(records, feature_cache=cache)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=8, collate_fn=SpeechCollator(model.prompts, model.pad_id))
-    return alignment_metrics(model, loader, shuffle_audio=shuffle, progress=True)
+    return held_out_alignment(model, records, batch_size=8, feature_cache=cache, with_shuffled=with_shuffled,
+                              progress=True)
 
 
-def shipped_model_answers(manifest: Path, num_clips: int, instruction: str = "Repeat what was said.") -> str:
+def shipped_model_answers(manifest: Path, num_clips: int, task: str = "repeat") -> str:
     """What the shipped model answers to `num_clips` clips of the manifest, beside the text path and the cascade
     of the same base models (greedy, one line each)."""
     from blsp_kd.data.manifest import read_manifest
     from blsp_kd.eval.evaluate import CascadeSystem, SpeechSystem, TextSystem, load_clips
+    from blsp_kd.layout.tasks import INSTRUCTIONS
     from blsp_kd.models.blsp_kd import BlspKdModel
     from blsp_kd.models.encoder import min_clip_samples
     from blsp_kd.models.pretrained import load_whisper
@@ -161,9 +155,10 @@ def shipped_model_answers(manifest: Path, num_clips: int, instruction: str = "Re
     records, _ = read_manifest(manifest)
     model = BlspKdModel.from_pretrained("default")
     clips, _ = load_clips(records[:num_clips], min_clip_samples(model.feature_extractor), progress=False)
-    whisper, processor = load_whisper(model.config.whisper, dtype=model.dtype)
+    whisper, processor = load_whisper(model.config.architecture.whisper, dtype=model.dtype)
     systems = {"text path (transcript)": TextSystem(model), "cascade (Whisper ASR)": CascadeSystem(model, whisper,
                processor), "shipped model (speech)": SpeechSystem(model)}
+    instruction = INSTRUCTIONS[task]
     instructions = [instruction] * len(clips)
     answers = {name: [model.tokenizer.decode(ids, skip_special_tokens=True).strip()
                       for ids in system.response_ids(clips, instructions, max_new_tokens=48)]
@@ -175,7 +170,7 @@ def shipped_model_answers(manifest: Path, num_clips: int, instruction: str = "Re
     return "\n".join(lines)
 
 
-def results_table(before: dict, after: dict, shuffled: dict) -> str:
+def results_table(before: dict, after: dict) -> str:
     def change(name: str) -> str:
         return f"{(after[name] - before[name]) / before[name]:+.0%}"
 
@@ -191,6 +186,7 @@ def results_table(before: dict, after: dict, shuffled: dict) -> str:
         f"{change('cif_count_error')} |",
         "",
         f"After training, KL with each clip's own audio {after['kl']:.3f} vs another clip's audio "
-        f"{shuffled['kl']:.3f}: {(shuffled['kl'] - after['kl']) / shuffled['kl']:.0%} lower with its own.",
+        f"{after['shuffled_kl']:.3f}: {(after['shuffled_kl'] - after['kl']) / after['shuffled_kl']:.0%} lower with "
+        "its own.",
     ]
     return "\n".join(rows)

@@ -278,14 +278,8 @@ class LossWeights:
     token_ce: float = 0.0  # not in METHOD: each speech vector should name its transcript token (`speech_token_ce`)
 
 
-def weighted_total(
-    components: dict[str, torch.Tensor], weights: LossWeights
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """total = Σ_name weights.name · components[name] over the components present.
-
-    Returns:
-        (total, log) where log holds every component and "total" as plain floats.
-    """
+def weighted_total(components: dict[str, torch.Tensor], weights: LossWeights) -> torch.Tensor:
+    """total = Σ_name weights.name · components[name] over the components present."""
     known_names = {field.name for field in fields(LossWeights)}
     unknown_names = sorted(set(components) - known_names)
     if unknown_names:
@@ -294,7 +288,4 @@ def weighted_total(
         )
     if not components:
         raise ValueError("weighted_total: no loss components given")
-    total = sum(getattr(weights, name) * value for name, value in components.items())
-    log = {name: value.detach().item() for name, value in components.items()}
-    log["total"] = total.detach().item()
-    return total, log
+    return sum(getattr(weights, name) * value for name, value in components.items())

@@ -8,10 +8,7 @@ Outcomes of `load_audio`:
 - accepted with a warning: all-silence audio.
 `load_record_audio` logs a record's notes (INFO, shown with `blsp-kd -v`) and warnings (WARNING), naming the record.
 
-Long audio is rejected by a stated limit, not cut: every clip's speech runs through the CFormer's self-attention
-over all its encoder frames (50 per second), whose memory grows with the square of the length (batch 8, 6 heads,
-a 5-minute clip: 8 · 6 · 15,000² · 4 bytes = 43 GB). DEFAULT_MAX_SECONDS is the default limit of training
-(`data.max_audio_seconds`), evaluation (`--max-audio-seconds`) and the Python API.
+Long audio is rejected by a stated limit, not cut (`blsp_kd.layout.clips` says why).
 """
 
 import logging
@@ -25,11 +22,10 @@ import soundfile
 import soxr
 
 from blsp_kd.data.manifest import ManifestRecord, Problem, speech_rate_problem
+from blsp_kd.layout.clips import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
-TARGET_SAMPLE_RATE = 16000
-DEFAULT_MAX_SECONDS = 30.0  # one Whisper window; see the module docstring
 # Peak amplitude below which audio counts as silence: about -80 dBFS, a few 16-bit quantisation steps.
 SILENCE_PEAK = 1e-4
 # A segment may end this far past the end of the file (rounding of offset/duration); the rest is an error.
@@ -86,7 +82,7 @@ def load_audio(
     path: str | os.PathLike,
     offset: float | None = None,
     duration: float | None = None,
-    target_sr: int = TARGET_SAMPLE_RATE,
+    target_sr: int = SAMPLE_RATE,
     max_seconds: float | None = None,
     min_samples: int | None = None,
 ) -> LoadedAudio:
@@ -155,7 +151,7 @@ def load_audio(
 
 
 def load_record_audio(
-    record: ManifestRecord, max_seconds: float | None = None, target_sr: int = TARGET_SAMPLE_RATE,
+    record: ManifestRecord, max_seconds: float | None = None, target_sr: int = SAMPLE_RATE,
     min_samples: int | None = None, report: bool = True,
 ) -> LoadedAudio:
     """`load_audio` for a manifest record, also rejecting a transcript implausibly long for the clip
@@ -201,34 +197,3 @@ def check_records(
             continue
         usable.append(record)
     return usable, problems
-
-
-# Integer PCM dtypes and the value of full scale, so int16 −32768..32767 becomes −1..1.
-PCM_FULL_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31}
-
-
-def as_clip(audio, index: int, min_samples: int, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> np.ndarray:
-    """One input of the Python API (`BlspKdModel.generate`) as a float32 mono clip, or a ValueError naming the input.
-
-    `audio`: 16 kHz mono samples as a 1-D array, tensor or list: floats in [-1, 1] as they are, int16/int32 PCM
-    scaled to [-1, 1]. Rejected: other dtypes, 2-D input (channels), NaN/inf, fewer than `min_samples` samples,
-    more than `max_seconds` (None: no limit).
-    """
-    where = f"audio {index}"
-    array = np.asarray(audio)
-    if array.dtype in PCM_FULL_SCALE:
-        array = array / PCM_FULL_SCALE[array.dtype]
-    elif array.size and array.dtype.kind != "f":
-        raise ValueError(f"{where}: expected float or int16/int32 samples, got dtype {array.dtype}")
-    if array.ndim != 1:
-        hint = " (several channels? pass one, or their mean: audio.mean(axis=1))" if array.ndim == 2 else ""
-        raise ValueError(f"{where}: expected a 1-D mono clip at 16 kHz, got shape {array.shape}{hint}")
-    num_bad = int((~np.isfinite(array)).sum())
-    if num_bad:
-        raise ValueError(f"{where}: {num_bad} NaN/inf samples")
-    if len(array) < min_samples:
-        raise ValueError(f"{where}: {len(array)} samples, too short (Whisper's features need at least {min_samples})")
-    if max_seconds is not None and len(array) > max_seconds * TARGET_SAMPLE_RATE:
-        raise ValueError(f"{where}: {len(array) / TARGET_SAMPLE_RATE:.2f} s, longer than the maximum {max_seconds} s "
-                         "(split it, or raise max_audio_seconds if memory allows)")
-    return np.ascontiguousarray(array, dtype=np.float32)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
+from blsp_kd.layout.clips import SAMPLE_RATE
+
 SPEED_RANGE = (0.9, 1.1)
 SNR_DB_RANGE = (10.0, 30.0)
 GAIN_DB_RANGE = (-12.0, 0.0)  # below the 0.9 peak the engines are scaled to, so nothing clips
@@ -22,7 +24,7 @@ class Augmentation:
     gain_db: float
 
 
-def augment(samples: np.ndarray, augmentation: Augmentation, noise_seed: int, sample_rate: int = 16_000
+def augment(samples: np.ndarray, augmentation: Augmentation, noise_seed: int, sample_rate: int = SAMPLE_RATE
             ) -> np.ndarray:
     """samples (num_samples,) float32 → (≈ num_samples / speed,) float32, clipped to [-1, 1]."""
     # Read at `sample_rate` a signal resampled to sample_rate / speed: `speed` times faster.

@@ -1,37 +1,30 @@
 """Training/evaluation examples: a manifest record + its speech (cached encoder output or log-mel features) + its
-cached teacher, collated into one `SpeechBatch` that training, validation and evaluation all read."""
+cached teacher, collated into one `SpeechBatch`. `speech_loader` is the one way records become batches: training,
+validation, evaluation and the demo all read them through it."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
-from torch import Tensor
 
 from blsp_kd.data.audio import load_record_audio
-from blsp_kd.data.collate import TextBatch, collate_text, pad_features, pad_hidden
 from blsp_kd.data.manifest import ManifestRecord
-from blsp_kd.data.prompt import PromptBuilder
-from blsp_kd.models.blsp_kd import TeacherHidden, TeacherTopK
+from blsp_kd.layout.batch import SpeechInput, TextBatch, collate_text, pad_features, pad_hidden
+from blsp_kd.layout.prompt import PromptBuilder
+from blsp_kd.layout.tasks import DEFAULT_INSTRUCTION
 from blsp_kd.models.encoder import log_mel, min_clip_samples
-
-DEFAULT_INSTRUCTION = "Continue the following text in a coherent style:"
+from blsp_kd.models.teacher import TeacherHidden, TeacherTopK
 
 
 @dataclass
 class SpeechBatch:
     ids: list[str]
     text: TextBatch
-    hidden: Tensor | None = None  # [B, T, D] cached encoder outputs (frozen encoder) ...
-    frame_mask: Tensor | None = None  # [B, T] bool
-    features: Tensor | None = None  # ... or [B, F, n_mels] log-mel features, encoded in the step
-    feature_lengths: Tensor | None = None  # [B]
+    speech: SpeechInput
     teacher: TeacherHidden | TeacherTopK | None = None  # cached teacher at the batch's used positions, row-major
 
     def to(self, device) -> "SpeechBatch":
-        moved = {}
-        for field in fields(self):
-            value = getattr(self, field.name)
-            moved[field.name] = value.to(device) if hasattr(value, "to") else value
-        return SpeechBatch(**moved)
+        teacher = self.teacher.to(device) if self.teacher is not None else None
+        return SpeechBatch(self.ids, self.text.to(device), self.speech.to(device), teacher)
 
 
 def text_example(record: ManifestRecord, default_instruction: str = DEFAULT_INSTRUCTION) -> dict:
@@ -74,17 +67,43 @@ class SpeechDataset(torch.utils.data.Dataset):
 
 
 class SpeechCollator:
-    def __init__(self, prompts: PromptBuilder, pad_id: int, max_text_tokens: int | None = None):
-        self.prompts, self.pad_id, self.max_text_tokens = prompts, pad_id, max_text_tokens
+    def __init__(self, prompts: PromptBuilder, max_text_tokens: int | None = None):
+        self.prompts, self.max_text_tokens = prompts, max_text_tokens
 
     def __call__(self, items: list[dict]) -> SpeechBatch:
         examples = [item["example"] for item in items]
-        batch = SpeechBatch(ids=[example["id"] for example in examples],
-                            text=collate_text(examples, self.prompts, self.pad_id, self.max_text_tokens))
         if "hidden" in items[0]:
-            batch.hidden, batch.frame_mask = pad_hidden([item["hidden"] for item in items])
+            speech = SpeechInput(*pad_hidden([item["hidden"] for item in items]))
         else:
-            batch.features, batch.feature_lengths = pad_features([item["features"] for item in items])
+            features, feature_lengths = pad_features([item["features"] for item in items])
+            speech = SpeechInput(features=features, feature_lengths=feature_lengths)
+        teacher = None
         if "teacher" in items[0]:
-            batch.teacher = type(items[0]["teacher"]).concat([item["teacher"] for item in items])
-        return batch
+            teacher = type(items[0]["teacher"]).concat([item["teacher"] for item in items])
+        return SpeechBatch([example["id"] for example in examples],
+                           collate_text(examples, self.prompts, self.max_text_tokens), speech, teacher)
+
+
+def speech_loader(model, records: list[ManifestRecord], batches: list[list[int]], feature_cache=None,
+                  teacher_cache=None, default_instruction: str = DEFAULT_INSTRUCTION, max_seconds: float | None = None,
+                  max_text_tokens: int | None = None, num_workers: int = 0,
+                  generator: torch.Generator | None = None) -> torch.utils.data.DataLoader:
+    """SpeechBatches of `records` for `model` (a BlspKdModel: its feature extractor and prompt layout), one per
+    list of record indices in `batches`, in that order. Speech comes from `feature_cache` when given, else from
+    the audio (log-mel features, encoded in the step); `teacher_cache` adds the cached teacher.
+
+    generator: the seed of the loader's worker seeds; None draws it from torch's global RNG."""
+    dataset = SpeechDataset(records, model.feature_extractor, feature_cache, teacher_cache, default_instruction,
+                            max_seconds)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=num_workers, generator=generator,
+                                       collate_fn=SpeechCollator(model.prompts, max_text_tokens))
+
+
+def batch_index_lists(num_items: int, batch_size: int) -> list[list[int]]:
+    """Consecutive batches of indices; a last batch of one joins the one before (shuffling needs two)."""
+    batches = [list(range(start, min(start + batch_size, num_items)))
+               for start in range(0, num_items, batch_size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        last = batches.pop()
+        batches[-1] += last
+    return batches

@@ -26,7 +26,8 @@ import numpy as np
 import soundfile
 import soxr
 
-from blsp_kd.data.audio import SILENCE_PEAK, TARGET_SAMPLE_RATE
+from blsp_kd.data.audio import SILENCE_PEAK
+from blsp_kd.layout.clips import SAMPLE_RATE
 
 TTS_TIMEOUT_SECONDS = 60
 NEUTRAL_RATE = 160  # words per minute that each engine's own speed stands for
@@ -175,8 +176,8 @@ def render(engine: str, voice: str, text: str, prosody: Prosody = Prosody()) -> 
         samples, sample_rate = _run_subprocess_engine(engine, voice, text, prosody)
     else:
         raise TtsError(f"unknown engine {engine!r} (known: {', '.join(REQUIREMENTS)})")
-    if sample_rate != TARGET_SAMPLE_RATE:
-        samples = soxr.resample(samples, sample_rate, TARGET_SAMPLE_RATE)
+    if sample_rate != SAMPLE_RATE:
+        samples = soxr.resample(samples, sample_rate, SAMPLE_RATE)
     peak = float(np.abs(samples).max()) if len(samples) else 0.0
     if peak < SILENCE_PEAK:
         raise TtsError(f"{engine} produced silence")

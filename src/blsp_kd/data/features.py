@@ -15,14 +15,14 @@ from tqdm import tqdm
 
 from blsp_kd.data.audio import AudioError, load_record_audio
 from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem
-from blsp_kd.data.store import TensorStore, content_key, tensor_fingerprint
 from blsp_kd.models.encoder import min_clip_samples
+from blsp_kd.store import TensorStore, content_key, tensor_fingerprint
 
 
 class FeatureCache:
     def __init__(self, directory: str | Path, model):
         """model: a BlspKdModel (its encoder is fingerprinted; its feature extractor and encoder fill the cache)."""
-        if model.config.train_encoder:
+        if model.config.architecture.train_encoder:
             raise ValueError("the feature cache is refused while the encoder is being trained (train_encoder=true): "
                              "its outputs change every step; set data.feature_cache=false")
         self.model = model

@@ -36,24 +36,24 @@ import yaml
 from tqdm import tqdm
 
 from blsp_kd.data.audio import header_seconds
-from blsp_kd.data.collate import collate_text
 from blsp_kd.data.manifest import (
     ManifestRecord,
     Problem,
     audio_path_for,
+    read_manifest,
     record_problem,
+    require_records,
     speech_rate_problem,
     words,
 )
-from blsp_kd.data.prompt import PromptBuilder
-from blsp_kd.models.blsp_kd import BlspKdConfig, greedy_generation_config
+from blsp_kd.layout.batch import collate_text
+from blsp_kd.layout.prompt import DEFAULT_USER_TEMPLATE, PromptBuilder, cut_at_end_of_turn
+from blsp_kd.layout.tasks import INSTRUCTIONS
+from blsp_kd.models.blsp_kd import greedy_generation_config
+from blsp_kd.models.pretrained import EMBEDDED
 
-DEFAULT_INSTRUCTIONS = {
-    "continuation": "Continue the following text in a coherent style:",
-    "repeat": "Repeat what was said.",
-}
 DEFAULT_MIX = {"continuation": 0.5, "repeat": 0.5}
-DEFAULT_USER_TEMPLATE = BlspKdConfig.user_template  # the training prompt's default
+DEFAULT_INSTRUCTIONS = {task: INSTRUCTIONS[task] for task in DEFAULT_MIX}
 CUSTOM_TASK = "custom"  # the task of a record that brought its own instruction
 
 # Checked at the start of the response and of each of its sentences, case-insensitively.
@@ -234,24 +234,22 @@ class GeneratedResponse:
 
 
 @torch.inference_mode()
-def generate_responses(llm, prompts: PromptBuilder, examples: list[dict], max_new_tokens: int,
-                       pad_id: int) -> list[GeneratedResponse]:
+def generate_responses(llm, prompts: PromptBuilder, examples: list[dict], max_new_tokens: int
+                       ) -> list[GeneratedResponse]:
     """Greedy responses to a batch of examples ({"text", "instruction"}, optional "id").
 
     The prompt rows are collate_text's [pad…][prefix][transcript ids][suffix] with its attention mask and
     position ids (cumsum of the mask − 1), i.e. exactly the training prompt; decoding stops at the end-of-turn
     token.
     """
-    batch = collate_text(examples, prompts, pad_id).to(llm.device)
-    config = greedy_generation_config(max_new_tokens, prompts.end_of_turn_id, pad_id)
+    batch = collate_text(examples, prompts).to(llm.device)
+    config = greedy_generation_config(max_new_tokens, prompts.end_of_turn_id, prompts.pad_id)
     output_ids = llm.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                               position_ids=batch.position_ids, generation_config=config)
     responses = []
     for row in output_ids[:, batch.input_ids.shape[1] :].tolist():
-        if prompts.end_of_turn_id in row:
-            responses.append(GeneratedResponse(row[: row.index(prompts.end_of_turn_id)], early_stop=False))
-        else:
-            responses.append(GeneratedResponse(row, early_stop=True))
+        response_ids, ended = cut_at_end_of_turn(row, prompts.end_of_turn_id)
+        responses.append(GeneratedResponse(response_ids, early_stop=not ended))
     return responses
 
 
@@ -359,7 +357,6 @@ def prepare_responses(
             plausible.append(record)
     pending = plausible
     prompts = PromptBuilder(tokenizer, user_template, system_prompt)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else prompts.end_of_turn_id
     special_ids = set(tokenizer.all_special_ids)
     manifest_dir = out.parent.absolute()
     bar = tqdm(total=len(pending), desc="responses", unit="record", disable=not progress)
@@ -369,7 +366,7 @@ def prepare_responses(
             assigned = [assign_instruction(record, instructions, mix, seed) for record in batch_records]
             examples = [{"id": record.id, "text": record.text, "instruction": instruction}
                         for record, (_, instruction) in zip(batch_records, assigned, strict=True)]
-            generated = generate_responses(llm, prompts, examples, max_new_tokens, pad_id)
+            generated = generate_responses(llm, prompts, examples, max_new_tokens)
             for record, (task, instruction), response in zip(batch_records, assigned, generated, strict=True):
                 text = tokenizer.decode(response.ids, skip_special_tokens=True)
                 reason = response_problem(text, response.ids, record.text, special_ids)
@@ -384,4 +381,32 @@ def prepare_responses(
             os.fsync(f.fileno())
             bar.update(len(batch_records))
     bar.close()
+    return summary
+
+
+def prepare_manifest_responses(manifest: str | Path, out: str | Path, llm: str = EMBEDDED,
+                               instructions: dict[str, str] | None = None, mix: dict[str, float] | None = None,
+                               seed: int = 0, max_new_tokens: int = 48, batch_size: int = 16,
+                               user_template: str | None = None, system_prompt: str | None = None,
+                               shard: tuple[int, int] | None = None, limit: int | None = None, device: str = "auto",
+                               precision: str = "auto", progress: bool = True) -> ResponsesSummary:
+    """`blsp-kd prepare responses` as a function: `prepare_responses` for the records of a manifest (shard i of N
+    when given, then the first `limit`) with the LLM `llm` loaded at `precision` on `device` (auto: cuda when
+    available). instructions: task → instruction (default DEFAULT_INSTRUCTIONS); mix: task → weight (default: the
+    default mix, or every given task equally). The manifest's unreadable lines come first in the problems."""
+    from blsp_kd.models.pretrained import load_llm, resolve_precision
+
+    if mix is None:
+        mix = DEFAULT_MIX if instructions is None else dict.fromkeys(instructions, 1.0)
+    instructions = instructions or DEFAULT_INSTRUCTIONS
+    records, problems = read_manifest(manifest)
+    require_records(records, problems, manifest)
+    if shard is not None:
+        records, out = shard_records(records, *shard), shard_path(out, *shard)
+    records = records[:limit]
+    device = device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    model, tokenizer = load_llm(llm, dtype=resolve_precision(precision, device))
+    summary = prepare_responses(records, model.to(device), tokenizer, out, instructions, mix, seed, max_new_tokens,
+                                batch_size, user_template or DEFAULT_USER_TEMPLATE, system_prompt, progress)
+    summary.problems[:0] = problems  # unreadable manifest lines first
     return summary

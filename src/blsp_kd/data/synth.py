@@ -29,7 +29,6 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from blsp_kd.data.audio import TARGET_SAMPLE_RATE
 from blsp_kd.data.augment import GAIN_DB_RANGE, SNR_DB_RANGE, SPEED_RANGE, Augmentation, augment
 from blsp_kd.data.engines import (
     ESPEAK_VOICES,
@@ -43,6 +42,7 @@ from blsp_kd.data.engines import (
 )
 from blsp_kd.data.manifest import ManifestRecord, Problem, write_manifest
 from blsp_kd.data.texts import FORTUNES_DIR, collect_sentences, number_sentences, read_lines
+from blsp_kd.layout.clips import SAMPLE_RATE
 
 # The share of utterances by voice group: an espeak-ng group is an accent (its weight is shared by the accent's
 # variants in the split). Whisper tiny.en's WER on each group is in docs/INTELLIGIBILITY.md (`blsp-kd prepare
@@ -201,9 +201,9 @@ def synthesize(utterance: Utterance, audio_dir: Path) -> tuple[Path, float]:
     # Written under a temporary name and renamed into place: a killed run never leaves a half-written file that a
     # resumed run would take as done.
     partial = audio_dir / f".{path.name}"
-    soundfile.write(str(partial), samples, TARGET_SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    soundfile.write(str(partial), samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
     os.replace(partial, path)
-    return path, len(samples) / TARGET_SAMPLE_RATE
+    return path, len(samples) / SAMPLE_RATE
 
 
 def load_sources(fortunes_dir: str | Path = FORTUNES_DIR, questions: str | Path | None = None,

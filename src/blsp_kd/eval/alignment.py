@@ -13,10 +13,14 @@ floor an adapter reaches by learning only the style of the corpus. A trained ada
 from collections.abc import Iterable
 
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
+from blsp_kd.data.dataset import batch_index_lists, speech_loader
+from blsp_kd.data.manifest import ManifestRecord
+from blsp_kd.layout.tasks import DEFAULT_INSTRUCTION
 from blsp_kd.losses import kd_kl
-from blsp_kd.models.blsp_kd import BlspKdModel, cif_count_error
+from blsp_kd.models.blsp_kd import BlspKdModel
 
 
 @torch.no_grad()
@@ -30,7 +34,7 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, shuffle_audio: bool
     count_error_sum, num_utterances = 0.0, 0
     for batch in tqdm(batches, desc="alignment metrics", disable=not progress, leave=False):
         batch = batch.to(model.device)
-        hidden, frame_mask = model.encoder_outputs(batch)
+        hidden, frame_mask = model.encoder_outputs(batch.speech)
         if shuffle_audio:
             if hidden.shape[0] < 2:
                 raise ValueError("shuffled-audio metrics need batches of at least 2 clips")
@@ -45,7 +49,7 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, shuffle_audio: bool
                 counts[name] += num_positions
         if logits.speech.alpha_sum is not None and not shuffle_audio:
             size = batch.text.num_tokens.shape[0]
-            count_error_sum += cif_count_error(logits.speech.alpha_sum, batch.text.num_tokens) * size
+            count_error_sum += cif_count_error(logits.speech.alpha_sum, batch.text.num_tokens).item() * size
             num_utterances += size
     model.train(was_training)
     metrics = {name: sums[name] / counts[name] for name in sums if counts[name]}
@@ -54,4 +58,28 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, shuffle_audio: bool
     metrics |= {"num_input_tokens": counts["input_kl"], "num_response_tokens": counts["response_kl"]}
     if num_utterances:
         metrics["cif_count_error"] = count_error_sum / num_utterances
+    return metrics
+
+
+def cif_count_error(alpha_sum: Tensor, num_tokens: Tensor) -> Tensor:
+    """Mean |n̂ − n| / n with the CIF's own estimate n̂ = max(1, round(Σα)), a 0-d tensor."""
+    predicted = alpha_sum.detach().round().clamp(min=1)
+    return ((predicted - num_tokens).abs() / num_tokens).mean()
+
+
+def held_out_alignment(model: BlspKdModel, records: list[ManifestRecord], batch_size: int, feature_cache=None,
+                       default_instruction: str = DEFAULT_INSTRUCTION, max_seconds: float | None = None,
+                       max_text_tokens: int | None = None, with_shuffled: bool = False,
+                       progress: bool = False) -> dict[str, float]:
+    """`alignment_metrics` of `records` in consecutive batches (`speech_loader`: encoder outputs from
+    `feature_cache` when given, else from the audio). with_shuffled adds the same KL with every clip's encoder
+    output swapped for another clip's of its batch (shuffled_input_kl, shuffled_response_kl, shuffled_kl)."""
+    batches = batch_index_lists(len(records), batch_size)
+    loader = speech_loader(model, records, batches, feature_cache, default_instruction=default_instruction,
+                           max_seconds=max_seconds, max_text_tokens=max_text_tokens)
+    metrics = alignment_metrics(model, loader, progress=progress)
+    if with_shuffled and len(records) >= 2:
+        shuffled = alignment_metrics(model, loader, shuffle_audio=True, progress=progress)
+        metrics |= {f"shuffled_{name}": shuffled[name] for name in ("input_kl", "response_kl", "kl")
+                    if name in shuffled}
     return metrics

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-SAMPLE_RATE = 16_000
+from blsp_kd.layout.clips import SAMPLE_RATE
+
 WINDOW_SAMPLES = 30 * SAMPLE_RATE  # Whisper's input window
 # transformers' Whisper `generate` passes suppress_tokens next to its own generation config and then warns about
 # that (transformers PR #48108); no argument of ours avoids it, so this one message is dropped during our call.

@@ -27,30 +27,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import DataLoader
+import torch
 from tqdm import tqdm
 from transformers.generation.streamers import BaseStreamer
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS, AudioError, load_record_audio
-from blsp_kd.data.dataset import SpeechCollator, SpeechDataset
-from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem, require_records
-from blsp_kd.eval.alignment import alignment_metrics
+from blsp_kd.data.audio import AudioError, load_record_audio
+from blsp_kd.data.manifest import ManifestRecord, Problem, read_manifest, record_problem, require_records
+from blsp_kd.eval.alignment import held_out_alignment
 from blsp_kd.eval.cascade import transcribe
 from blsp_kd.eval.metrics import base_language, corpus_bleu, corpus_chrf, error_rate
 from blsp_kd.eval.plots import cif_alignment, plot_cif_alignment, plot_training_curves, read_training_log
 from blsp_kd.eval.report import ReportContext, markdown_table, render_report
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
+from blsp_kd.layout.tasks import EVALUATION_SYSTEMS, EVALUATION_TASKS, INSTRUCTIONS
 from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig
 from blsp_kd.models.encoder import min_clip_samples
+from blsp_kd.models.pretrained import EMBEDDED, load_whisper
 
 logger = logging.getLogger(__name__)
 
-GENERATION_TASKS = ("repeat", "continuation", "translation")
-TASKS = (*GENERATION_TASKS, "alignment")
-INSTRUCTIONS = {
-    "repeat": "Repeat what was said.",
-    "continuation": "Continue the following text in a coherent style:",
-    "translation": "Translate the following {source} text into {target}:",
-}
 # Names for the instruction; CoVoST-2's languages and a few more. Other codes are used as they are written.
 LANGUAGE_NAMES = {
     "ar": "Arabic", "ca": "Catalan", "cy": "Welsh", "de": "German", "en": "English", "es": "Spanish",
@@ -59,7 +55,7 @@ LANGUAGE_NAMES = {
     "sl": "Slovenian", "sv": "Swedish", "ta": "Tamil", "tr": "Turkish", "zh": "Chinese",
 }
 # Order of the task columns in results.json and the table: ASR first (it feeds the cascade), latency last.
-RESULT_ORDER = ("asr", *TASKS, "latency")
+RESULT_ORDER = ("asr", *EVALUATION_TASKS, "latency")
 EXAMPLE_CLIPS_PER_TASK = 2
 
 
@@ -71,7 +67,7 @@ class Clip:
 
 @dataclass
 class EvaluationOptions:
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] = EVALUATION_TASKS
     language: str = "en"  # of the speech and its transcripts
     max_new_tokens: int = 64
     batch_size: int = 8
@@ -243,29 +239,11 @@ def measure_latency(system: System, clips: list[Clip], instructions: list[str], 
 # -------------------------------------------------------------------------------------------------- alignment
 
 
-def batch_index_lists(num_items: int, batch_size: int) -> list[list[int]]:
-    """Consecutive batches of indices; a last batch of one joins the one before (shuffling needs two)."""
-    batches = [list(range(start, min(start + batch_size, num_items)))
-               for start in range(0, num_items, batch_size)]
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        last = batches.pop()
-        batches[-1] += last
-    return batches
-
-
 def alignment_results(model: BlspKdModel, clips: list[Clip], options: EvaluationOptions) -> dict[str, float]:
-    """`alignment_metrics` on the records (their own instruction and stored response ids), then the same KL
-    with every clip's encoder output swapped for another clip's of its batch (prefixed shuffled_)."""
-    records = [clip.record for clip in clips]
-    loader = DataLoader(SpeechDataset(records, feature_extractor=model.feature_extractor),
-                        batch_sampler=batch_index_lists(len(records), max(2, options.batch_size)),
-                        collate_fn=SpeechCollator(model.prompts, model.pad_id))
-    metrics = alignment_metrics(model, loader, progress=options.progress)
-    if len(records) >= 2:
-        shuffled = alignment_metrics(model, loader, shuffle_audio=True, progress=options.progress)
-        metrics |= {f"shuffled_{name}": shuffled[name] for name in ("input_kl", "response_kl", "kl")
-                    if name in shuffled}
-    return metrics
+    """`held_out_alignment` of the clips' records (their own instruction and stored response ids), with the
+    shuffled-audio floor."""
+    return held_out_alignment(model, [clip.record for clip in clips], max(2, options.batch_size),
+                              with_shuffled=True, progress=options.progress)
 
 
 # ---------------------------------------------------------------------------------------------------- scores
@@ -375,8 +353,8 @@ def draw_plots(speech_systems: dict[str, SpeechSystem], clips: list[Clip], out_d
     given. Returns (caption, path relative to out_dir) pairs and notes."""
     plots, notes = [], []
     for name, system in speech_systems.items():
-        if system.model.config.adapter != "cformer":
-            notes.append(f"{name}: the {system.model.config.adapter!r} adapter has no CIF to plot")
+        if not system.model.adapter.aligned_to_tokens:
+            notes.append(f"{name}: the {system.model.config.architecture.adapter!r} adapter has no CIF to plot")
             continue
         for index, clip in enumerate(clips[: options.plot_clips]):
             path = Path("plots") / f"cif_{name}_{index}.png"
@@ -400,9 +378,9 @@ def evaluate(records: list[ManifestRecord], systems: dict[str, System], out_dir:
     plots/ and report.md into out_dir. skipped: records already rejected (e.g. by `read_manifest`), reported
     with those whose audio fails here. Returns the results: system → task → metric → value."""
     out_dir = Path(out_dir)
-    unknown = set(options.tasks) - set(TASKS)
+    unknown = set(options.tasks) - set(EVALUATION_TASKS)
     if unknown:
-        raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {list(TASKS)}")
+        raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {list(EVALUATION_TASKS)}")
     if "continuation" in options.tasks:
         reference_system(systems)
     if options.log_dir is not None and not (Path(options.log_dir) / "log.jsonl").is_file():
@@ -416,7 +394,7 @@ def evaluate(records: list[ManifestRecord], systems: dict[str, System], out_dir:
     require_records(clips, skipped, ", ".join(sorted({str(record.origin_file) for record in records})) or "records")
 
     results, rows = {name: {} for name in systems}, []
-    generation_tasks = [task for task in options.tasks if task in GENERATION_TASKS]
+    generation_tasks = [task for task in options.tasks if task in INSTRUCTIONS]
     if generation_tasks and options.latency_clips > 0:
         for name, latency in run_latency(systems, clips, generation_tasks[0], options).items():
             results[name]["latency"] = latency
@@ -449,6 +427,86 @@ def evaluate(records: list[ManifestRecord], systems: dict[str, System], out_dir:
                             notes=notes + plot_notes, plots=plots, examples=example_rows(rows))
     write_outputs(out_dir, results, rows, context)
     return results
+
+
+def evaluate_manifest(manifest: str | Path, out_dir: str | Path, model: str | Path | None = None,
+                      systems: tuple[str, ...] = EVALUATION_SYSTEMS, compare: dict[str, str] | None = None,
+                      options: EvaluationOptions | None = None, limit: int | None = None,
+                      whisper: str | None = None, llm: str | None = None,
+                      device: str | None = None) -> dict[str, dict[str, dict]]:
+    """`blsp-kd evaluate` as a function: the manifest's records (the first `limit`) through `evaluate`, with the
+    systems `build_systems` makes. model: a checkpoint folder or a shipped model's name; None evaluates the base
+    models (`whisper`, `llm`; default the embedded ones) without a speech system. compare: name → checkpoint,
+    more speech systems. device: cuda, cpu, ... (default: cuda when available)."""
+    options = options or EvaluationOptions()
+    manifest, out_dir = Path(manifest), Path(out_dir)
+    if not manifest.is_file():
+        raise FileNotFoundError(f"manifest {manifest} not found")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"out {out_dir} is a file; give a folder to write the results into")
+    if options.log_dir is not None and not (Path(options.log_dir) / "log.jsonl").is_file():
+        raise FileNotFoundError(f"log dir {options.log_dir}: no log.jsonl there")
+    records, skipped = read_manifest(manifest)
+    require_records(records, skipped, manifest)
+    records = records[:limit]
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    built, notes = build_systems(model, systems, compare or {}, options.tasks, whisper, llm, device)
+    base = next(system.model for system in built.values())
+    settings = {"manifest": str(manifest), "model": str(model or "none (base models only)"),
+                "base models": f"Whisper {base.config.architecture.whisper}, LLM {base.config.architecture.llm}",
+                "device": str(device)}
+    settings |= {f"compare {name}": checkpoint for name, checkpoint in (compare or {}).items()}
+    return evaluate(records, built, out_dir, options, skipped=skipped, notes=notes, settings=settings)
+
+
+def build_systems(model: str | Path | None, names: tuple[str, ...], compare: dict[str, str], tasks: tuple[str, ...],
+                  whisper: str | None = None, llm: str | None = None,
+                  device: torch.device | None = None) -> tuple[dict[str, System], list[str]]:
+    """The systems `names` (from EVALUATION_SYSTEMS) and `compare` (name → checkpoint) on `device`, and notes on the systems
+    left out (speech without a model) or added (text, when the continuation task needs its answers)."""
+    if model is not None and (whisper or llm):
+        raise ValueError("whisper/llm name the base models only without a model (a checkpoint names its own)")
+    names, notes = list(names), []
+    if model is not None:
+        base = BlspKdModel.from_pretrained(model)
+    else:
+        base = BlspKdModel.from_config(BlspKdConfig(ArchitectureConfig(whisper=whisper or EMBEDDED,
+                                                                       llm=llm or EMBEDDED)))
+        if "speech" in names:
+            names.remove("speech")
+            notes.append("speech: skipped, no model given (text and cascade use the base models)")
+    if "continuation" in tasks and "text" not in names:
+        names.append("text")
+        notes.append("text: added, the continuation task is scored against its answers")
+    base.to(device)
+    systems = {}
+    if "speech" in names:
+        systems["speech"] = SpeechSystem(base)
+    for name, checkpoint in compare.items():
+        other = BlspKdModel.from_pretrained(checkpoint)
+        problem = tokenizer_mismatch(other.tokenizer, base.tokenizer)
+        if problem:
+            raise ValueError(f"compare {name}={checkpoint}: its LLM's tokenizer differs from the base model's "
+                             f"({problem}); the manifest's response_ids would be misread. Evaluate it in a run of "
+                             "its own (as the model).")
+        systems[name] = SpeechSystem(other.to(device))
+    if "text" in names:
+        systems["text"] = TextSystem(base)
+    if "cascade" in names:
+        whisper_model, processor = load_whisper(base.config.architecture.whisper, dtype=base.dtype)
+        systems["cascade"] = CascadeSystem(base, whisper_model.to(device), processor)
+    if not systems:
+        raise ValueError("nothing to evaluate (the speech system needs a model)")
+    return systems, notes
+
+
+def tokenizer_mismatch(tokenizer, reference) -> str | None:
+    """Why `tokenizer` would read token ids differently from `reference` (vocabulary or chat template), or None."""
+    if tokenizer.get_vocab() != reference.get_vocab():
+        return f"vocabularies of {len(tokenizer.get_vocab())} and {len(reference.get_vocab())} tokens differ"
+    if tokenizer.chat_template != reference.chat_template:
+        return "chat templates differ"
+    return None
 
 
 def example_rows(rows: list[dict]) -> list[dict]:

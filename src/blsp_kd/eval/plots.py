@@ -57,7 +57,7 @@ def cif_alignment(model, audio: np.ndarray, clip_id: str, transcript: str) -> Ci
     num_tokens = torch.tensor([len(transcript_ids)], device=model.device)
     speech = model.speech(hidden, frame_mask, num_tokens)
     if speech.cif_weights is None:
-        raise ValueError(f"the {model.config.adapter!r} adapter has no CIF weights to plot")
+        raise ValueError(f"the {model.config.architecture.adapter!r} adapter has no CIF weights to plot")
     num_frames = int(frame_mask[0].sum())
     embedding_matrix = model.llm.get_input_embeddings().weight
     nearest = nearest_token_ids(speech.embeds[0, : len(transcript_ids)], embedding_matrix)

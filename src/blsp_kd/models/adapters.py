@@ -10,7 +10,9 @@ CFormer (METHOD §1), one vector per transcript token:
 ConvSubsampler, the BLSP v1 baseline: three Conv1d (kernel 5, stride 2) + GELU ≈ 8× fewer frames, then a
 bottleneck MLP. It does not give one vector per token, so it supports response losses only.
 
-Both are batch invariant: padded positions never change valid outputs, and padded output rows are 0.
+Both are batch invariant: padded positions never change valid outputs, and padded output rows are 0. What an
+adapter provides is its class attribute `aligned_to_tokens`: True when, given the transcript's n, it emits exactly
+n vectors, so speech position i is transcript position i (input KL, token_ce, the teacher cache need that).
 """
 
 from contextlib import contextmanager
@@ -20,8 +22,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from blsp_kd.layout.batch import lengths_to_mask
 from blsp_kd.models.cif import cif
-from blsp_kd.models.encoder import lengths_to_mask
 
 
 @dataclass
@@ -35,8 +37,8 @@ class AdapterOutput:
 
 @dataclass
 class CFormerConfig:
-    encoder_dim: int
-    llm_dim: int
+    encoder_dim: int | None = None  # None until the base models fill them in
+    llm_dim: int | None = None
     num_pre_layers: int = 2
     num_post_layers: int = 2
     num_heads: int = 6
@@ -47,7 +49,7 @@ class CFormerConfig:
     alpha_bias_init: float = -3.0
 
     def __post_init__(self):
-        if self.encoder_dim % self.num_heads != 0:
+        if self.encoder_dim is not None and self.encoder_dim % self.num_heads != 0:
             raise ValueError(
                 f"CFormerConfig: encoder_dim {self.encoder_dim} is not divisible by num_heads {self.num_heads}"
             )
@@ -69,6 +71,8 @@ def transformer_layers(config: CFormerConfig, num_layers: int) -> nn.ModuleList:
 
 
 class CFormer(nn.Module):
+    aligned_to_tokens = True
+
     def __init__(self, config: CFormerConfig):
         super().__init__()
         self.config = config
@@ -136,8 +140,8 @@ def dropout_off(module: nn.Module):
 
 @dataclass
 class ConvSubsamplerConfig:
-    encoder_dim: int
-    llm_dim: int
+    encoder_dim: int | None = None  # None until the base models fill them in
+    llm_dim: int | None = None
     hidden_dim: int | None = None  # conv channels; None: encoder_dim
     bottleneck_dim: int = 512
 
@@ -147,6 +151,8 @@ class ConvSubsampler(nn.Module):
 
     Each conv maps L frames to ceil(L / 2), so T frames become ceil(T / 8) vectors (`output_lengths`).
     """
+
+    aligned_to_tokens = False
 
     def __init__(self, config: ConvSubsamplerConfig):
         super().__init__()
@@ -193,15 +199,11 @@ class ConvSubsampler(nn.Module):
 ADAPTERS = {"cformer": (CFormer, CFormerConfig), "conv": (ConvSubsampler, ConvSubsamplerConfig)}
 
 
-def build_adapter(kind: str, config: dict | CFormerConfig | ConvSubsamplerConfig) -> nn.Module:
-    """kind "cformer" or "conv"; config a dict of the config's fields or the config itself."""
+def build_adapter(kind: str, config: CFormerConfig | ConvSubsamplerConfig) -> nn.Module:
+    """kind "cformer" or "conv", with its config (dimensions filled in)."""
     if kind not in ADAPTERS:
         raise ValueError(f"unknown adapter kind {kind!r}; expected one of {sorted(ADAPTERS)}")
     adapter_class, config_class = ADAPTERS[kind]
-    if isinstance(config, dict):
-        config = config_class(**config)
     if not isinstance(config, config_class):
-        raise ValueError(
-            f"adapter {kind!r} needs a {config_class.__name__} or dict, got {type(config).__name__}"
-        )
+        raise ValueError(f"adapter {kind!r} needs a {config_class.__name__}, got {type(config).__name__}")
     return adapter_class(config)

@@ -16,7 +16,7 @@ attention mask and the same position ids; transcript position i is speech positi
 import json
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +24,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS, as_clip
-from blsp_kd.data.collate import TextBatch, build_inference_inputs, collate_text, resize_speech
-from blsp_kd.data.prompt import PromptBuilder
+from blsp_kd.layout.batch import SpeechInput, TextBatch, build_inference_inputs, collate_text, resize_speech
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS, as_clip
+from blsp_kd.layout.prompt import PromptBuilder, cut_at_end_of_turn
 from blsp_kd.losses import (
-    LossWeights,
     cif_quantity_loss,
     kd_kl,
     kd_kl_topk,
@@ -39,8 +38,10 @@ from blsp_kd.losses import (
     weighted_total,
 )
 from blsp_kd.models.adapters import AdapterOutput, build_adapter, dropout_off
+from blsp_kd.models.config import BlspKdConfig
 from blsp_kd.models.encoder import SpeechEncoder, log_mel, min_clip_samples
-from blsp_kd.models.plora import PLoRAConfig, adapters_disabled, apply_plora, speech_positions
+from blsp_kd.models.plora import adapters_disabled, apply_plora, speech_positions
+from blsp_kd.models.teacher import TeacherHidden, TeacherTopK, used_positions
 
 CONFIG_FILE, WEIGHTS_FILE = "blsp_kd_config.json", "model.safetensors"
 # Models shipped inside the package, by name: `--model default`, `BlspKdModel.from_pretrained("default")`.
@@ -60,29 +61,9 @@ def checkpoint_folder(name_or_folder: str | Path) -> Path:
 
 
 @dataclass
-class BlspKdConfig:
-    """Everything needed to rebuild a model; base models are referenced by name ('embedded', folder or hub id)."""
-
-    whisper: str = "embedded"
-    llm: str = "embedded"
-    adapter: str = "cformer"  # "cformer" (CIF, one vector per token) | "conv" (BLSP v1 baseline, response losses only)
-    adapter_config: dict = field(default_factory=dict)  # CFormerConfig / ConvSubsamplerConfig fields (dims are filled in)
-    plora: dict | None = None  # PLoRAConfig fields; None = the LLM stays exactly the base model
-    train_encoder: bool = False
-    user_template: str = "{instruction}\n\n{speech}"
-    system_prompt: str | None = None
-    temperature: float = 2.0  # KD temperature in training; evaluation metrics use 1
-    scale_by_t2: bool = False
-    loss_weights: dict = field(default_factory=lambda: asdict(LossWeights()))
-    dtype: str = "float32"
-    cache_prompt_prefix: bool = True  # run the speech-independent prompt prefix without autograd (same logits)
-
-
-@dataclass
 class BlspKdOutput:
     loss: Tensor  # weighted total
     losses: dict[str, Tensor]  # every component (differentiable)
-    metrics: dict[str, float]  # components and total as floats, plus the CIF count error
     speech: AdapterOutput
 
 
@@ -96,44 +77,6 @@ class KdLogits:
     response_positions: Tensor  # [K] bool: positions predicting response targets
     next_ids: Tensor  # [K] the token each position predicts (response CE targets)
     speech: AdapterOutput
-
-
-@dataclass
-class TeacherHidden:
-    """A cached teacher, exact: its last hidden states [K, H] at the positions a loss uses (row-major order of
-    `used_positions(batch)`); the LM head turns them into logits again each step (cheap next to 30 layers)."""
-
-    hidden: Tensor
-
-    @classmethod
-    def concat(cls, parts: list["TeacherHidden"]) -> "TeacherHidden":
-        return cls(torch.cat([part.hidden for part in parts]))
-
-    def to(self, device) -> "TeacherHidden":
-        return TeacherHidden(self.hidden.to(device))
-
-
-@dataclass
-class TeacherTopK:
-    """A cached teacher, approximate: top-k log-probs at the training temperature and their ids [K, k], the rest of
-    the vocabulary as one bucket (`kd_kl_topk`, a lower bound of the KL; see docs/RESULTS.md for its error)."""
-
-    logprobs: Tensor
-    ids: Tensor
-
-    @classmethod
-    def concat(cls, parts: list["TeacherTopK"]) -> "TeacherTopK":
-        return cls(torch.cat([part.logprobs for part in parts]), torch.cat([part.ids for part in parts]))
-
-    def to(self, device) -> "TeacherTopK":
-        return TeacherTopK(self.logprobs.to(device), self.ids.to(device))
-
-
-def used_positions(batch: TextBatch, with_transcript: bool = True) -> Tensor:
-    """[B, L] bool: positions whose logits a loss reads: response-predicting positions and, for the input KL,
-    the transcript/speech positions."""
-    response = response_logit_mask(batch.response_mask)
-    return batch.speech_mask | response if with_transcript else response
 
 
 def place_speech(token_embeds: Tensor, speech_mask: Tensor, speech: AdapterOutput) -> Tensor:
@@ -159,33 +102,34 @@ class BlspKdModel(nn.Module):
         self.feature_extractor = feature_extractor
         self.llm = llm
         self.tokenizer = tokenizer
-        self.prompts = PromptBuilder(tokenizer, config.user_template, config.system_prompt)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.prompts.end_of_turn_id
-        adapter_config = {"encoder_dim": self.encoder.dim, "llm_dim": llm.config.hidden_size, **config.adapter_config}
-        self.adapter = build_adapter(config.adapter, adapter_config)
+        self.prompts = PromptBuilder(tokenizer, config.prompt.user_template, config.prompt.system_prompt)
+        architecture = config.architecture
+        adapter_config = replace(architecture.adapter_config, encoder_dim=self.encoder.dim,
+                                 llm_dim=llm.config.hidden_size)
+        self.adapter = build_adapter(architecture.adapter, adapter_config)
         match_embedding_scale(self.adapter, llm.get_input_embeddings().weight)
-        self.plora_config = PLoRAConfig(**config.plora) if config.plora is not None else None
+        self.plora_config = architecture.plora
         if self.plora_config is not None:
             apply_plora(llm, self.plora_config)
-        self.loss_weights = LossWeights(**config.loss_weights)
+        self.loss_weights = config.objective.loss_weights
         self.token_rms = median_rms(llm.get_input_embeddings().weight)  # target of the optional speech_rms loss
         self.freeze_base_models()
 
     @classmethod
     def from_config(cls, config: BlspKdConfig) -> "BlspKdModel":
         """Load the base models named in the config (the embedded default, a folder or a hub id)."""
-        from blsp_kd.models.pretrained import load_llm, load_whisper_encoder
+        from blsp_kd.models.pretrained import load_llm, load_whisper_encoder, resolve_precision
 
-        dtype = getattr(torch, config.dtype)
-        encoder, feature_extractor = load_whisper_encoder(config.whisper, dtype=dtype)
-        llm, tokenizer = load_llm(config.llm, dtype=dtype)
+        dtype = resolve_precision(config.precision)
+        encoder, feature_extractor = load_whisper_encoder(config.architecture.whisper, dtype=dtype)
+        llm, tokenizer = load_llm(config.architecture.llm, dtype=dtype)
         return cls(config, encoder, feature_extractor, llm, tokenizer).eval()  # training calls .train() itself
 
     def freeze_base_models(self) -> None:
         """The LLM is frozen (PLoRA weights excepted); the encoder only trains when the config says so."""
         for name, parameter in self.llm.named_parameters():
             parameter.requires_grad_("lora_" in name)
-        self.encoder.requires_grad_(self.config.train_encoder)
+        self.encoder.requires_grad_(self.config.architecture.train_encoder)
 
     def store_frozen_weights(self, dtype: torch.dtype) -> int:
         """Keep every frozen weight (base LLM, frozen encoder) in `dtype`; trainable weights stay as they are (their
@@ -203,7 +147,7 @@ class BlspKdModel(nn.Module):
         """What a checkpoint holds: the adapter, PLoRA weights and (when trained) the encoder."""
         return {name: tensor for name, tensor in self.state_dict().items()
                 if name.startswith("adapter.") or "lora_" in name
-                or (self.config.train_encoder and name.startswith("encoder."))}
+                or (self.config.architecture.train_encoder and name.startswith("encoder."))}
 
     # ------------------------------------------------------------------------------------------------ speech side
 
@@ -214,20 +158,20 @@ class BlspKdModel(nn.Module):
 
     def encode(self, features: Tensor, feature_lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Encoder hidden states [B, T, D] and frame mask [B, T]; gradients only when the encoder is trained."""
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.train_encoder):
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.architecture.train_encoder):
             return self.encoder(features, feature_lengths)
 
-    def encoder_outputs(self, batch) -> tuple[Tensor, Tensor]:
-        """(hidden, frame_mask) of a SpeechBatch: its cached encoder outputs, or its features encoded now."""
-        if batch.hidden is not None:
-            return batch.hidden.to(self.dtype), batch.frame_mask
-        return self.encode(batch.features.to(self.dtype), batch.feature_lengths)
+    def encoder_outputs(self, speech: SpeechInput) -> tuple[Tensor, Tensor]:
+        """(hidden, frame_mask): the cached encoder outputs, or the features encoded now."""
+        if speech.hidden is not None:
+            return speech.hidden.to(self.dtype), speech.frame_mask
+        return self.encode(speech.features.to(self.dtype), speech.feature_lengths)
 
     def speech(self, hidden: Tensor, frame_mask: Tensor, num_tokens: Tensor | None = None) -> AdapterOutput:
         """Speech vectors for the LLM; num_tokens given (training, evaluation against the transcript) → exactly
         that many per clip, None (free inference) → the CIF's own estimate.
 
-        The adapter keeps fp32 weights over bf16 base models (model.dtype=bfloat16): under autocast (training) the
+        The adapter keeps fp32 weights over bf16 base models (precision bf16): under autocast (training) the
         ops pick their dtype; outside it (inference, evaluation) the encoder output is cast to the adapter's dtype."""
         if not torch.is_autocast_enabled(hidden.device.type):
             hidden = hidden.to(next(self.adapter.parameters()).dtype)
@@ -304,11 +248,11 @@ class BlspKdModel(nn.Module):
         transcript positions. The conv baseline emits its own number of vectors, so its student reads a resized
         sequence and only response positions are paired (they are the last positions of every row in both).
         """
-        cformer = self.config.adapter == "cformer"
-        speech = self.speech(hidden, frame_mask, batch.num_tokens if cformer else None)
-        student_batch = batch if cformer else resize_speech(batch, speech.num_tokens.tolist(), self.pad_id)
-        used = used_positions(batch, with_transcript=cformer)
-        student_used = used_positions(student_batch, with_transcript=cformer)
+        aligned = self.adapter.aligned_to_tokens
+        speech = self.speech(hidden, frame_mask, batch.num_tokens if aligned else None)
+        student_batch = batch if aligned else resize_speech(batch, speech.num_tokens.tolist(), self.prompts.pad_id)
+        used = used_positions(batch, with_transcript=aligned)
+        student_used = used_positions(student_batch, with_transcript=aligned)
         next_ids = torch.cat([student_batch.input_ids[:, 1:], student_batch.input_ids[:, :1]], dim=1)
         if teacher is not None:
             teacher_logits = self.lm_head(teacher.hidden.to(self.dtype))
@@ -317,31 +261,32 @@ class BlspKdModel(nn.Module):
         return KdLogits(
             teacher=teacher_logits,
             student=self.student_logits(student_batch, speech, student_used),
-            input_positions=batch.speech_mask[used] if cformer else None,
+            input_positions=batch.speech_mask[used] if aligned else None,
             response_positions=response_logit_mask(student_batch.response_mask)[student_used],
             next_ids=next_ids[student_used],
             speech=speech,
         )
 
-    def forward(self, batch: TextBatch, hidden: Tensor, frame_mask: Tensor, temperature: float | None = None,
+    def forward(self, batch: TextBatch, speech_input: SpeechInput, temperature: float | None = None,
                 teacher: TeacherHidden | TeacherTopK | None = None) -> BlspKdOutput:
-        """KD losses for a batch. hidden/frame_mask: encoder output (from `encode` or the feature cache).
+        """KD losses for a batch; its speech as cached encoder outputs or as features, encoded here.
 
         temperature None → the training temperature of the config; evaluation metrics pass 1.0.
         teacher: a cached teacher at the used positions (exact hidden states or approximate top-k), or None to run
         the base LLM now.
         """
-        temperature = self.config.temperature if temperature is None else temperature
+        temperature = self.config.objective.temperature if temperature is None else temperature
         weights = self.loss_weights
         needs_teacher = teacher is None and bool(weights.input_kl or weights.response_kl)
         cached_hidden = teacher if isinstance(teacher, TeacherHidden) else None
-        logits = self.kd_logits(batch, hidden, frame_mask, run_teacher=needs_teacher, teacher=cached_hidden)
+        logits = self.kd_logits(batch, *self.encoder_outputs(speech_input), run_teacher=needs_teacher,
+                                teacher=cached_hidden)
 
         def kd(positions: Tensor) -> Tensor:
             if isinstance(teacher, TeacherTopK):
                 return kd_kl_topk(teacher.logprobs, teacher.ids, logits.student, positions, temperature,
-                                  self.config.scale_by_t2)
-            return kd_kl(logits.teacher, logits.student, positions, temperature, self.config.scale_by_t2)
+                                  self.config.objective.scale_by_t2)
+            return kd_kl(logits.teacher, logits.student, positions, temperature, self.config.objective.scale_by_t2)
 
         losses = {}
         if weights.input_kl and logits.input_positions is not None:
@@ -358,10 +303,7 @@ class BlspKdModel(nn.Module):
                                                  self.llm.get_input_embeddings().weight)
         if speech.alpha_sum is not None:
             losses["cif"] = cif_quantity_loss(speech.alpha_sum, batch.num_tokens)
-        total, metrics = weighted_total(losses, weights)
-        if speech.alpha_sum is not None:
-            metrics["cif_count_error"] = cif_count_error(speech.alpha_sum, batch.num_tokens)
-        return BlspKdOutput(loss=total, losses=losses, metrics=metrics, speech=speech)
+        return BlspKdOutput(loss=weighted_total(losses, weights), losses=losses, speech=speech)
 
     # ------------------------------------------------------------------------------------------------ generation
 
@@ -387,7 +329,7 @@ class BlspKdModel(nn.Module):
         hidden, frame_mask = self.encode(features, lengths)
         speech = self.speech(hidden, frame_mask, num_tokens=None)
         batch = build_inference_inputs([self.prompts.segments(text) for text in as_list(instruction, len(audios))],
-                                       speech.num_tokens.tolist(), self.pad_id).to(self.device)
+                                       speech.num_tokens.tolist(), self.prompts.pad_id).to(self.device)
         token_embeds = self.llm.get_input_embeddings()(batch.input_ids)
         return self.generate_from_embeds(place_speech(token_embeds, batch.speech_mask, speech), batch,
                                          max_new_tokens, streamer, **generate_kwargs)
@@ -398,7 +340,7 @@ class BlspKdModel(nn.Module):
         """The same prompt with the transcript's tokens where the speech would be, base LLM: the text upper bound."""
         examples = [{"text": text, "instruction": instr}
                     for text, instr in zip(transcripts, as_list(instruction, len(transcripts)), strict=True)]
-        batch = collate_text(examples, self.prompts, self.pad_id).to(self.device)
+        batch = collate_text(examples, self.prompts).to(self.device)
         token_embeds = self.llm.get_input_embeddings()(batch.input_ids)
         with adapters_disabled():
             return self.generate_from_embeds(token_embeds, batch, max_new_tokens, streamer, **generate_kwargs)
@@ -415,13 +357,13 @@ class BlspKdModel(nn.Module):
         with self.plora_scope(batch.speech_mask[:, prefill]):
             cache = self.llm(inputs_embeds=embeds[:, prefill], attention_mask=batch.attention_mask[:, prefill],
                              position_ids=batch.position_ids[:, prefill], use_cache=True).cache
-        config = greedy_generation_config(max_new_tokens, self.prompts.end_of_turn_id, self.pad_id)
+        config = greedy_generation_config(max_new_tokens, self.prompts.end_of_turn_id, self.prompts.pad_id)
         output_ids = self.llm.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask, cache=cache,
                                        generation_config=config, streamer=streamer, **generate_kwargs)
         responses = []
         for row in output_ids[:, batch.input_ids.shape[1]:].tolist():
-            end = row.index(self.prompts.end_of_turn_id) + 1 if self.prompts.end_of_turn_id in row else len(row)
-            responses.append(row[:end])
+            response_ids, ended = cut_at_end_of_turn(row, self.prompts.end_of_turn_id)
+            responses.append(response_ids + [self.prompts.end_of_turn_id] if ended else response_ids)
         return responses
 
     def chat(self, messages: list[dict], max_new_tokens: int = 128, temperature: float = 0.0, cache=None,
@@ -454,26 +396,36 @@ class BlspKdModel(nn.Module):
         (e.g. torch.float16 for a model to ship) stores the weights in that precision; loading casts them back."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2))
+        (directory / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
         state = {name: tensor.detach().to(dtype or tensor.dtype).contiguous().cpu()
                  for name, tensor in self.trainable_state_dict().items()}
         save_file(state, directory / WEIGHTS_FILE, metadata={"format": "pt"})
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, **config_overrides) -> "BlspKdModel":
+    def from_pretrained(cls, directory: str | Path) -> "BlspKdModel":
         """A folder written by `save_pretrained`, or a shipped model's name ('default')."""
         directory = checkpoint_folder(directory)
-        config = BlspKdConfig(**{**json.loads((directory / CONFIG_FILE).read_text()), **config_overrides})
+        config = BlspKdConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
         model = cls.from_config(config)
-        model.load_trainable(load_file(directory / WEIGHTS_FILE))
+        model.load_weights(directory)
         return model
 
-    def load_trainable(self, state: dict[str, Tensor]) -> None:
-        expected = set(self.trainable_state_dict())
-        if set(state) != expected:
-            raise ValueError(f"checkpoint does not match the model: missing {sorted(expected - set(state))[:5]}, "
-                             f"unexpected {sorted(set(state) - expected)[:5]}")
+    def load_weights(self, directory: str | Path, partial: bool = False) -> list[str]:
+        """Load the weights a checkpoint folder holds (its model.safetensors) into this model: the one way weights
+        are loaded (`from_pretrained`, resuming, `train.init_from`).
+
+        The file must hold exactly this model's trainable tensors; with `partial` (stage 2 starting from stage 1)
+        it may lack some, which keep their initialisation (e.g. PLoRA, new in stage 2), and may hold weights this
+        model keeps frozen (an encoder trained before). Returns the names of the trainable tensors not loaded."""
+        state = load_file(Path(directory) / WEIGHTS_FILE)
+        trainable = set(self.trainable_state_dict())
+        unexpected = set(state) - (set(self.state_dict()) if partial else trainable)
+        missing = sorted(trainable - set(state))
+        if unexpected or (missing and not partial):
+            raise ValueError(f"{directory}: checkpoint does not match the model: missing {missing[:5]}, "
+                             f"unexpected {sorted(unexpected)[:5]}")
         self.load_state_dict(state, strict=False)
+        return missing
 
 
 def greedy_generation_config(max_new_tokens: int, end_of_turn_id: int, pad_id: int):
@@ -509,12 +461,6 @@ def match_embedding_scale(adapter: nn.Module, token_embeddings: Tensor, seed: in
 def median_rms(vectors: Tensor) -> float:
     """Median over rows of sqrt(mean of squares); SmolLM2-135M's token embeddings: 0.13."""
     return vectors.float().pow(2).mean(dim=-1).sqrt().median().item()
-
-
-def cif_count_error(alpha_sum: Tensor, num_tokens: Tensor) -> float:
-    """Mean |n̂ − n| / n with the CIF's own estimate n̂ = max(1, round(Σα))."""
-    predicted = alpha_sum.detach().round().clamp(min=1)
-    return ((predicted - num_tokens).abs() / num_tokens).mean().item()
 
 
 def as_list(instruction: str | list[str], count: int) -> list[str]:

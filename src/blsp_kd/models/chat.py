@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS, as_clip
-from blsp_kd.data.prompt import SPEECH_PLACEHOLDER
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS, as_clip
+from blsp_kd.layout.prompt import SPEECH_PLACEHOLDER
 from blsp_kd.models.encoder import min_clip_samples
 
 ROLES = ("system", "user", "assistant")
@@ -126,7 +126,7 @@ def build_prompt(model, messages: list[dict], cache: ChatCache | None = None,
         is_speech += [False] * len(piece_ids)
         if index < len(clips):
             count = speech[index].shape[0]
-            ids += [model.pad_id] * count
+            ids += [model.prompts.pad_id] * count
             keys += [(fingerprints[index], position) for position in range(count)]
             is_speech += [True] * count
     input_ids = torch.tensor([ids], device=model.device)

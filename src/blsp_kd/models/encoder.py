@@ -18,7 +18,9 @@ from torch import Tensor
 from transformers import WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-SAMPLING_RATE = 16000
+from blsp_kd.layout.batch import lengths_to_mask
+from blsp_kd.layout.clips import SAMPLE_RATE
+
 # The 4-D additive padding mask below is what eager and SDPA attention take; flash/flex attention want other forms.
 SUPPORTED_ATTENTION = ("eager", "sdpa")
 
@@ -52,17 +54,12 @@ def log_mel(audios: list[np.ndarray], feature_extractor: WhisperFeatureExtractor
         # would compute in bf16 and then fail converting to numpy.
         with torch.autocast("cpu", enabled=False):
             features = feature_extractor(
-                audio, sampling_rate=SAMPLING_RATE, padding="longest", truncation=False, return_tensors="np"
+                audio, sampling_rate=SAMPLE_RATE, padding="longest", truncation=False, return_tensors="np"
             ).input_features[0]  # [n_mels, F]
         per_clip.append(torch.from_numpy(features).T)
     feature_lengths = torch.tensor([features.shape[0] for features in per_clip], dtype=torch.long)
     features = nn.utils.rnn.pad_sequence(per_clip, batch_first=True, padding_value=0.0)
     return features.float(), feature_lengths
-
-
-def lengths_to_mask(lengths: Tensor, max_length: int) -> Tensor:
-    """[B] lengths -> [B, max_length] bool mask, True on the first lengths[b] positions."""
-    return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]
 
 
 class SpeechEncoder(nn.Module):

@@ -49,6 +49,7 @@ class PLoRAConfig:
     scope: str = "speech"  # "speech" (PLoRA) | "all" (plain LoRA)
 
     def __post_init__(self):
+        self.target_modules = tuple(self.target_modules)  # a list when read from JSON or YAML
         if self.scope not in SCOPES:
             raise ValueError(f"PLoRAConfig.scope must be one of {SCOPES}, got {self.scope!r}")
         if self.rank < 1:

@@ -53,14 +53,18 @@ def native_bf16(device: str | torch.device | None = None) -> bool:
     return False
 
 
-def resolve_dtype(name: str, device: str | torch.device | None = None) -> torch.dtype:
-    """'float32' | 'bfloat16' | 'auto' (bfloat16 where `native_bf16(device)`, else float32) → a torch dtype."""
-    choices = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-    if name == "auto":
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(setting: str, device: str | torch.device | None = None) -> torch.dtype:
+    """A precision setting (the model's `precision`, training's `train.mixed_precision`, `prepare responses
+    --precision`) as a torch dtype: fp32 | bf16 | fp16, or auto: bf16 where `native_bf16(device)`, else fp32
+    (emulated bf16 would be slower, not faster)."""
+    if setting == "auto":
         return torch.bfloat16 if native_bf16(device) else torch.float32
-    if name not in choices:
-        raise ValueError(f"dtype must be auto, float32 or bfloat16; got {name!r}")
-    return choices[name]
+    if setting not in PRECISIONS:
+        raise ValueError(f"precision must be auto, {', '.join(PRECISIONS)}; got {setting!r}")
+    return PRECISIONS[setting]
 
 
 def package_dir(package: str, version: str) -> Path:

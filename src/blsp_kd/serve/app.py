@@ -31,6 +31,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from blsp_kd.layout.clips import SAMPLE_RATE
 from blsp_kd.models.chat import ChatCache, generate_tokens, stream_text
 from blsp_kd.serve.openai_api import (
     ApiError,
@@ -144,7 +145,7 @@ def cif_trace(model, samples: np.ndarray) -> dict:
     mel = mel[: len(mel) // step * step].reshape(-1, step, mel.shape[1]).mean(1)  # mean over `step` frames
     low, high = float(mel.min()), float(mel.max())
     scaled = np.round(255 * (mel - low) / max(high - low, 1e-6)).astype(np.uint8)
-    return {"seconds": len(samples) / 16000, "num_tokens": int(speech.num_tokens[0]), "num_frames": num_frames,
+    return {"seconds": len(samples) / SAMPLE_RATE, "num_tokens": int(speech.num_tokens[0]), "num_frames": num_frames,
             "alpha": [round(float(value), 4) for value in alpha], "fires": [round(float(f), 3) for f in fires],
             "spectrogram": {"columns": scaled.shape[0], "mels": scaled.shape[1], "values": scaled.T.ravel().tolist()}}
 

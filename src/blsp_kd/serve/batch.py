@@ -16,8 +16,9 @@ from pathlib import Path
 import soundfile
 from tqdm import tqdm
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS, AudioError, load_record_audio
+from blsp_kd.data.audio import AudioError, load_record_audio
 from blsp_kd.data.manifest import ManifestRecord, Problem, read_manifest, record_problem
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
 from blsp_kd.models.encoder import min_clip_samples
 
 

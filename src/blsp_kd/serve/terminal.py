@@ -4,7 +4,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS, AudioError, load_audio
+from blsp_kd.data.audio import AudioError, load_audio
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
 from blsp_kd.models.chat import ChatCache
 
 EXIT_WORDS = ("exit", "quit")

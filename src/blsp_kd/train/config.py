@@ -1,11 +1,13 @@
 """A training run is fully described by a recipe: YAML with three sections, plus `key=value` overrides.
 
-    blsp-kd train --recipe recipes/default-stage1.yaml train.max_steps=200 model.adapter_config.num_pre_layers=1
+    blsp-kd train --recipe recipes/default-stage1.yaml train.max_steps=200 model.architecture.cformer.num_pre_layers=1
 
 A recipe is a YAML path, or the name of a recipe shipped in the package (`default-stage1`, also spelled
 `default-stage1.yaml` or `recipes/default-stage1.yaml`, so the README's commands work from any folder);
-`blsp-kd recipes` lists them. `model` holds `BlspKdConfig` fields, `data` the `DataConfig` and `train` the
-`TrainConfig` below. The resolved recipe is written to `OUTPUT_DIR/recipe.yaml`, so the same YAML reproduces the run.
+`blsp-kd recipes` lists them. `model` holds the `BlspKdConfig` sections (architecture, prompt, objective) and
+precision, `data` the `DataConfig` and `train` the `TrainConfig` below. The resolved recipe is written to
+`OUTPUT_DIR/recipe.yaml`, so the same YAML reproduces the run; a run folder's recipe.yaml from before the sections
+(a flat `model`) is read too.
 """
 
 from dataclasses import dataclass, field
@@ -13,9 +15,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS
-from blsp_kd.data.dataset import DEFAULT_INSTRUCTION
-from blsp_kd.models.blsp_kd import BlspKdConfig
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
+from blsp_kd.layout.tasks import DEFAULT_INSTRUCTION
+from blsp_kd.models.config import BlspKdConfig, nest_flat_keys
 
 # Package data (in a source checkout a link to the top-level recipes/ folder).
 RECIPES_DIR = Path(__file__).parents[1] / "recipes"
@@ -57,8 +59,8 @@ class TrainConfig:
     save_every: int = 100
     keep_last: int = 2
     gradient_checkpointing: bool = False
-    # "fp32" | "bf16" | "fp16" | "auto": bf16 where bf16 matmuls are native (a GPU that has them, a CPU with
-    # AVX-512-BF16 or AMX), else fp32. With bf16 the frozen base models are stored in bf16 (caches included).
+    # The precision of the frozen weights and of autocast: "fp32" | "bf16" | "fp16" | "auto" (`resolve_precision`).
+    # With bf16 the frozen base models are stored in bf16 (caches included); trained weights stay fp32.
     mixed_precision: str = "auto"
     progress: bool = True
 
@@ -93,7 +95,10 @@ def load_recipe(recipe: str | Path | None = None, overrides: list[str] | None = 
     the dataclasses."""
     config = OmegaConf.structured(Recipe)
     if recipe is not None:
-        config = OmegaConf.merge(config, OmegaConf.load(resolve_recipe(recipe)))
+        sections = OmegaConf.to_container(OmegaConf.load(resolve_recipe(recipe)))
+        if sections.get("model"):
+            sections["model"] = nest_flat_keys(sections["model"])
+        config = OmegaConf.merge(config, sections)
     for override in overrides or []:
         if "=" not in override:
             raise ValueError(f"override {override!r} is not of the form section.key=value")

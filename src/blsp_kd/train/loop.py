@@ -18,23 +18,23 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from safetensors.torch import load_file
+from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from blsp_kd.data.audio import check_records
-from blsp_kd.data.dataset import SpeechCollator, SpeechDataset, text_example
+from blsp_kd.data.dataset import speech_loader, text_example
 from blsp_kd.data.features import FeatureCache
 from blsp_kd.data.manifest import filter_by_text_tokens, mix_manifests, read_manifest, require_records
-from blsp_kd.eval.alignment import alignment_metrics
-from blsp_kd.models.blsp_kd import WEIGHTS_FILE, BlspKdModel
+from blsp_kd.eval.alignment import cif_count_error, held_out_alignment
+from blsp_kd.models.blsp_kd import BlspKdModel
 from blsp_kd.models.encoder import min_clip_samples
 from blsp_kd.models.plora import enable_gradient_checkpointing
-from blsp_kd.models.pretrained import blsp_home, native_bf16
+from blsp_kd.models.pretrained import blsp_home, resolve_precision
+from blsp_kd.models.teacher import TeacherCache
 from blsp_kd.train.checkpoint import latest_checkpoint, prune_checkpoints, save_atomically
 from blsp_kd.train.config import Recipe, save_recipe
-from blsp_kd.train.teacher_cache import TeacherCache
 
 TRAINING_STATE = "training_state.pt"
 
@@ -116,17 +116,19 @@ class Trainer:
         config = recipe.train
         self.output_dir = Path(config.output_dir)
         # cpu=True on a machine without CUDA lets torchrun / accelerate launch start gloo DDP across CPU processes.
-        mixed_precision = resolve_mixed_precision(config.mixed_precision)
+        mixed_precision = accelerate_mixed_precision(config.mixed_precision)
         self.accelerator = Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
         self.is_main = self.accelerator.is_main_process
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = self.output_dir / "log.jsonl"
         self.tensorboard = SummaryWriter(self.output_dir / "tensorboard") if self.is_main else None
         set_seed(config.seed)
-        self.log(f"building the model ({recipe.model.whisper} → {recipe.model.adapter} → {recipe.model.llm})")
+        architecture = recipe.model.architecture
+        self.log(f"building the model ({architecture.whisper} → {architecture.adapter} → {architecture.llm})")
         model = BlspKdModel.from_config(recipe.model)
         if config.init_from:
-            load_partial(model, Path(config.init_from), self.log)
+            new = model.load_weights(config.init_from, partial=True)
+            self.log(f"initialised from {config.init_from}; {len(new)} tensors new in this model keep their init")
         if config.gradient_checkpointing:
             enable_gradient_checkpointing(model.llm)
         if mixed_precision == "bf16":  # before the caches: they hold what the bf16 base models compute
@@ -142,7 +144,7 @@ class Trainer:
                                       betas=tuple(config.adam_betas))
         steps_per_epoch = len(self.batches_for_epoch(0)) // config.grad_accum_steps
         if steps_per_epoch == 0:
-            raise ValueError(f"{len(self.train_dataset)} training examples are fewer than one optimiser step "
+            raise ValueError(f"{len(self.train_records)} training examples are fewer than one optimiser step "
                              f"({config.batch_size} × {config.grad_accum_steps} × {self.accelerator.num_processes})")
         self.total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
         self.steps_per_epoch = steps_per_epoch
@@ -180,32 +182,29 @@ class Trainer:
                 self.log(f"skipped: {problem}")
             if recipe.data.teacher_cache != "none":
                 teacher_cache = TeacherCache(cache_dir / "teacher", model, recipe.data.teacher_cache,
-                                             recipe.data.teacher_cache_topk, model.config.temperature)
+                                             recipe.data.teacher_cache_topk, model.config.objective.temperature)
                 teacher_cache.build([text_example(record, recipe.data.default_instruction)
                                      for record in train_records], progress=recipe.train.progress and self.is_main)
         require_usable(recipe, train_records, valid_records, problems + valid_problems)  # on every rank
-        common = {"feature_extractor": model.feature_extractor, "feature_cache": feature_cache,
-                  "default_instruction": recipe.data.default_instruction,
-                  "max_seconds": recipe.data.max_audio_seconds}
-        self.train_dataset = SpeechDataset(train_records, teacher_cache=teacher_cache, **common)
+        self.train_records, self.valid_records = train_records, valid_records
+        self.feature_cache, self.teacher_cache = feature_cache, teacher_cache
         # LLM tokens per example (transcript + response), which set most of a step's cost
         self.train_lengths = ([len(model.tokenizer(record.text).input_ids) + len(record.response_ids or ())
                                for record in train_records] if recipe.train.group_by_length else None)
-        self.valid_dataset = SpeechDataset(valid_records, **common) if valid_records else None
-        self.collator = SpeechCollator(model.prompts, model.pad_id, recipe.data.max_text_tokens)
         self.log(f"data: {len(train_records)} training and {len(valid_records)} validation examples")
 
     def batches_for_epoch(self, epoch: int) -> list:
         config = self.recipe.train
-        return epoch_batches(len(self.train_dataset), config.batch_size, epoch, config.seed,
+        return epoch_batches(len(self.train_records), config.batch_size, epoch, config.seed,
                              self.accelerator.process_index, self.accelerator.num_processes, self.train_lengths)
 
-    def loader(self, dataset, batches) -> torch.utils.data.DataLoader:
+    def loader(self, batches: list[list[int]]) -> torch.utils.data.DataLoader:
         # Its own generator: creating a DataLoader iterator draws a worker seed, which must not come from the
         # global RNG (that would shift the dropout masks of a resumed run against the uninterrupted one).
-        return torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=self.collator,
-                                           num_workers=self.recipe.data.num_workers,
-                                           generator=torch.Generator().manual_seed(self.recipe.train.seed))
+        data = self.recipe.data
+        return speech_loader(self.model, self.train_records, batches, self.feature_cache, self.teacher_cache,
+                             data.default_instruction, data.max_audio_seconds, data.max_text_tokens,
+                             data.num_workers, generator=torch.Generator().manual_seed(self.recipe.train.seed))
 
     def micro_batches(self):
         """Endless stream of (epoch, index in epoch, batch) from the saved data position on."""
@@ -213,7 +212,7 @@ class Trainer:
             batches = self.batches_for_epoch(self.epoch)
             usable = len(batches) // self.recipe.train.grad_accum_steps * self.recipe.train.grad_accum_steps
             start = self.micro_batch
-            for offset, batch in enumerate(self.loader(self.train_dataset, batches[start:usable])):
+            for offset, batch in enumerate(self.loader(batches[start:usable])):
                 yield start + offset, batch
             self.epoch, self.micro_batch = self.epoch + 1, 0
 
@@ -228,7 +227,7 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, desc="training", unit="step",
                    disable=not (config.progress and self.is_main))
         self.log(f"training for {self.total_steps} optimiser steps ({self.steps_per_epoch} per epoch)")
-        if self.step == 0 and self.valid_dataset is not None:
+        if self.step == 0 and self.valid_records:
             self.validate()
         while self.step < self.total_steps:
             self.ddp_model.train()
@@ -238,10 +237,9 @@ class Trainer:
                 batch = batch.to(self.accelerator.device)
                 last = micro == accumulated - 1
                 with nullcontext() if last else self.accelerator.no_sync(self.ddp_model):
-                    hidden, frame_mask = self.model.encoder_outputs(batch)
-                    output = self.ddp_model(batch.text, hidden, frame_mask, teacher=batch.teacher)
+                    output = self.ddp_model(batch.text, batch.speech, teacher=batch.teacher)
                     self.accelerator.backward(output.loss / accumulated)
-                step_metrics.append(output.metrics)
+                step_metrics.append(micro_batch_metrics(output, batch.text.num_tokens))
                 self.micro_batch = index + 1
             grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), config.clip_grad_norm)
             self.optimizer.step()
@@ -249,17 +247,14 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
             bar.update(1)
-            metrics = {name: float(np.mean([m[name] for m in step_metrics])) for name in step_metrics[0]}
-            metrics = {name: self.accelerator.reduce(torch.tensor(value, device=self.accelerator.device),
-                                                     "mean").item() for name, value in metrics.items()}
-            metrics |= {"lr": self.scheduler.get_last_lr()[0], "grad_norm": float(grad_norm), "epoch": self.epoch}
-            bar.set_postfix(loss=f"{metrics['total']:.3f}")
             if self.step % config.log_every == 0 or self.step == 1:
+                metrics = self.reduce_metrics(step_metrics)
+                metrics |= {"lr": self.scheduler.get_last_lr()[0], "grad_norm": float(grad_norm), "epoch": self.epoch}
+                bar.set_postfix(loss=f"{metrics['total']:.3f}")
                 self.write_log("train", metrics)
             out_of_time = config.max_minutes is not None and time.perf_counter() - started > 60 * config.max_minutes
             finished = self.step >= self.total_steps or out_of_time
-            if self.valid_dataset is not None and ((config.eval_every and self.step % config.eval_every == 0)
-                                                   or finished):
+            if self.valid_records and ((config.eval_every and self.step % config.eval_every == 0) or finished):
                 self.validate()
             if self.step % config.save_every == 0 or finished:
                 self.save_checkpoint()
@@ -272,14 +267,23 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         return {"steps": self.step, "seconds": time.perf_counter() - started, "best_kl": self.best_kl}
 
+    def reduce_metrics(self, step_metrics: list[dict[str, Tensor]]) -> dict[str, float]:
+        """The step's metrics: each the mean over its micro-batches and over the ranks, in one collective (the
+        only host sync of a logged step's metrics)."""
+        names = list(step_metrics[0])
+        means = torch.stack([torch.stack([metrics[name] for metrics in step_metrics]).double().mean().float()
+                             for name in names])
+        return dict(zip(names, self.accelerator.reduce(means, "mean").tolist(), strict=True))
+
     def validate(self) -> dict:
         """Held-out KD KL (τ = 1, true n) and CIF count error on the main process; keeps the best checkpoint."""
         metrics = {}
         if self.is_main:
-            batches = torch.utils.data.DataLoader(self.valid_dataset, batch_size=self.recipe.train.batch_size,
-                                                  collate_fn=self.collator)  # in order; the last batch may be short
+            data = self.recipe.data
             with self.accelerator.autocast():
-                metrics = alignment_metrics(self.model, batches, progress=self.recipe.train.progress)
+                metrics = held_out_alignment(self.model, self.valid_records, self.recipe.train.batch_size,
+                                             self.feature_cache, data.default_instruction, data.max_audio_seconds,
+                                             data.max_text_tokens, progress=self.recipe.train.progress)
             self.write_log("valid", metrics)
             if metrics.get("kl", math.inf) < self.best_kl:
                 self.best_kl = metrics["kl"]
@@ -342,7 +346,7 @@ class Trainer:
         if directory is None:
             return
         state = torch.load(directory / TRAINING_STATE, weights_only=False)
-        self.model.load_trainable(load_file(directory / WEIGHTS_FILE))
+        self.model.load_weights(directory)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.micro_batch = state["step"], state["epoch"], state["micro_batch"]
@@ -355,16 +359,9 @@ class Trainer:
 # ------------------------------------------------------------------------------------------------------- helpers
 
 
-def resolve_mixed_precision(setting: str) -> str:
-    """Our recipe value → accelerate's mixed_precision ("no" | "bf16" | "fp16"). "auto" is bf16 where bf16 matmuls
-    are native: a GPU that supports it, or a CPU with AVX-512-BF16 or AMX (there bf16 matmuls measured ~4× the fp32
-    rate, docs/BENCHMARKS.md); elsewhere fp32 (emulated bf16 would be slower, not faster)."""
-    if setting == "auto":
-        setting = "bf16" if native_bf16() else "fp32"
-    choices = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
-    if setting not in choices:
-        raise ValueError(f"train.mixed_precision must be one of auto, {', '.join(choices)}; got {setting!r}")
-    return choices[setting]
+def accelerate_mixed_precision(setting: str) -> str:
+    """train.mixed_precision (`resolve_precision`) in accelerate's words: "no" | "bf16" | "fp16"."""
+    return {torch.float32: "no", torch.bfloat16: "bf16", torch.float16: "fp16"}[resolve_precision(setting)]
 
 
 def set_seed(seed: int) -> None:
@@ -388,17 +385,13 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def load_partial(model: BlspKdModel, directory: Path, log) -> None:
-    """Start from another run's weights (stage 2 from stage 1): every tensor both have is loaded; tensors new in
-    this model (e.g. PLoRA) keep their initialisation and are listed."""
-    state = load_file(directory / WEIGHTS_FILE)
-    own = model.trainable_state_dict()
-    unknown = sorted(set(state) - set(own) - set(model.state_dict()))
-    if unknown:
-        raise ValueError(f"{directory}: weights not in this model: {unknown[:5]}")
-    model.load_state_dict(state, strict=False)
-    new = sorted(set(own) - set(state))
-    log(f"initialised from {directory}: {len(state)} tensors loaded; {len(new)} new tensors keep their init")
+def micro_batch_metrics(output, num_tokens: Tensor) -> dict[str, Tensor]:
+    """Every loss component, the total and (CFormer) the CIF count error of one micro-batch, as detached 0-d
+    tensors: nothing waits for the device until a logged step reduces them."""
+    metrics = {name: loss.detach() for name, loss in output.losses.items()} | {"total": output.loss.detach()}
+    if output.speech.alpha_sum is not None:
+        metrics["cif_count_error"] = cif_count_error(output.speech.alpha_sum, num_tokens)
+    return metrics
 
 
 def run(recipe: Recipe) -> dict:

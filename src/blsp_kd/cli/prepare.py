@@ -53,7 +53,7 @@ def run_folder(args: argparse.Namespace) -> int:
 
 def run_synth(args: argparse.Namespace) -> int:
     if args.report:
-        from blsp_kd.data.intelligibility import write_report
+        from blsp_kd.eval.intelligibility import write_report
 
         for row in write_report(args.report):
             print(f"{row['voice']}: WER {100 * row['wer_flac']:.1f} %")
@@ -88,46 +88,17 @@ def run_questions(args: argparse.Namespace) -> int:
 
 def run_responses(args: argparse.Namespace) -> int:
     # Imported here: torch and transformers are only needed by this sub-command.
-    import torch
-
-    from blsp_kd.data.manifest import read_manifest, require_records
-    from blsp_kd.data.responses import (
-        DEFAULT_INSTRUCTIONS,
-        DEFAULT_MIX,
-        DEFAULT_USER_TEMPLATE,
-        load_instructions,
-        parse_mix,
-        parse_shard,
-        prepare_responses,
-        shard_path,
-        shard_records,
-    )
-    from blsp_kd.models.pretrained import load_llm, resolve_dtype
+    from blsp_kd.data.responses import load_instructions, parse_mix, parse_shard, prepare_manifest_responses
 
     try:
-        instructions = load_instructions(args.instructions) if args.instructions else DEFAULT_INSTRUCTIONS
-        if args.mix:
-            mix = parse_mix(args.mix)
-        elif args.instructions:
-            mix = dict.fromkeys(instructions, 1.0)
-        else:
-            mix = DEFAULT_MIX
-        records, problems = read_manifest(args.manifest)
-        require_records(records, problems, args.manifest)
-        out = Path(args.out)
-        if args.shard:
-            shard_index, shard_count = parse_shard(args.shard)
-            records, out = shard_records(records, shard_index, shard_count), shard_path(out, shard_index, shard_count)
-        records = records[: args.limit] if args.limit is not None else records
-        device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        llm, tokenizer = load_llm(args.llm, dtype=resolve_dtype(args.dtype, device))
-        summary = prepare_responses(records, llm.to(device), tokenizer, out, instructions, mix, args.seed,
-                                    args.max_new_tokens, args.batch_size, args.user_template or DEFAULT_USER_TEMPLATE,
-                                    args.system_prompt)
+        summary = prepare_manifest_responses(
+            args.manifest, args.out, args.llm, load_instructions(args.instructions) if args.instructions else None,
+            parse_mix(args.mix) if args.mix else None, args.seed, args.max_new_tokens, args.batch_size,
+            args.user_template, args.system_prompt, parse_shard(args.shard) if args.shard else None, args.limit,
+            args.device, args.precision)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    summary.problems[:0] = problems  # unreadable manifest lines first
     for line in summary.lines():
         print(line)
     return 0 if summary.written or summary.already_done else 1
@@ -246,7 +217,7 @@ def add_prepare_parser(subparsers) -> None:
                                 "(default: the same as there: instruction, blank line, transcript)")
     responses.add_argument("--system-prompt", help="system message (default: the chat template's own)")
     responses.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    responses.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
-                           help="the LLM's precision; auto = bfloat16 where the device has native bf16 matmuls (as "
-                                "training's mixed_precision=auto, whose teacher then runs in bf16 too), else float32")
+    responses.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                           help="the LLM's precision; auto = bf16 where the device has native bf16 matmuls (as "
+                                "training's mixed_precision=auto, whose teacher then runs in bf16 too), else fp32")
     responses.set_defaults(func=run_responses)

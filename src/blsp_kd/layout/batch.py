@@ -6,16 +6,18 @@ Every row is one shared, LEFT-padded sequence
 
 The teacher reads the transcript ids x_1..x_n at the speech positions; the student puts its n speech vectors
 there, in order. Everything else (padding, positions, masks) is the same for both, so transcript position i
-and speech position i coincide.
+and speech position i coincide. The speech side of a batch (`SpeechInput`: right-padded encoder outputs or log-mel
+features, with their masks or lengths) is padded here too.
 """
 
 from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from blsp_kd.data.prompt import PromptBuilder, PromptSegments
+from blsp_kd.layout.prompt import PromptBuilder, PromptSegments
 
 
 @dataclass
@@ -42,9 +44,7 @@ class TextBatch:
         return TextBatch(**{field.name: getattr(self, field.name).to(device) for field in fields(self)})
 
 
-def collate_text(
-    examples: list[dict], builder: PromptBuilder, pad_id: int, max_text_tokens: int | None = None
-) -> TextBatch:
+def collate_text(examples: list[dict], builder: PromptBuilder, max_text_tokens: int | None = None) -> TextBatch:
     """Teacher/student text batch from records.
 
     Record keys: "text" (transcript), "instruction", optional "id" (named in errors), optional "response_ids"
@@ -80,7 +80,7 @@ def collate_text(
         segments_list.append(segments)
         transcripts.append(transcript_ids)
         targets.append(target_ids)
-    return _assemble(segments_list, transcripts, targets, pad_id)
+    return _assemble(segments_list, transcripts, targets, builder.pad_id)
 
 
 def build_inference_inputs(
@@ -150,6 +150,22 @@ def _assemble(
     return TextBatch(input_ids, attention_mask, position_ids, speech_mask, response_mask, num_tokens)
 
 
+@dataclass
+class SpeechInput:
+    """A batch's speech in one of two forms: the frozen encoder's output, cached (hidden, frame_mask), or log-mel
+    features (features, feature_lengths) that the model's forward encodes, so that a trained encoder runs inside
+    the (DDP-wrapped) forward like every other trained weight."""
+
+    hidden: Tensor | None = None  # [B, T, D] encoder outputs, right-padded with zeros ...
+    frame_mask: Tensor | None = None  # [B, T] bool
+    features: Tensor | None = None  # ... or [B, F, n_mels] log-mel features, right-padded with zeros
+    feature_lengths: Tensor | None = None  # [B]
+
+    def to(self, device) -> "SpeechInput":
+        return SpeechInput(**{field.name: None if getattr(self, field.name) is None
+                              else getattr(self, field.name).to(device) for field in fields(self)})
+
+
 def pad_features(features: list[np.ndarray | torch.Tensor]) -> tuple[torch.Tensor, torch.LongTensor]:
     """Right-pad log-mel features [F_i, n_mels] with zeros.
 
@@ -164,5 +180,9 @@ def pad_hidden(hidden_states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.B
     """Right-pad cached encoder outputs [T_i, D] with zeros -> (hidden [B, T, D], frame_mask [B, T])."""
     lengths = torch.tensor([hidden.shape[0] for hidden in hidden_states], dtype=torch.long)
     padded = pad_sequence(hidden_states, batch_first=True)
-    frame_mask = torch.arange(padded.shape[1]) < lengths[:, None]
-    return padded, frame_mask
+    return padded, lengths_to_mask(lengths, padded.shape[1])
+
+
+def lengths_to_mask(lengths: Tensor, max_length: int) -> Tensor:
+    """[B] lengths -> [B, max_length] bool mask, True on the first lengths[b] positions."""
+    return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 # Stand-ins rendered through the chat template and split on afterwards; no template or text contains them.
 SPEECH_PLACEHOLDER = "<<blsp-kd:speech>>"
 RESPONSE_PLACEHOLDER = "<<blsp-kd:response>>"
+# The user message: the instruction, a blank line, then the transcript (teacher) or the speech (student).
+DEFAULT_USER_TEMPLATE = "{instruction}\n\n{speech}"
 
 
 @dataclass
@@ -33,11 +35,12 @@ class PromptBuilder:
 
     The user message is `user_template` with `{instruction}` and `{speech}` filled in. With
     `system_prompt=None` the conversation has no system message, so a template's default system prompt
-    (SmolLM2, Qwen2) stays as the template renders it.
+    (SmolLM2, Qwen2) stays as the template renders it. `pad_id` fills the padding of a batch: the tokenizer's pad
+    token, or the end-of-turn token for tokenizers without one (padding is masked, so any id works).
     """
 
     def __init__(
-        self, tokenizer, user_template: str = "{instruction}\n\n{speech}", system_prompt: str | None = None
+        self, tokenizer, user_template: str = DEFAULT_USER_TEMPLATE, system_prompt: str | None = None
     ):
         if user_template.count("{speech}") != 1:
             raise ValueError(f"user_template must contain '{{speech}}' exactly once, got {user_template!r}")
@@ -45,6 +48,7 @@ class PromptBuilder:
         self.user_template = user_template
         self.system_prompt = system_prompt
         self.end_of_turn_id = self._find_end_of_turn_id()
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.end_of_turn_id
         self._segments_by_instruction: dict[str, PromptSegments] = {}
 
     def segments(self, instruction: str) -> PromptSegments:
@@ -93,6 +97,14 @@ class PromptBuilder:
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def cut_at_end_of_turn(token_ids: list[int], end_of_turn_id: int) -> tuple[list[int], bool]:
+    """(the response before the first end-of-turn token, whether there was one). A generated row without it was
+    cut at the length limit (`early_stop`); anything after it (padding of a batch) is not the response."""
+    if end_of_turn_id in token_ids:
+        return token_ids[: token_ids.index(end_of_turn_id)], True
+    return token_ids, False
 
 
 def _split_once(rendered: str, placeholder: str) -> tuple[str, str]:

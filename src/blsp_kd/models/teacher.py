@@ -1,4 +1,5 @@
-"""Teacher cache: the base LLM's output at every position a KD loss reads, computed once per record.
+"""The teacher at the positions a KD loss reads (`used_positions`), and its cache: the base LLM's output there,
+computed once per record.
 
 With the teacher and the data fixed (the teacher is always the base LLM, METHOD §4), recomputing it every step
 and epoch is wasted work. Per record, at its used positions (transcript positions, then response-predicting
@@ -12,15 +13,55 @@ Keyed on (LLM weights, chat template, prompt layout, instruction, transcript, re
 for top-k also τ and k).
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
-from blsp_kd.data.collate import collate_text
-from blsp_kd.data.store import TensorStore, content_key, tensor_fingerprint
-from blsp_kd.losses import teacher_topk
-from blsp_kd.models.blsp_kd import TeacherHidden, TeacherTopK, used_positions
+from blsp_kd.layout.batch import TextBatch, collate_text
+from blsp_kd.losses import response_logit_mask, teacher_topk
+from blsp_kd.store import TensorStore, content_key, tensor_fingerprint
+
+
+@dataclass
+class TeacherHidden:
+    """A cached teacher, exact: its last hidden states [K, H] at the positions a loss uses (row-major order of
+    `used_positions(batch)`); the LM head turns them into logits again each step (cheap next to 30 layers)."""
+
+    hidden: Tensor
+
+    @classmethod
+    def concat(cls, parts: list["TeacherHidden"]) -> "TeacherHidden":
+        return cls(torch.cat([part.hidden for part in parts]))
+
+    def to(self, device) -> "TeacherHidden":
+        return TeacherHidden(self.hidden.to(device))
+
+
+@dataclass
+class TeacherTopK:
+    """A cached teacher, approximate: top-k log-probs at the training temperature and their ids [K, k], the rest of
+    the vocabulary as one bucket (`kd_kl_topk`, a lower bound of the KL; see docs/RESULTS.md for its error)."""
+
+    logprobs: Tensor
+    ids: Tensor
+
+    @classmethod
+    def concat(cls, parts: list["TeacherTopK"]) -> "TeacherTopK":
+        return cls(torch.cat([part.logprobs for part in parts]), torch.cat([part.ids for part in parts]))
+
+    def to(self, device) -> "TeacherTopK":
+        return TeacherTopK(self.logprobs.to(device), self.ids.to(device))
+
+
+def used_positions(batch: TextBatch, with_transcript: bool = True) -> Tensor:
+    """[B, L] bool: positions whose logits a loss reads: response-predicting positions and, for the input KL,
+    the transcript/speech positions."""
+    response = response_logit_mask(batch.response_mask)
+    return batch.speech_mask | response if with_transcript else response
+
 
 MODES = ("hidden", "topk")
 
@@ -28,7 +69,7 @@ MODES = ("hidden", "topk")
 class TeacherCache:
     def __init__(self, directory: str | Path, model, mode: str = "hidden", k: int = 64, temperature: float = 1.0):
         """model: a BlspKdModel (its base LLM is the teacher). k and temperature matter for mode 'topk' only."""
-        if model.config.adapter != "cformer":
+        if not model.adapter.aligned_to_tokens:
             raise ValueError("the teacher cache pairs positions through the CIF's exact n: CFormer adapter only")
         if mode not in MODES:
             raise ValueError(f"teacher cache mode must be one of {MODES}, got {mode!r}")
@@ -36,8 +77,8 @@ class TeacherCache:
         self.store = TensorStore(directory)
         embeddings = model.llm.get_input_embeddings().weight
         self.llm_id = content_key(tensor_fingerprint({"embeddings": embeddings}), model.llm.config.to_json_string(),
-                                  model.tokenizer.chat_template, model.config.user_template,
-                                  model.config.system_prompt)
+                                  model.tokenizer.chat_template, model.config.prompt.user_template,
+                                  model.config.prompt.system_prompt)
 
     def key(self, example: dict) -> str:
         settings = (self.temperature, self.k) if self.mode == "topk" else ()
@@ -58,7 +99,7 @@ class TeacherCache:
         for start in tqdm(range(0, len(missing), batch_size), desc=f"teacher cache ({self.mode})", unit="batch",
                           disable=not progress):
             chunk = missing[start : start + batch_size]
-            batch = collate_text(chunk, model.prompts, model.pad_id).to(model.device)
+            batch = collate_text(chunk, model.prompts).to(model.device)
             used = used_positions(batch)
             hidden = model.teacher_hidden(batch, used)
             rows = used.nonzero()[:, 0]

@@ -16,11 +16,11 @@ import argparse
 import logging
 import sys
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS
-from blsp_kd.data.commands import add_prepare_parser
+from blsp_kd.cli.evaluate import add_evaluate_parser
+from blsp_kd.cli.prepare import add_prepare_parser
 from blsp_kd.data.manifest import NoUsableRecords
 from blsp_kd.demo import DemoConfig
-from blsp_kd.eval.commands import add_evaluate_parser
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
 from blsp_kd.models.pretrained import EMBEDDED, MissingModelPackage
 from blsp_kd.serve.model import ModelNotFound
 
@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a BLSP-KD model from a recipe (YAML + key=value overrides)",
                                 description="Train from a recipe. Overrides use dotted keys, e.g. "
-                                            "train.max_steps=100 model.adapter_config.num_pre_layers=1. "
+                                            "train.max_steps=100 model.architecture.cformer.num_pre_layers=1. "
                                             "Re-running with the same train.output_dir resumes from its last "
                                             "checkpoint. Multi-process: accelerate launch -m blsp_kd.cli train ...")
     train.add_argument("--recipe", required=True, help="recipe YAML, or the name of a shipped recipe (blsp-kd recipes)")
@@ -214,6 +214,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,12 +6,10 @@ import re
 import sys
 from pathlib import Path
 
-from blsp_kd.data.audio import DEFAULT_MAX_SECONDS
+from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
+from blsp_kd.layout.tasks import EVALUATION_SYSTEMS, EVALUATION_TASKS
 from blsp_kd.models.pretrained import EMBEDDED
 
-SYSTEMS = ("speech", "text", "cascade")
-# evaluate.TASKS, spelled out so that building the parser does not import the evaluation stack (a test checks)
-TASKS = ("repeat", "continuation", "translation", "alignment")
 SYSTEM_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # names end up in file names of plots
 
 
@@ -32,15 +30,6 @@ def positive_int(value: str) -> int:
     return number
 
 
-def tokenizer_mismatch(tokenizer, reference) -> str | None:
-    """Why `tokenizer` would read token ids differently from `reference` (vocabulary or chat template), or None."""
-    if tokenizer.get_vocab() != reference.get_vocab():
-        return f"vocabularies of {len(tokenizer.get_vocab())} and {len(reference.get_vocab())} tokens differ"
-    if tokenizer.chat_template != reference.chat_template:
-        return "chat templates differ"
-    return None
-
-
 def parse_compare(entries: list[str]) -> dict[str, str]:
     """['base=runs/a/best', ...] → {'base': 'runs/a/best', ...}."""
     compare = {}
@@ -49,7 +38,7 @@ def parse_compare(entries: list[str]) -> dict[str, str]:
         if not separator or not SYSTEM_NAME.fullmatch(name) or not checkpoint:
             raise argparse.ArgumentTypeError(f"--compare {entry!r}: expected NAME=CHECKPOINT_DIR with NAME "
                                              "made of letters, digits, '_', '.', '-'")
-        if name in compare or name in SYSTEMS or name == "asr":
+        if name in compare or name in EVALUATION_SYSTEMS or name == "asr":
             raise argparse.ArgumentTypeError(f"--compare {entry!r}: the name {name!r} is already taken")
         compare[name] = checkpoint
     return compare
@@ -67,10 +56,10 @@ def add_evaluate_parser(subparsers) -> None:
     parser.add_argument("--model", type=Path, help="BLSP-KD checkpoint folder (save_pretrained output) or a shipped "
                         "model's name ('default': the reference run's model)")
     parser.add_argument("--systems", default="speech,text,cascade",
-                        type=lambda value: parse_choices(value, SYSTEMS, "systems"),
+                        type=lambda value: parse_choices(value, EVALUATION_SYSTEMS, "systems"),
                         help="comma-separated, from speech,text,cascade (default: all)")
-    parser.add_argument("--tasks", default=",".join(TASKS),
-                        type=lambda value: parse_choices(value, TASKS, "tasks"),
+    parser.add_argument("--tasks", default=",".join(EVALUATION_TASKS),
+                        type=lambda value: parse_choices(value, EVALUATION_TASKS, "tasks"),
                         help="comma-separated, from repeat,continuation,translation,alignment (default: all)")
     parser.add_argument("--compare", nargs="+", action="extend", default=[], metavar="NAME=CKPT",
                         help="more BLSP-KD checkpoints, evaluated as speech systems called NAME")
@@ -94,81 +83,20 @@ def add_evaluate_parser(subparsers) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import torch
-
-    from blsp_kd.data.manifest import read_manifest, require_records
-    from blsp_kd.eval.evaluate import CascadeSystem, EvaluationOptions, SpeechSystem, TextSystem, evaluate
-    from blsp_kd.models.blsp_kd import BlspKdConfig, BlspKdModel
-    from blsp_kd.models.pretrained import load_whisper
-
-    try:
-        compare = parse_compare(args.compare)
-    except argparse.ArgumentTypeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.model is not None and (args.whisper or args.llm):
-        print("error: --whisper/--llm name the base models only without --model (a checkpoint names its own)",
-              file=sys.stderr)
-        return 2
-    if not args.manifest.is_file():
-        print(f"error: manifest {args.manifest} not found", file=sys.stderr)
-        return 2
-    if args.out.exists() and not args.out.is_dir():
-        print(f"error: --out {args.out} is a file; give a folder to write the results into", file=sys.stderr)
-        return 2
-    if args.log_dir is not None and not (args.log_dir / "log.jsonl").is_file():
-        print(f"error: --log-dir {args.log_dir} has no log.jsonl", file=sys.stderr)
-        return 2
-    records, skipped = read_manifest(args.manifest)
-    require_records(records, skipped, args.manifest)
-    if args.limit is not None:
-        records = records[: args.limit]
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    system_names, notes = list(args.systems), []
-
-    if args.model is not None:
-        base = BlspKdModel.from_pretrained(args.model)
-    else:
-        base_config = BlspKdConfig(whisper=args.whisper or EMBEDDED, llm=args.llm or EMBEDDED)
-        base = BlspKdModel.from_config(base_config)
-        if "speech" in system_names:
-            system_names.remove("speech")
-            notes.append("speech: skipped, no --model given (text and cascade use the base models)")
-    if "continuation" in args.tasks and "text" not in system_names:
-        system_names.append("text")
-        notes.append("text: added, the continuation task is scored against its answers")
-    base.to(device)
-
-    systems = {}
-    if "speech" in system_names:
-        systems["speech"] = SpeechSystem(base)
-    for name, checkpoint in compare.items():
-        other = BlspKdModel.from_pretrained(checkpoint)
-        problem = tokenizer_mismatch(other.tokenizer, base.tokenizer)
-        if problem:
-            print(f"error: --compare {name}={checkpoint}: its LLM's tokenizer differs from the base model's "
-                  f"({problem}); the manifest's response_ids would be misread. Evaluate it in a run of its own "
-                  f"(--model {checkpoint}).", file=sys.stderr)
-            return 2
-        systems[name] = SpeechSystem(other.to(device))
-    if "text" in system_names:
-        systems["text"] = TextSystem(base)
-    if "cascade" in system_names:
-        whisper, processor = load_whisper(base.config.whisper, dtype=base.dtype)
-        systems["cascade"] = CascadeSystem(base, whisper.to(device), processor)
-    if not systems:
-        print("error: nothing to evaluate (the speech system needs --model)", file=sys.stderr)
-        return 2
+    from blsp_kd.eval.evaluate import EvaluationOptions, evaluate_manifest
 
     options = EvaluationOptions(tasks=tuple(args.tasks), language=args.language,
                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                                 latency_clips=args.latency_clips, plot_clips=args.plot_clips,
                                 max_audio_seconds=args.max_audio_seconds,
                                 log_dir=args.log_dir, progress=not args.no_progress)
-    settings = {"manifest": str(args.manifest), "model": str(args.model or "none (base models only)"),
-                "base models": f"Whisper {base.config.whisper}, LLM {base.config.llm}", "device": str(device)}
-    settings |= {f"compare {name}": checkpoint for name, checkpoint in compare.items()}
-    evaluate(records, systems, args.out, options, skipped=skipped, notes=notes, settings=settings)
+    try:
+        compare = parse_compare(args.compare)
+        evaluate_manifest(args.manifest, args.out, args.model, tuple(args.systems), compare, options, args.limit,
+                          args.whisper, args.llm, args.device)
+    except (argparse.ArgumentTypeError, FileNotFoundError, NotADirectoryError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print((args.out / "results.md").read_text(encoding="utf-8"))
     print(f"report: {args.out / 'report.md'}")
     return 0

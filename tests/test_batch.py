@@ -11,8 +11,8 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from blsp_kd.data.collate import TextBatch, build_inference_inputs, collate_text, pad_features, pad_hidden
-from blsp_kd.data.prompt import PromptBuilder
+from blsp_kd.layout.batch import TextBatch, build_inference_inputs, collate_text, pad_features, pad_hidden
+from blsp_kd.layout.prompt import PromptBuilder, cut_at_end_of_turn
 
 WORDS = "[UNK] <s> <user> <end> <assistant> repeat hello world hi a b c <pad>".split()
 VOCAB = {word: token_id for token_id, word in enumerate(WORDS)}
@@ -57,7 +57,7 @@ def test_collate_text_layout_by_hand(builder):
         # prefix 3 + transcript 1 + suffix 2 + response 1, cut at the length limit = 7 positions, 4 padding
         {"id": "short", "instruction": "repeat", "text": "hi", "response_ids": [A], "early_stop": True},
     ]
-    batch = collate_text(examples, builder, pad_id=PAD)
+    batch = collate_text(examples, builder)
 
     assert batch.input_ids.tolist() == [
         [BOS, USER, REPEAT, HELLO, WORLD, END, ASSISTANT, A, B, C, END],
@@ -76,21 +76,21 @@ def test_collate_text_layout_by_hand(builder):
 
 def test_early_stop_drops_the_end_of_turn_target(builder):
     example = {"instruction": "repeat", "text": "hi", "response_ids": [A, B]}
-    finished = collate_text([example], builder, pad_id=PAD)
-    cut = collate_text([{**example, "early_stop": True}], builder, pad_id=PAD)
+    finished = collate_text([example], builder)
+    cut = collate_text([{**example, "early_stop": True}], builder)
     assert finished.input_ids[finished.response_mask].tolist() == [A, B, END]
     assert cut.input_ids[cut.response_mask].tolist() == [A, B]
     assert cut.input_ids.shape[1] == finished.input_ids.shape[1] - 1
 
 
 def test_empty_response_still_targets_the_end_of_turn(builder):
-    batch = collate_text([{"instruction": "repeat", "text": "hi", "response_ids": []}], builder, pad_id=PAD)
+    batch = collate_text([{"instruction": "repeat", "text": "hi", "response_ids": []}], builder)
     assert batch.input_ids[0].tolist() == [BOS, USER, REPEAT, HI, END, ASSISTANT, END]
     assert positions(batch.response_mask[0]) == [6]
 
 
 def test_prompt_only_record_has_no_response_targets(builder):
-    batch = collate_text([{"instruction": "repeat", "text": "hello world"}], builder, pad_id=PAD)
+    batch = collate_text([{"instruction": "repeat", "text": "hello world"}], builder)
     assert batch.input_ids[0].tolist() == [BOS, USER, REPEAT, HELLO, WORLD, END, ASSISTANT]
     assert not batch.response_mask.any()
 
@@ -115,7 +115,7 @@ def test_inference_placeholders_sit_where_the_transcript_sits(builder):
         {"instruction": "repeat", "text": "hello world hi"},
         {"instruction": "repeat", "text": "world"},
     ]
-    teacher = collate_text(examples, builder, pad_id=PAD)
+    teacher = collate_text(examples, builder)
     student = build_inference_inputs([builder.segments("repeat")] * 2, [3, 1], pad_id=PAD)
     assert torch.equal(teacher.speech_mask, student.speech_mask)
     assert torch.equal(teacher.attention_mask, student.attention_mask)
@@ -132,31 +132,31 @@ def test_empty_transcript_names_the_record(builder, text):
         {"id": "utt-7", "instruction": "repeat", "text": text},
     ]
     with pytest.raises(ValueError, match="'utt-7'.*empty"):
-        collate_text(examples, builder, pad_id=PAD)
+        collate_text(examples, builder)
 
 
 def test_too_long_transcript_names_the_record(builder):
     examples = [{"id": "utt-9", "instruction": "repeat", "text": "hello world hi"}]
     with pytest.raises(ValueError, match="'utt-9'.*3 LLM tokens.*max_text_tokens=2"):
-        collate_text(examples, builder, pad_id=PAD, max_text_tokens=2)
-    assert collate_text(examples, builder, pad_id=PAD, max_text_tokens=3).num_tokens.tolist() == [3]
+        collate_text(examples, builder, max_text_tokens=2)
+    assert collate_text(examples, builder, max_text_tokens=3).num_tokens.tolist() == [3]
 
 
 def test_record_without_id_is_named_by_batch_index(builder):
     examples = [{"instruction": "repeat", "text": "hi"}, {"instruction": "repeat", "text": ""}]
     with pytest.raises(ValueError, match="batch index 1"):
-        collate_text(examples, builder, pad_id=PAD)
+        collate_text(examples, builder)
 
 
 def test_record_without_instruction_is_named(builder):
     with pytest.raises(ValueError, match="'utt-5'.*instruction"):
-        collate_text([{"id": "utt-5", "text": "hi"}], builder, pad_id=PAD)
+        collate_text([{"id": "utt-5", "text": "hi"}], builder)
 
 
 def test_response_holding_the_end_of_turn_token_is_rejected(builder):
     examples = [{"id": "utt-3", "instruction": "repeat", "text": "hi", "response_ids": [A, END]}]
     with pytest.raises(ValueError, match="'utt-3'.*end-of-turn"):
-        collate_text(examples, builder, pad_id=PAD)
+        collate_text(examples, builder)
 
 
 def test_build_inference_inputs_rejects_bad_lengths(builder):
@@ -168,7 +168,7 @@ def test_build_inference_inputs_rejects_bad_lengths(builder):
 
 
 def test_text_batch_to_moves_every_tensor(builder):
-    batch = collate_text([{"instruction": "repeat", "text": "hi", "response_ids": [A]}], builder, pad_id=PAD)
+    batch = collate_text([{"instruction": "repeat", "text": "hi", "response_ids": [A]}], builder)
     moved = batch.to("meta")
     assert isinstance(moved, TextBatch)
     for name in ("input_ids", "attention_mask", "position_ids", "speech_mask", "response_mask", "num_tokens"):
@@ -194,3 +194,20 @@ def test_pad_hidden_right_pads_and_marks_frames():
     assert frame_mask.tolist() == [[True, True, False, False], [True] * 4]
     assert torch.equal(hidden[0, :2], first) and torch.equal(hidden[1], second)
     assert (hidden[0, 2:] == 0).all()
+
+
+def test_a_response_ends_at_the_first_end_of_turn_token():
+    assert cut_at_end_of_turn([A, B, END, PAD, PAD], END) == ([A, B], True)
+    assert cut_at_end_of_turn([A, B, C], END) == ([A, B, C], False)  # cut at the length limit
+    assert cut_at_end_of_turn([END], END) == ([], True)
+
+
+def test_the_pad_id_is_the_end_of_turn_token_when_the_tokenizer_has_none(builder):
+    assert builder.pad_id == PAD
+    tokenizer = builder.tokenizer
+    pad_token = tokenizer.pad_token
+    try:
+        tokenizer.pad_token = None
+        assert PromptBuilder(tokenizer, user_template="{instruction} {speech}").pad_id == END
+    finally:
+        tokenizer.pad_token = pad_token

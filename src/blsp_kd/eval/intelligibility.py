@@ -17,9 +17,9 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from blsp_kd.data.audio import TARGET_SAMPLE_RATE
 from blsp_kd.data.engines import ESPEAK_VARIANTS, Prosody, render
 from blsp_kd.data.synth import VOICE_WEIGHTS, voice_group, voice_pools
+from blsp_kd.layout.clips import SAMPLE_RATE
 
 REPORT_SENTENCES = (
     "Could you turn off the lights in the kitchen?",
@@ -56,9 +56,9 @@ def round_trip(samples: np.ndarray, audio_format: str) -> tuple[np.ndarray, int]
         return samples, 4 * len(samples)
     buffer = io.BytesIO()
     if audio_format == "flac":
-        soundfile.write(buffer, samples, TARGET_SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        soundfile.write(buffer, samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
     else:
-        soundfile.write(buffer, samples, TARGET_SAMPLE_RATE, format="OGG", subtype="OPUS")
+        soundfile.write(buffer, samples, SAMPLE_RATE, format="OGG", subtype="OPUS")
     size = len(buffer.getvalue())  # not tell(): libsndfile seeks back to finish the header
     buffer.seek(0)
     decoded, _ = soundfile.read(buffer, dtype="float32")
@@ -99,7 +99,7 @@ def measure(whisper, processor, groups=tuple(VOICE_WEIGHTS), progress: bool = Tr
             hypotheses = transcribe(whisper, processor, [samples for samples, _ in decoded])
             row[f"wer_{audio_format}"] = error_rate(list(REPORT_SENTENCES), hypotheses)["wer"]
             if audio_format == "opus":
-                seconds = sum(len(clip) for clip in clips) / TARGET_SAMPLE_RATE
+                seconds = sum(len(clip) for clip in clips) / SAMPLE_RATE
                 row["opus_kbps"] = 8 * sum(size for _, size in decoded) / seconds / 1000
         rows.append(row)
     return rows

@@ -1,0 +1,109 @@
+"""What a BLSP-KD model is: everything needed to rebuild it, in three sections, plus how it runs.
+
+    architecture   the base models by name ('embedded', a folder or a hub id), the adapter and its settings, PLoRA,
+                   whether the encoder trains (what a checkpoint holds)
+    prompt         the user-message template and system prompt around the speech (METHOD §3)
+    objective      the KD temperature, the τ² factor and the weight of each loss (METHOD §4)
+    precision      the precision the base models are loaded in: fp32 | bf16 | fp16 | auto (`resolve_precision`)
+
+`save_pretrained` writes it as JSON (blsp_kd_config.json); `BlspKdConfig.from_dict` reads that, and also the flat
+layout that checkpoints and run folders' recipe.yaml had before the sections (`nest_flat_keys`).
+"""
+
+from dataclasses import asdict, dataclass, field, fields
+
+from blsp_kd.layout.prompt import DEFAULT_USER_TEMPLATE
+from blsp_kd.losses import LossWeights
+from blsp_kd.models.adapters import ADAPTERS, CFormerConfig, ConvSubsamplerConfig
+from blsp_kd.models.plora import PLoRAConfig
+
+
+@dataclass
+class ArchitectureConfig:
+    whisper: str = "embedded"
+    llm: str = "embedded"
+    adapter: str = "cformer"  # "cformer" (CIF, one vector per token) | "conv" (BLSP v1 baseline, response losses only)
+    cformer: CFormerConfig = field(default_factory=CFormerConfig)  # read when adapter is "cformer"
+    conv: ConvSubsamplerConfig = field(default_factory=ConvSubsamplerConfig)  # read when adapter is "conv"
+    plora: PLoRAConfig | None = None  # None: the LLM stays exactly the base model
+    train_encoder: bool = False
+
+    def __post_init__(self):
+        if self.adapter not in ADAPTERS:
+            raise ValueError(f"unknown adapter {self.adapter!r}; expected one of {sorted(ADAPTERS)}")
+
+    @property
+    def adapter_config(self) -> CFormerConfig | ConvSubsamplerConfig:
+        """The settings of the adapter in use (its dimensions are filled in from the base models)."""
+        return getattr(self, self.adapter)
+
+
+@dataclass
+class PromptConfig:
+    user_template: str = DEFAULT_USER_TEMPLATE
+    system_prompt: str | None = None  # None: the chat template's own default
+
+
+@dataclass
+class ObjectiveConfig:
+    temperature: float = 2.0  # KD temperature in training; evaluation metrics use 1
+    scale_by_t2: bool = False
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+
+
+@dataclass
+class BlspKdConfig:
+    architecture: ArchitectureConfig = field(default_factory=ArchitectureConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    precision: str = "fp32"
+    cache_prompt_prefix: bool = True  # run the speech-independent prompt prefix without autograd (same logits)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BlspKdConfig":
+        """A config from `to_dict`'s layout, or from the flat layout of older checkpoints."""
+        data = nest_flat_keys(data)
+        architecture = dict(data.get("architecture", {}))
+        for kind, config_class in (("cformer", CFormerConfig), ("conv", ConvSubsamplerConfig)):
+            architecture[kind] = config_class(**architecture.get(kind, {}))
+        if architecture.get("plora") is not None:
+            architecture["plora"] = PLoRAConfig(**architecture["plora"])
+        objective = dict(data.get("objective", {}))
+        objective["loss_weights"] = LossWeights(**objective.get("loss_weights", {}))
+        return cls(ArchitectureConfig(**architecture), PromptConfig(**data.get("prompt", {})),
+                   ObjectiveConfig(**objective), **{key: data[key] for key in ("precision", "cache_prompt_prefix")
+                                                    if key in data})
+
+
+# The flat layout (before the sections): key → (section, key in the section).
+FLAT_KEYS = {
+    "whisper": ("architecture", "whisper"), "llm": ("architecture", "llm"), "adapter": ("architecture", "adapter"),
+    "plora": ("architecture", "plora"), "train_encoder": ("architecture", "train_encoder"),
+    "user_template": ("prompt", "user_template"), "system_prompt": ("prompt", "system_prompt"),
+    "temperature": ("objective", "temperature"), "scale_by_t2": ("objective", "scale_by_t2"),
+    "loss_weights": ("objective", "loss_weights"),
+}
+FLAT_DTYPES = {"float32": "fp32", "bfloat16": "bf16"}
+
+
+def nest_flat_keys(data: dict) -> dict:
+    """The sectioned layout of a config written in the flat one (`adapter_config` goes to the section of its
+    adapter, `dtype` float32/bfloat16 becomes `precision` fp32/bf16); a sectioned config is returned as it is."""
+    sections = {field.name for field in fields(BlspKdConfig)}
+    nested = {key: dict(value) if isinstance(value, dict) else value
+              for key, value in data.items() if key in sections}
+    for key, value in data.items():
+        if key in FLAT_KEYS:
+            section, name = FLAT_KEYS[key]
+            nested.setdefault(section, {})[name] = value
+        elif key == "adapter_config":
+            adapter = data.get("adapter", ArchitectureConfig.adapter)
+            nested.setdefault("architecture", {})[adapter] = value
+        elif key == "dtype":
+            nested["precision"] = FLAT_DTYPES.get(value, value)
+        elif key not in sections:
+            raise ValueError(f"unknown model config key {key!r}")
+    return nested

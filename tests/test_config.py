@@ -1,0 +1,65 @@
+"""The model config's sections, and the flat layout of checkpoints and run folders written before them: the shipped
+model's config and the reference run's recipe.yaml files read as they are."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from blsp_kd.losses import LossWeights
+from blsp_kd.models.adapters import CFormerConfig, ConvSubsamplerConfig
+from blsp_kd.models.blsp_kd import CONFIG_FILE, SHIPPED_MODELS
+from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig, ObjectiveConfig, PromptConfig
+from blsp_kd.models.plora import PLoRAConfig
+from blsp_kd.train.config import load_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+# blsp_kd_config.json as the code before the sections wrote it (every field, flat).
+FLAT_CONV_CONFIG = {
+    "whisper": "openai/whisper-small", "llm": "Qwen/Qwen2.5-7B-Instruct", "adapter": "conv",
+    "adapter_config": {"bottleneck_dim": 32}, "plora": None, "train_encoder": True,
+    "user_template": "{speech}\n{instruction}", "system_prompt": "Be brief.", "temperature": 2.0,
+    "scale_by_t2": True, "loss_weights": {"input_kl": 0.0, "response_kl": 1.0, "cif": 0.0, "response_ce": 1.0,
+                                          "speech_rms": 0.0, "token_ce": 0.0},
+    "dtype": "bfloat16", "cache_prompt_prefix": False,
+}
+
+
+def test_the_shipped_models_flat_config_reads_into_the_sections():
+    data = json.loads((SHIPPED_MODELS["default"] / CONFIG_FILE).read_text())
+    assert "adapter_config" in data  # written before the sections: this test reads the old layout
+    config = BlspKdConfig.from_dict(data)
+    assert config.architecture == ArchitectureConfig(
+        adapter="cformer", cformer=CFormerConfig(num_pre_layers=2, num_post_layers=2, num_heads=6, dropout=0.1),
+        plora=PLoRAConfig(rank=16, alpha=16, dropout=0.05))
+    assert config.prompt == PromptConfig()
+    assert config.objective == ObjectiveConfig(temperature=1.0, loss_weights=LossWeights(speech_rms=3.0, token_ce=0.5))
+    assert config.precision == "fp32" and config.cache_prompt_prefix
+
+
+def test_every_flat_key_has_its_place():
+    config = BlspKdConfig.from_dict(FLAT_CONV_CONFIG)
+    assert config == BlspKdConfig(
+        ArchitectureConfig(whisper="openai/whisper-small", llm="Qwen/Qwen2.5-7B-Instruct", adapter="conv",
+                           conv=ConvSubsamplerConfig(bottleneck_dim=32), train_encoder=True),
+        PromptConfig(user_template="{speech}\n{instruction}", system_prompt="Be brief."),
+        ObjectiveConfig(temperature=2.0, scale_by_t2=True,
+                        loss_weights=LossWeights(input_kl=0.0, cif=0.0, response_ce=1.0)),
+        precision="bf16", cache_prompt_prefix=False)
+    assert config.architecture.adapter_config == ConvSubsamplerConfig(bottleneck_dim=32)
+    with pytest.raises(ValueError, match="unknown model config key 'adapter_cfg'"):
+        BlspKdConfig.from_dict({"adapter_cfg": {}})
+
+
+def test_the_sectioned_config_round_trips_through_json():
+    config = BlspKdConfig.from_dict(FLAT_CONV_CONFIG)
+    assert BlspKdConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+@pytest.mark.parametrize("run", ["reference-stage1", "reference-stage2-plora", "reference-stage2-encoder",
+                                 "reference-blsp"])
+def test_a_run_folders_flat_recipe_reads_as_the_shipped_recipe(run):
+    """docs/reference-run/RUN/recipe.yaml was written with a flat `model`; it describes the same model as the shipped
+    recipe of that name in the sectioned layout."""
+    old = load_recipe(REPO / "docs" / "reference-run" / run / "recipe.yaml")
+    assert old.model == load_recipe(run).model
