@@ -52,21 +52,30 @@ corpus: setup
 	    --out $(CORPUS_DIR)/$$split.responses.jsonl || exit 1; \
 	done
 
-# The reference run (docs/RESULTS.md "The reference run"): stage 1 (KD), the BLSP baseline on the same data and
-# minutes, stage 2 from stage 1's best (PLoRA; PLoRA + unfrozen encoder), then the held-out table. Each training
-# step resumes from its last checkpoint after a kill: run `make reference` again. On a 2-core CPU give it hours
-# (REFERENCE_MINUTES per stage-1 / baseline run); on a GPU, raise the batch in the recipes instead.
+# The reference run (docs/RESULTS.md "The reference run"): per seed, stage 1 (KD), the BLSP baseline on the same
+# data and minutes, stage 2 from that seed's stage-1 best (PLoRA; PLoRA + unfrozen encoder), then the held-out
+# table of the seed's four models beside the text path and the cascade. Each training step resumes from its last
+# checkpoint after a kill: run `make reference` again. On a 2-core CPU give it hours (REFERENCE_MINUTES per
+# stage-1 / baseline run); on a GPU, raise the batch in the recipes instead.
 REFERENCE_MINUTES ?= 120
 REFERENCE_STAGE2_MINUTES ?= 30
+REFERENCE_SEEDS ?= 0 1
 REFERENCE_DATA = data.train=[$(CORPUS_DIR)/train.responses.jsonl] data.valid=$(CORPUS_DIR)/valid.responses.jsonl
 reference: corpus
-	$(BIN)/blsp-kd train --recipe reference-stage1 $(REFERENCE_DATA) train.max_minutes=$(REFERENCE_MINUTES)
-	$(BIN)/blsp-kd train --recipe reference-blsp $(REFERENCE_DATA) train.max_minutes=$(REFERENCE_MINUTES)
-	$(BIN)/blsp-kd train --recipe reference-stage2-plora $(REFERENCE_DATA) train.max_minutes=$(REFERENCE_STAGE2_MINUTES)
-	$(BIN)/blsp-kd train --recipe reference-stage2-encoder $(REFERENCE_DATA) train.max_minutes=$(REFERENCE_STAGE2_MINUTES)
-	$(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --model runs/reference-stage1/best \
-	  --compare plora=runs/reference-stage2-plora/best encoder=runs/reference-stage2-encoder/best \
-	  blsp=runs/reference-blsp/best --out runs/reference-eval
+	for seed in $(REFERENCE_SEEDS); do \
+	  out=runs/reference-s$$seed; \
+	  $(BIN)/blsp-kd train --recipe reference-stage1 $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out/stage1 \
+	    train.max_minutes=$(REFERENCE_MINUTES) || exit 1; \
+	  $(BIN)/blsp-kd train --recipe reference-blsp $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out/blsp \
+	    train.max_minutes=$(REFERENCE_MINUTES) || exit 1; \
+	  for stage2 in plora encoder; do \
+	    $(BIN)/blsp-kd train --recipe reference-stage2-$$stage2 $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out/$$stage2 \
+	      train.init_from=$$out/stage1/best train.max_minutes=$(REFERENCE_STAGE2_MINUTES) || exit 1; \
+	  done; \
+	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 \
+	    --model $$out/stage1/best --compare plora=$$out/plora/best encoder=$$out/encoder/best \
+	    blsp=$$out/blsp/best --out $$out/eval || exit 1; \
+	done
 
 test: setup
 	$(BIN)/pytest -q
