@@ -278,6 +278,15 @@ def test_save_and_load_give_identical_outputs(tmp_path):
     loaded = BlspKdModel.from_pretrained(tmp_path / "checkpoint").eval()
     assert loaded.generate_ids(clips, INSTRUCTION, max_new_tokens=5) == before
     assert torch.equal(loaded(batch, SpeechInput(*encode_clips(loaded, clips))).loss, loss_before)
+    assert loaded.config.precision == "fp32" and loaded.dtype == loaded.encoder.encoder.conv1.weight.dtype == torch.float32
+
+    # The one precision override: base models in bf16, the adapter's trained weights as saved.
+    in_bf16 = BlspKdModel.from_pretrained(tmp_path / "checkpoint", precision="bf16").eval()
+    assert in_bf16.config.precision == "bf16"
+    assert in_bf16.dtype == in_bf16.encoder.encoder.conv1.weight.dtype == torch.bfloat16
+    assert all(torch.equal(tensor, model.trainable_state_dict()[name])
+               for name, tensor in in_bf16.trainable_state_dict().items() if name.startswith("adapter."))
+    assert len(in_bf16.generate_ids(clips, INSTRUCTION, max_new_tokens=5)[0]) >= 1
 
     # Shipped in half precision: stored as fp16, loaded back into the fp32 model as the fp16-rounded weights.
     model.save_pretrained(tmp_path / "half", dtype=torch.float16)

@@ -4,7 +4,9 @@
                    whether the encoder trains (what a checkpoint holds)
     prompt         the user-message template and system prompt around the speech (METHOD §3)
     objective      the KD temperature, the τ² factor and the weight of each loss (METHOD §4)
-    precision      the precision the base models are loaded in: fp32 | bf16 | fp16 | auto (`resolve_precision`)
+    precision      the one precision setting, fp32 | bf16 | fp16 | auto (`resolve_precision`): inference loads the base
+                   models in it; training stores the frozen weights in it and runs the step under its autocast,
+                   while the trained weights stay fp32
 
 `save_pretrained` writes it as JSON (blsp_kd_config.json); `BlspKdConfig.from_dict` reads that, and also the flat
 layout that checkpoints and run folders' recipe.yaml had before the sections (`nest_flat_keys`).
