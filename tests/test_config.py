@@ -35,6 +35,7 @@ def test_the_shipped_models_flat_config_reads_into_the_sections():
     assert config.prompt == PromptConfig()
     assert config.objective == ObjectiveConfig(temperature=1.0, loss_weights=LossWeights(speech_rms=3.0, token_ce=0.5))
     assert config.precision == "fp32" and config.cache_prompt_prefix
+    assert config.architecture.encoder_input == "real"  # written before the option: the encoder on the real length
 
 
 def test_every_flat_key_has_its_place():

@@ -177,6 +177,8 @@ def test_every_recipe_loads_and_dry_runs_on_tiny_models(recipe, tiny_setup, tmp_
     result = subprocess.run(train_command(recipe, overrides), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     step = read_log(tmp_path / "run")[1]
+    saved = json.loads((tmp_path / "run" / "final" / "blsp_kd_config.json").read_text())
+    assert saved["architecture"]["encoder_input"] == architecture.encoder_input  # e.g. the padded-encoder ablation
     for name, weight in weights.items():
         if weight and not (architecture.adapter == "conv" and name in ("input_kl", "cif")):
             assert name in step, (name, step)

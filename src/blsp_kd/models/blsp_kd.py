@@ -3,7 +3,7 @@ text behaviour into its speech behaviour (METHOD §1–§4, §6).
 
 The data path, in the order of this file:
 
-    audio ─ log_mel ─► SpeechEncoder (real length) ─► adapter ─► n speech vectors
+    audio ─ log_mel ─► SpeechEncoder (real length, or 30 s-padded) ─► adapter ─► n speech vectors
     TextBatch (one left-padded sequence: [prefix][transcript][suffix][response]) ─► token embeddings
         teacher: token embeddings as they are, every adapter off, no grad          (the base LLM reading text)
         student: speech vectors written over the transcript positions, PLoRA on there (the LLM hearing speech)
@@ -98,7 +98,7 @@ class BlspKdModel(nn.Module):
     def __init__(self, config: BlspKdConfig, whisper_encoder: nn.Module, feature_extractor, llm: nn.Module, tokenizer):
         super().__init__()
         self.config = config
-        self.encoder = SpeechEncoder(whisper_encoder)
+        self.encoder = SpeechEncoder(whisper_encoder, config.architecture.encoder_input)
         self.feature_extractor = feature_extractor
         self.llm = llm
         self.tokenizer = tokenizer
