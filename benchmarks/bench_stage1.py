@@ -15,7 +15,7 @@ The optimisations and what "off" means here:
                          without autograd (`cache_prompt_prefix`)          |      autograd
     vector_cif           `cif` as one batched matmul                        | off: the per-frame Python loop
     bf16                 frozen base models stored in bf16, bf16 autocast   | off: fp32 throughout
-                         (`train.mixed_precision=auto` on a CPU with native |
+                         (`model.precision=auto` on a CPU with native       |
                          bf16 matmuls: AVX-512-BF16 or AMX; its caches too) |
 A full 3-epoch run is ~750 steps, far too long to repeat per configuration on this CPU, so the script measures
 unit costs (the caches for N clips, the median step of each configuration over the same batches, configurations
@@ -65,7 +65,7 @@ class Flags:
     bf16: bool = True
 
 
-OPTIMISED = Flags(bf16=native_bf16())  # as the recipe's mixed_precision "auto" decides on this machine
+OPTIMISED = Flags(bf16=native_bf16())  # as the recipe's precision "auto" decides on this machine
 BASELINE = Flags(**{field.name: False for field in fields(Flags)})
 
 
@@ -159,9 +159,9 @@ class Setup:
 
 
 def stage1_model(recipe, bf16: bool) -> BlspKdModel:
-    """The recipe's model in training mode; with bf16, its frozen weights stored in bf16 as the trainer does under
-    bf16 mixed precision."""
-    model = BlspKdModel.from_config(recipe.model)
+    """The recipe's model in training mode, loaded in fp32 as the trainer loads it; with bf16, its frozen weights
+    stored in bf16 as the trainer does under precision bf16."""
+    model = BlspKdModel.from_config(recipe.model, dtype=torch.float32)
     if bf16:
         model.store_frozen_weights(torch.bfloat16)
     return model.train()

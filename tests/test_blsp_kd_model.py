@@ -2,6 +2,7 @@
 save/load; and the oracle on the real SmolLM2."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -278,6 +279,15 @@ def test_save_and_load_give_identical_outputs(tmp_path):
     loaded = BlspKdModel.from_pretrained(tmp_path / "checkpoint").eval()
     assert loaded.generate_ids(clips, INSTRUCTION, max_new_tokens=5) == before
     assert torch.equal(loaded(batch, SpeechInput(*encode_clips(loaded, clips))).loss, loss_before)
+    assert loaded.config.precision == "fp32" and loaded.dtype == loaded.encoder.encoder.conv1.weight.dtype == torch.float32
+
+    # The one precision override: base models in bf16, the adapter's trained weights as saved.
+    in_bf16 = BlspKdModel.from_pretrained(tmp_path / "checkpoint", precision="bf16").eval()
+    assert in_bf16.config.precision == "bf16"
+    assert in_bf16.dtype == in_bf16.encoder.encoder.conv1.weight.dtype == torch.bfloat16
+    assert all(torch.equal(tensor, model.trainable_state_dict()[name])
+               for name, tensor in in_bf16.trainable_state_dict().items() if name.startswith("adapter."))
+    assert len(in_bf16.generate_ids(clips, INSTRUCTION, max_new_tokens=5)[0]) >= 1
 
     # Shipped in half precision: stored as fp16, loaded back into the fp32 model as the fp16-rounded weights.
     model.save_pretrained(tmp_path / "half", dtype=torch.float16)
@@ -307,6 +317,26 @@ def test_a_checkpoint_with_the_flat_config_of_older_versions_loads_unchanged(tmp
     loaded = BlspKdModel.from_pretrained(tmp_path / "checkpoint").eval()
     assert loaded.config == config
     clips = [clip(1.0, 5), clip(0.6, 6)]
+    assert loaded.generate_ids(clips, INSTRUCTION, max_new_tokens=5) == model.generate_ids(clips, INSTRUCTION,
+                                                                                           max_new_tokens=5)
+
+
+def test_a_checkpoint_keeps_its_encoder_input_and_runs_on_it(tmp_path):
+    """A model on stock Whisper's 30 s-padded input saves the setting; loaded, it encodes (and answers) as saved."""
+    whisper, llm = save_tiny_base_models(tmp_path)
+    config = BlspKdConfig(ArchitectureConfig(whisper=whisper, llm=llm, cformer=CFormerConfig(num_heads=4, dropout=0.0),
+                                             encoder_input="padded"))
+    model = BlspKdModel.from_config(config).eval()
+    model.save_pretrained(tmp_path / "checkpoint")
+    loaded = BlspKdModel.from_pretrained(tmp_path / "checkpoint").eval()
+    assert loaded.config.architecture.encoder_input == loaded.encoder.encoder_input == "padded"
+    clips = [clip(1.0, 5), clip(0.6, 6)]
+    features = loaded.features(clips)
+    hidden, frame_mask = loaded.encode(*features)
+    assert torch.equal(hidden, model.encode(*features)[0])
+    real_length = BlspKdModel.from_config(replace(config, architecture=replace(config.architecture,
+                                                                               encoder_input="real"))).eval()
+    assert not torch.allclose(hidden[frame_mask], real_length.encode(*features)[0][frame_mask], atol=1e-3)
     assert loaded.generate_ids(clips, INSTRUCTION, max_new_tokens=5) == model.generate_ids(clips, INSTRUCTION,
                                                                                            max_new_tokens=5)
 

@@ -3,8 +3,9 @@
 import io
 
 import soundfile
+import torch
 
-from blsp_kd.cli import main
+from blsp_kd.cli import build_parser, main
 from blsp_kd.data.audio import load_audio
 from blsp_kd.serve.model import load_model
 from test_serve import INSTRUCTION, noise, tiny_model_dir  # noqa: F401 - a fixture
@@ -23,6 +24,23 @@ def test_one_answer_to_a_clip_and_an_instruction(tiny_model_dir, tmp_path, capsy
     model = load_model(str(tiny_model_dir))
     expected = model.chat([speech_turn(load_audio(wav).samples, INSTRUCTION)], max_new_tokens=10)
     assert expected and capsys.readouterr().out == expected + "\n"
+
+
+def test_precision_overrides_the_models_own_in_every_command_that_loads_one(tiny_model_dir, tmp_path,  # noqa: F811
+                                                                              capsys):
+    wav = tmp_path / "clip.wav"
+    soundfile.write(wav, noise(1.1, 0), 16000)
+    assert main(["chat", "--model", str(tiny_model_dir), "--audio", str(wav), "--max-new-tokens", "10",
+                 "--precision", "bf16", INSTRUCTION]) == 0
+    model = load_model(str(tiny_model_dir), "bf16")
+    assert model.dtype == torch.bfloat16 and load_model(str(tiny_model_dir)).dtype == torch.float32
+    assert capsys.readouterr().out == model.chat([speech_turn(load_audio(wav).samples, INSTRUCTION)],
+                                                 max_new_tokens=10) + "\n"
+    required = {"chat": [], "generate": ["--manifest", "m", "--out", "o"], "serve": [],
+                "evaluate": ["--manifest", "m", "--out", "o"]}
+    for command, arguments in required.items():
+        assert build_parser().parse_args([command, *arguments]).precision is None  # the model's own
+        assert build_parser().parse_args([command, *arguments, "--precision", "auto"]).precision == "auto"
 
 
 def test_a_bad_clip_is_one_error_line(tiny_model_dir, tmp_path, capsys):  # noqa: F811

@@ -35,6 +35,7 @@ def test_the_shipped_models_flat_config_reads_into_the_sections():
     assert config.prompt == PromptConfig()
     assert config.objective == ObjectiveConfig(temperature=1.0, loss_weights=LossWeights(speech_rms=3.0, token_ce=0.5))
     assert config.precision == "fp32" and config.cache_prompt_prefix
+    assert config.architecture.encoder_input == "real"  # written before the option: the encoder on the real length
 
 
 def test_every_flat_key_has_its_place():
@@ -63,3 +64,30 @@ def test_a_run_folders_flat_recipe_reads_as_the_shipped_recipe(run):
     recipe of that name in the sectioned layout."""
     old = load_recipe(REPO / "docs" / "reference-run" / run / "recipe.yaml")
     assert old.model == load_recipe(run).model
+
+
+@pytest.mark.parametrize(("model_section", "mixed_precision", "expected"), [
+    ("  dtype: float32\n", "auto", "auto"),  # a run folder's flat recipe.yaml: loaded fp32, trained in auto
+    ("  precision: fp32\n", "bf16", "bf16"),
+    ("  precision: bf16\n", "bf16", "bf16"),  # the 7B recipe: loaded and trained in bf16
+    ("  architecture: {adapter: cformer}\n", "fp32", "fp32"),  # model.precision not set
+])
+def test_an_old_recipes_train_mixed_precision_becomes_model_precision(model_section, mixed_precision, expected,
+                                                                     tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"model:\n{model_section}train:\n  lr: 0.01\n  mixed_precision: {mixed_precision}\n")
+    loaded = load_recipe(recipe)
+    assert loaded.model.precision == expected and loaded.train.lr == 0.01
+    assert not hasattr(loaded.train, "mixed_precision")
+
+
+def test_an_old_recipe_with_two_different_precisions_is_a_one_line_error(tmp_path, capsys):
+    from blsp_kd import cli
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("model:\n  precision: bf16\ntrain:\n  mixed_precision: fp32\n")
+    with pytest.raises(ValueError, match="train.mixed_precision fp32 and model.precision bf16: there is one"):
+        load_recipe(recipe)
+    assert cli.main(["train", "--recipe", str(recipe)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: train.mixed_precision fp32 and model.precision bf16") and "\n" not in error

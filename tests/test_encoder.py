@@ -158,3 +158,103 @@ def test_log_mel_feeds_the_encoder_with_128_bins():
     hidden, frame_mask = encoder(features, lengths)
     assert frame_mask.sum(dim=1).tolist() == [50, 16]  # 100 and 31 mel frames at 50 output frames/s
     assert hidden.shape == (2, 50, 64)
+
+
+# ------------------------------------------------------------------ encoder_input="padded": stock Whisper's input
+
+REAL_CLIPS = ["held-out-test-000000.flac", "held-out-test-000002.flac"]  # synthetic speech, ending in silence
+
+
+def real_clip(name: str) -> np.ndarray:
+    from pathlib import Path
+
+    from blsp_kd.data.audio import load_audio
+
+    return load_audio(Path(__file__).parent / "data" / name).samples
+
+
+def stock_features(audio: np.ndarray, feature_extractor: WhisperFeatureExtractor) -> torch.Tensor:
+    """WhisperFeatureExtractor's own 30 s-padded features [1, n_mels, 3000]."""
+    return torch.from_numpy(feature_extractor(audio, sampling_rate=16000, return_tensors="np").input_features)
+
+
+@pytest.mark.parametrize("clip", ["real", "tone", "quiet"])
+def test_silence_features_are_the_value_of_stock_whispers_padding(clip):
+    """Stock Whisper pads with zero audio; after its normalisation that is the clip's maximum feature − 2, or −1.5
+    for a clip so quiet that the log10 floor 1e-10 lies above its maximum − 8."""
+    feature_extractor = WhisperFeatureExtractor(feature_size=80)
+    audio = {"real": real_clip(REAL_CLIPS[0]), "tone": speech_like(36800, seed=0),
+             "quiet": speech_like(36800, seed=0) * 1e-5}[clip]
+    features, lengths = log_mel([audio], feature_extractor)
+    silence = SpeechEncoder.silence_features(features, lengths)
+    padding = stock_features(audio, feature_extractor)[0, :, lengths[0] + 2 :]  # STFT windows wholly past the end
+    assert padding.shape[1] > 2000
+    torch.testing.assert_close(padding, torch.full_like(padding, silence.item()), atol=1e-6, rtol=0)
+    expected = -1.5 if clip == "quiet" else features[0].max().item() - 2
+    assert silence.item() == pytest.approx(expected, abs=1e-6)
+
+
+@torch.no_grad()
+def test_padded_input_equals_the_stock_encoder_on_stock_padded_features():
+    """Cut to the clip's T frames, the padded mode gives stock Whisper's encoder output. Exactly (1e-5) for a clip
+    ending in silence; for a clip ending in sound the last frame differs (its last mel frame sees reflect padding
+    here, zeros in stock) and every other frame agrees to 1e-5. The real-length mode is far from it (> 0.05)."""
+    whisper_encoder, feature_extractor = tiny_whisper(num_mel_bins=80, d_model=64)
+    padded, real_length = SpeechEncoder(whisper_encoder, "padded").eval(), SpeechEncoder(whisper_encoder).eval()
+    for audio, ends_in_silence in ((real_clip(REAL_CLIPS[0]), True), (speech_like(36800, seed=0), False)):
+        features, lengths = log_mel([audio], feature_extractor)
+        num_frames = math.ceil(lengths[0].item() / 2)
+        stock = whisper_encoder(input_features=stock_features(audio, feature_extractor)).last_hidden_state
+        stock = stock[0, :num_frames]
+        hidden, frame_mask = padded(features, lengths)
+        assert hidden.shape[1] == num_frames and frame_mask.all()
+        compared = slice(None) if ends_in_silence else slice(0, -1)
+        torch.testing.assert_close(hidden[0, compared], stock[compared], atol=1e-5, rtol=0)
+        assert (real_length(features, lengths)[0][0] - stock).abs().max() > 0.05
+
+
+@pytest.mark.real
+@torch.no_grad()
+def test_padded_input_equals_stock_whisper_tiny_en_on_real_clips():
+    """The same with the embedded Whisper tiny.en, on which the real-length states differ by whole units."""
+    from blsp_kd.models.pretrained import load_whisper_encoder
+
+    whisper_encoder, feature_extractor = load_whisper_encoder()
+    padded, real_length = SpeechEncoder(whisper_encoder, "padded").eval(), SpeechEncoder(whisper_encoder).eval()
+    for name in REAL_CLIPS:
+        audio = real_clip(name)
+        features, lengths = log_mel([audio], feature_extractor)
+        stock = whisper_encoder(input_features=stock_features(audio, feature_extractor)).last_hidden_state
+        stock = stock[0, : math.ceil(lengths[0].item() / 2)]
+        torch.testing.assert_close(padded(features, lengths)[0][0], stock, atol=1e-4, rtol=0)
+        assert (real_length(features, lengths)[0][0] - stock).abs().max() > 1.0
+
+
+@torch.no_grad()
+def test_padded_input_gives_a_clip_the_same_states_alone_or_in_a_padded_batch():
+    encoder = SpeechEncoder(tiny_whisper(num_mel_bins=80, d_model=64)[0], "padded").eval()
+    lengths = [317, 1200, 2999, 4500]  # the 45 s clip: two windows
+    features, feature_lengths = padded_batch(lengths)
+    hidden, frame_mask = encoder(features, feature_lengths)
+    assert frame_mask.sum(dim=1).tolist() == [math.ceil(length / 2) for length in lengths]
+    for index, length in enumerate(lengths):
+        alone, _ = encoder(features[index : index + 1, :length], feature_lengths[index : index + 1])
+        torch.testing.assert_close(hidden[index, : alone.shape[1]], alone[0], atol=1e-5, rtol=0)
+        assert (hidden[index, alone.shape[1] :] == 0).all()
+
+
+@torch.no_grad()
+def test_padded_input_runs_each_30s_window_as_stock_whisper_padded_with_the_clips_silence():
+    encoder = SpeechEncoder(tiny_whisper(num_mel_bins=80, d_model=64)[0], "padded").eval()
+    features, lengths = padded_batch([4500])
+    hidden, _ = encoder(features, lengths)
+    silence = SpeechEncoder.silence_features(features, lengths)  # the whole clip's, also in its second window
+    second_window = torch.cat([features[:, WINDOW:], silence.expand(1, 1500, 80)], dim=1)
+    for window, output in ((features[:, :WINDOW], hidden[:, :1500]), (second_window, hidden[:, 1500:])):
+        stock = encoder.encoder(input_features=window.transpose(1, 2)).last_hidden_state
+        torch.testing.assert_close(output, stock[:, : output.shape[1]], atol=1e-5, rtol=0)
+
+
+def test_an_unknown_encoder_input_is_refused():
+    with pytest.raises(ValueError, match="encoder_input"):
+        SpeechEncoder(tiny_whisper()[0], "stock")

@@ -179,7 +179,7 @@ def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_different
     assert "vocabularies" in tokenizer_mismatch(extended, base.tokenizer)
 
     monkeypatch.setattr(BlspKdModel, "from_pretrained",
-                        classmethod(lambda cls, directory: base if str(directory).endswith("base") else other))
+                        classmethod(lambda cls, directory, precision: base if str(directory).endswith("base") else other))
     manifest = write_manifest(tmp_path, [{"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.0, 0), "text": "hi"}])
     parser = argparse.ArgumentParser()
     evaluate_cli.add_evaluate_parser(parser.add_subparsers())

@@ -23,11 +23,11 @@ CLIP_SECONDS = [0.6, 1.4, 0.9, 2.1]
 TEXTS = ["the cat sat on the mat", "hello world", "the weather is nice today", "the dog sat on the log"]
 
 
-def tiny_model(seed: int = 0, train_encoder: bool = False) -> BlspKdModel:
+def tiny_model(seed: int = 0, train_encoder: bool = False, encoder_input: str = "real") -> BlspKdModel:
     tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
     encoder, feature_extractor = tiny_whisper(seed)
     config = BlspKdConfig(ArchitectureConfig(whisper="tiny", llm="tiny", cformer=CFormerConfig(num_heads=4, dropout=0.0),
-                                             train_encoder=train_encoder))
+                                             train_encoder=train_encoder, encoder_input=encoder_input))
     torch.manual_seed(seed)
     return BlspKdModel(config, encoder, feature_extractor, tiny_llama(tokenizer, seed), tokenizer).eval()
 
@@ -120,6 +120,23 @@ def test_a_rewritten_file_or_another_encoder_misses_the_cache(model, records, tm
     assert all(other.key(record) != key for record, key in zip(records, keys, strict=True))
     other.build(records, progress=False)
     assert len(cache_files(tmp_path / "cache")) == 2 * len(records) + 1
+
+
+def test_a_cache_built_on_one_encoder_input_is_never_read_on_the_other(model, records, tmp_path):
+    """The same encoder weights on the real-length and on the 30 s-padded input: separate entries, each the clip
+    encoded alone on its own input."""
+    real_length = FeatureCache(tmp_path / "cache", model)
+    real_length.build(records, progress=False)
+    padded_model = tiny_model(encoder_input="padded")
+    padded = FeatureCache(tmp_path / "cache", padded_model)
+    assert padded.encoder_id == real_length.encoder_id
+    assert not any(padded.key(record) in padded.store for record in records)
+    padded.build(records, progress=False)
+    assert len(cache_files(tmp_path / "cache")) == 2 * len(records)
+    for record in records:
+        torch.testing.assert_close(padded.load(record), encoded_alone(padded_model, record), rtol=0, atol=1e-5)
+        torch.testing.assert_close(real_length.load(record), encoded_alone(model, record), rtol=0, atol=1e-5)
+        assert not torch.allclose(padded.load(record), real_length.load(record), atol=1e-3)
 
 
 def test_bad_records_are_reported_and_the_others_cached(model, records, tmp_path):

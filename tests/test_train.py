@@ -40,7 +40,7 @@ def tiny_overrides(setup: dict, output_dir: Path, **extra) -> list[str]:
         "data.train": f"[{setup['train']}]", "data.valid": setup["valid"], "data.cache_dir": str(setup["root"] / "cache"),
         "train.output_dir": str(output_dir), "train.batch_size": 4, "train.max_steps": 40, "train.warmup_steps": 2,
         "train.log_every": 1, "train.eval_every": 20, "train.save_every": 10, "train.progress": False,
-        "train.mixed_precision": "fp32",  # "auto" depends on the CPU; bf16 has its own test
+        "model.precision": "fp32",  # "auto" depends on the CPU; bf16 has its own test
     }
     settings.update(extra)
     return [f"{key}={value}" for key, value in settings.items()]
@@ -171,35 +171,50 @@ def test_every_recipe_loads_and_dry_runs_on_tiny_models(recipe, tiny_setup, tmp_
     architecture, weights = loaded.model.architecture, asdict(loaded.model.objective.loss_weights)
     if architecture.plora is not None:
         assert architecture.plora.scope in ("speech", "all")
-    settings = {"train.max_steps": 1, "train.init_from": "null", "train.mixed_precision": "fp32",
-                "model.precision": "fp32", "data.num_workers": 0, "train.save_every": 1,
+    settings = {"train.max_steps": 1, "train.init_from": "null", "model.precision": "fp32", "data.num_workers": 0, "train.save_every": 1,
                 "train.grad_accum_steps": min(loaded.train.grad_accum_steps, 2)}
     overrides = tiny_overrides(tiny_setup, tmp_path / "run", **settings)
     result = subprocess.run(train_command(recipe, overrides), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     step = read_log(tmp_path / "run")[1]
+    saved = json.loads((tmp_path / "run" / "final" / "blsp_kd_config.json").read_text())
+    assert saved["architecture"]["encoder_input"] == architecture.encoder_input  # e.g. the padded-encoder ablation
     for name, weight in weights.items():
         if weight and not (architecture.adapter == "conv" and name in ("input_kl", "cif")):
             assert name in step, (name, step)
 
 
 @pytest.mark.parametrize("recipe_name", ["default-stage1.yaml", "default-stage2.yaml"])
-def test_bf16_mixed_precision_keeps_frozen_weights_in_bf16_and_follows_the_fp32_run(recipe_name, tiny_setup,
-                                                                                       tmp_path):
-    """What "auto" picks on a CPU with native bf16: the frozen base models are stored in bf16 (caches and validation
-    run on them), the trained weights (CFormer; PLoRA in stage 2) stay fp32 masters, and the losses follow the
-    fp32 run of the same seed closely."""
+def test_model_precision_sets_the_frozen_weights_and_the_autocast_and_bf16_follows_fp32(recipe_name, tiny_setup,
+                                                                                          tmp_path, monkeypatch):
+    """model.precision is the training precision. bf16 (what "auto" picks on a CPU with native bf16): the frozen base
+    models are stored in bf16 (caches and validation run on them), the step runs under bf16 autocast, the trained
+    weights (CFormer; PLoRA in stage 2) stay fp32 masters, and the losses follow the fp32 run of the same seed
+    closely; fp32: everything fp32, no autocast. The saved model keeps the setting."""
+    from blsp_kd.models.blsp_kd import BlspKdModel
+
+    autocast_seen = set()  # the autocast dtype (None: off) of every forward, in training steps and validation
+    forward = BlspKdModel.forward
+
+    def recording_forward(self, *args, **kwargs):
+        autocast_seen.add(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(BlspKdModel, "forward", recording_forward)
     recipe_path = REPO / "recipes" / recipe_name
     logs = {}
     for precision in ("fp32", "bf16"):
         output_dir = tmp_path / precision
         recipe = load_recipe(recipe_path, tiny_overrides(tiny_setup, output_dir, **{
-            "train.mixed_precision": precision, "train.max_steps": 3, "train.eval_every": 3, "train.init_from": "null",
+            "model.precision": precision, "train.max_steps": 3, "train.eval_every": 3, "train.init_from": "null",
             "data.cache_dir": str(tmp_path / "cache")}))
+        autocast_seen.clear()
         trainer = run_in_process(recipe)
         frozen = {p.dtype for p in trainer.model.parameters() if not p.requires_grad}
         trained = {p.dtype for p in trainer.model.parameters() if p.requires_grad}
         assert frozen == {torch.bfloat16 if precision == "bf16" else torch.float32} and trained == {torch.float32}
+        assert autocast_seen == {torch.bfloat16 if precision == "bf16" else None}
+        assert json.loads((output_dir / "final" / "blsp_kd_config.json").read_text())["precision"] == precision
         if trainer.model.config.architecture.plora is not None:
             assert any("lora_" in name for name, p in trainer.model.named_parameters() if p.requires_grad)
         logs[precision] = read_log(output_dir)
@@ -234,7 +249,7 @@ def test_the_rank_sync_checksum_goes_to_the_log_file_not_the_console(tiny_setup,
 
 
 def test_the_7b_recipe_settings_train_and_round_trip_on_tiny_models(tiny_setup, tmp_path):
-    """The 7B recipe as it is (bf16 base models, bf16 mixed precision, CFormer 4 + 4, gradient checkpointing, the
+    """The 7B recipe as it is (precision bf16: bf16 frozen base models under bf16 autocast, CFormer 4 + 4, gradient checkpointing, the
     hidden-state teacher cache) on tiny stand-ins without DeepSpeed: two steps, then the saved model loads back with
     the same weights and the same loss."""
     from blsp_kd.data.audio import load_record_audio
@@ -246,10 +261,9 @@ def test_the_7b_recipe_settings_train_and_round_trip_on_tiny_models(tiny_setup, 
     recipe = load_recipe(recipe_path, tiny_overrides(tiny_setup, output_dir, **{
         "train.max_steps": 2, "train.batch_size": 2, "train.grad_accum_steps": 2, "train.save_every": 2,
         "train.eval_every": 2, "data.num_workers": 0, "data.cache_dir": str(tmp_path / "cache"),
-        "train.mixed_precision": "bf16"}))
+        "model.precision": "bf16"}))
     original = load_recipe(recipe_path)
     assert recipe.model.precision == original.model.precision == "bf16"
-    assert recipe.train.mixed_precision == original.train.mixed_precision == "bf16"
     assert recipe.train.gradient_checkpointing and recipe.model.architecture.cformer.num_pre_layers == 4
     trainer = run_in_process(recipe)
     assert sorted(read_log(output_dir)) == [1, 2]
@@ -297,7 +311,7 @@ def test_bad_clips_are_skipped_and_named_with_or_without_the_feature_cache(featu
     output_dir = tmp_path / "run"
     trainer = run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
         tiny_setup, output_dir, **{"data.train": f"[{manifest}]", "data.feature_cache": feature_cache,
-                                   "train.mixed_precision": precision, "train.max_steps": 2, "train.eval_every": 1,
+                                   "model.precision": precision, "train.max_steps": 2, "train.eval_every": 1,
                                    "data.cache_dir": str(tmp_path / "cache"), "data.teacher_cache": "none"})))
     console = capsys.readouterr().out
     assert sorted(read_log(output_dir)) == [1, 2] and sorted(read_log(output_dir, "valid")) == [0, 1, 2]
@@ -344,19 +358,16 @@ def test_a_training_manifest_without_usable_records_is_a_one_line_error(case, ti
 def test_auto_precision_is_bf16_only_where_bf16_matmuls_are_native(monkeypatch):
     from blsp_kd.models import pretrained
     from blsp_kd.models.pretrained import native_bf16, resolve_precision
-    from blsp_kd.train import loop
 
     assert not native_bf16("meta") and resolve_precision("fp32") == torch.float32
     assert resolve_precision("auto", "cpu") == (torch.bfloat16 if native_bf16("cpu") else torch.float32)
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("float16")
     monkeypatch.setattr(pretrained, "native_bf16", lambda device=None: True)
-    assert loop.accelerate_mixed_precision("auto") == "bf16"
+    assert resolve_precision("auto") == torch.bfloat16
     monkeypatch.setattr(pretrained, "native_bf16", lambda device=None: False)
-    assert loop.accelerate_mixed_precision("auto") == "no"
-    assert loop.accelerate_mixed_precision("bf16") == "bf16" and loop.accelerate_mixed_precision("fp32") == "no"
-    with pytest.raises(ValueError, match="precision"):
-        loop.accelerate_mixed_precision("int8")
+    assert resolve_precision("auto") == torch.float32
+    assert resolve_precision("bf16") == torch.bfloat16 and resolve_precision("fp16") == torch.float16
 
 
 def test_deepspeed_config_matches_the_7b_recipe():
@@ -365,7 +376,7 @@ def test_deepspeed_config_matches_the_7b_recipe():
     recipe = load_recipe(REPO / "recipes" / "qwen2.5-7b-whisper-small.yaml")
     launch = yaml.safe_load((REPO / "recipes" / "accelerate" / "deepspeed-zero2-8gpu.yaml").read_text())
     assert launch["distributed_type"] == "DEEPSPEED" and launch["deepspeed_config"]["zero_stage"] == 2
-    assert launch["num_processes"] == 8 and launch["mixed_precision"] == recipe.train.mixed_precision == "bf16"
+    assert launch["num_processes"] == 8 and launch["mixed_precision"] == recipe.model.precision == "bf16"
     assert launch["deepspeed_config"]["gradient_accumulation_steps"] == recipe.train.grad_accum_steps
     assert recipe.train.batch_size * recipe.train.grad_accum_steps * launch["num_processes"] == 768
     assert recipe.train.gradient_checkpointing

@@ -14,7 +14,7 @@ Every phase shows a progress bar; the work folder is reused, so a second run ski
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 RECIPE = "demo-stage1"  # the training settings; the demo replaces only its paths (and what its options set)
@@ -100,7 +100,7 @@ def run_demo(config: DemoConfig) -> dict:
 
     print("[3/6] held-out alignment of the untrained adapter (test split: unseen voices and sentences)")
     set_seed(config.seed)  # the same initialisation the trainer will start from
-    untrained = BlspKdModel.from_config(recipe.model)
+    untrained = BlspKdModel.from_config(replace(recipe.model, precision="fp32"))  # both tables are in fp32
     before = held_out_metrics(untrained, manifests["test"])
     del untrained
     now = phase("evaluation before", now)
@@ -111,8 +111,8 @@ def run_demo(config: DemoConfig) -> dict:
     now = phase("training (with caches)", now)
 
     print("[5/6] held-out alignment after training")
-    del trainer  # it may hold the base models in bf16 (mixed precision); both tables are measured in fp32
-    model = BlspKdModel.from_pretrained(work / "stage1" / "best")  # keep-best by validation KL
+    del trainer  # it may hold the base models in bf16 (the recipe's precision auto); both tables are in fp32
+    model = BlspKdModel.from_pretrained(work / "stage1" / "best", precision="fp32")  # keep-best by validation KL
     after = held_out_metrics(model, manifests["test"], with_shuffled=True)
     phase("evaluation after", now)
 

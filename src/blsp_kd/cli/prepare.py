@@ -13,6 +13,7 @@ from blsp_kd.data.builders import build_commonvoice, build_covost, build_folder,
 from blsp_kd.data.manifest import ManifestRecord, Problem
 from blsp_kd.data.synth import prepare_synth
 from blsp_kd.data.texts import FORTUNES_DIR
+from blsp_kd.models.pretrained import PRECISION_CHOICES
 
 
 def print_summary(written: dict[Path, list[ManifestRecord]], problems: list[Problem]) -> int:
@@ -217,7 +218,7 @@ def add_prepare_parser(subparsers) -> None:
                                 "(default: the same as there: instruction, blank line, transcript)")
     responses.add_argument("--system-prompt", help="system message (default: the chat template's own)")
     responses.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    responses.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+    responses.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
                            help="the LLM's precision; auto = bf16 where the device has native bf16 matmuls (as "
-                                "training's mixed_precision=auto, whose teacher then runs in bf16 too), else fp32")
+                                "training's model.precision auto, whose teacher then runs in bf16 too), else fp32")
     responses.set_defaults(func=run_responses)

@@ -1,8 +1,9 @@
 """Frozen-encoder feature cache: each clip's Whisper encoder output [T, D] written once and reused every epoch.
 
-Keyed on the encoder's exact weights (a fingerprint of its state dict) and the audio itself (a hash of the file's
-bytes, offset, duration), so a different checkpoint or an edited file never reads stale features, and a corpus that
-moves to another folder keeps its cache.
+Keyed on what the encoder ran on (`OUTPUT_KINDS`: the real-length input or stock Whisper's 30 s-padded one), its exact
+weights (a fingerprint of its state dict) and the audio itself (a hash of the file's bytes, offset, duration), so
+another encoder input, a different checkpoint or an edited file never reads stale features, and a corpus that moves
+to another folder keeps its cache.
 Refused when the encoder is being trained: its outputs change every step.
 """
 
@@ -18,6 +19,10 @@ from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem
 from blsp_kd.models.encoder import min_clip_samples
 from blsp_kd.store import TensorStore, content_key, tensor_fingerprint
 
+# The first part of a key, by the architecture's encoder_input (the real-length kind keeps the name it had before
+# the padded input existed, so caches built then stay valid).
+OUTPUT_KINDS = {"real": "encoder-output", "padded": "padded-encoder-output"}
+
 
 class FeatureCache:
     def __init__(self, directory: str | Path, model):
@@ -27,12 +32,13 @@ class FeatureCache:
                              "its outputs change every step; set data.feature_cache=false")
         self.model = model
         self.store = TensorStore(directory)
+        self.output_kind = OUTPUT_KINDS[model.encoder.encoder_input]
         self.encoder_id = tensor_fingerprint(model.encoder.state_dict())
         self.min_samples = min_clip_samples(model.feature_extractor)
 
     def key(self, record: ManifestRecord) -> str:
         audio_hash = hashlib.sha256(Path(record.audio).read_bytes()).hexdigest()
-        return content_key("encoder-output", self.encoder_id, audio_hash, record.offset, record.duration)
+        return content_key(self.output_kind, self.encoder_id, audio_hash, record.offset, record.duration)
 
     def load(self, record: ManifestRecord) -> Tensor:
         return self.store.load(self.key(record))["hidden"]

@@ -3,7 +3,7 @@ text behaviour into its speech behaviour (METHOD §1–§4, §6).
 
 The data path, in the order of this file:
 
-    audio ─ log_mel ─► SpeechEncoder (real length) ─► adapter ─► n speech vectors
+    audio ─ log_mel ─► SpeechEncoder (real length, or 30 s-padded) ─► adapter ─► n speech vectors
     TextBatch (one left-padded sequence: [prefix][transcript][suffix][response]) ─► token embeddings
         teacher: token embeddings as they are, every adapter off, no grad          (the base LLM reading text)
         student: speech vectors written over the transcript positions, PLoRA on there (the LLM hearing speech)
@@ -98,7 +98,7 @@ class BlspKdModel(nn.Module):
     def __init__(self, config: BlspKdConfig, whisper_encoder: nn.Module, feature_extractor, llm: nn.Module, tokenizer):
         super().__init__()
         self.config = config
-        self.encoder = SpeechEncoder(whisper_encoder)
+        self.encoder = SpeechEncoder(whisper_encoder, config.architecture.encoder_input)
         self.feature_extractor = feature_extractor
         self.llm = llm
         self.tokenizer = tokenizer
@@ -116,11 +116,13 @@ class BlspKdModel(nn.Module):
         self.freeze_base_models()
 
     @classmethod
-    def from_config(cls, config: BlspKdConfig) -> "BlspKdModel":
-        """Load the base models named in the config (the embedded default, a folder or a hub id)."""
+    def from_config(cls, config: BlspKdConfig, dtype: torch.dtype | None = None) -> "BlspKdModel":
+        """Load the base models named in the config (the embedded default, a folder or a hub id) in the config's
+        precision, or in `dtype` when given (training loads them in fp32 and stores the frozen weights in the
+        precision itself: `store_frozen_weights`)."""
         from blsp_kd.models.pretrained import load_llm, load_whisper_encoder, resolve_precision
 
-        dtype = resolve_precision(config.precision)
+        dtype = dtype or resolve_precision(config.precision)
         encoder, feature_extractor = load_whisper_encoder(config.architecture.whisper, dtype=dtype)
         llm, tokenizer = load_llm(config.architecture.llm, dtype=dtype)
         return cls(config, encoder, feature_extractor, llm, tokenizer).eval()  # training calls .train() itself
@@ -133,8 +135,8 @@ class BlspKdModel(nn.Module):
 
     def store_frozen_weights(self, dtype: torch.dtype) -> int:
         """Keep every frozen weight (base LLM, frozen encoder) in `dtype`; trainable weights stay as they are (their
-        fp32 copies are the optimiser's master weights). Under bf16 mixed precision the frozen weights would be cast
-        to bf16 by autocast in every op anyway: storing them so skips those casts and halves their memory.
+        fp32 copies are the optimiser's master weights). Under bf16 autocast the frozen weights would be cast to bf16
+        in every op anyway: storing them so skips those casts and halves their memory.
         Returns the number of parameters cast."""
         count = 0
         for parameter in self.parameters():
@@ -402,10 +404,13 @@ class BlspKdModel(nn.Module):
         save_file(state, directory / WEIGHTS_FILE, metadata={"format": "pt"})
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "BlspKdModel":
-        """A folder written by `save_pretrained`, or a shipped model's name ('default')."""
+    def from_pretrained(cls, directory: str | Path, precision: str | None = None) -> "BlspKdModel":
+        """A folder written by `save_pretrained`, or a shipped model's name ('default'), with its base models in
+        the checkpoint's precision, or in `precision` (fp32 | bf16 | fp16 | auto) when given."""
         directory = checkpoint_folder(directory)
         config = BlspKdConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
+        if precision is not None:
+            config = replace(config, precision=precision)
         model = cls.from_config(config)
         model.load_weights(directory)
         return model

@@ -1,10 +1,12 @@
 """What a BLSP-KD model is: everything needed to rebuild it, in three sections, plus how it runs.
 
     architecture   the base models by name ('embedded', a folder or a hub id), the adapter and its settings, PLoRA,
-                   whether the encoder trains (what a checkpoint holds)
+                   whether the encoder trains and on which input (what a checkpoint holds)
     prompt         the user-message template and system prompt around the speech (METHOD §3)
     objective      the KD temperature, the τ² factor and the weight of each loss (METHOD §4)
-    precision      the precision the base models are loaded in: fp32 | bf16 | fp16 | auto (`resolve_precision`)
+    precision      the one precision setting, fp32 | bf16 | fp16 | auto (`resolve_precision`): inference loads the base
+                   models in it; training stores the frozen weights in it and runs the step under its autocast,
+                   while the trained weights stay fp32
 
 `save_pretrained` writes it as JSON (blsp_kd_config.json); `BlspKdConfig.from_dict` reads that, and also the flat
 layout that checkpoints and run folders' recipe.yaml had before the sections (`nest_flat_keys`).
@@ -15,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from blsp_kd.layout.prompt import DEFAULT_USER_TEMPLATE
 from blsp_kd.losses import LossWeights
 from blsp_kd.models.adapters import ADAPTERS, CFormerConfig, ConvSubsamplerConfig
+from blsp_kd.models.encoder import ENCODER_INPUTS
 from blsp_kd.models.plora import PLoRAConfig
 
 
@@ -27,10 +30,15 @@ class ArchitectureConfig:
     conv: ConvSubsamplerConfig = field(default_factory=ConvSubsamplerConfig)  # read when adapter is "conv"
     plora: PLoRAConfig | None = None  # None: the LLM stays exactly the base model
     train_encoder: bool = False
+    # "real": the encoder on each clip's own length (METHOD §1) | "padded": on stock Whisper's 30 s-padded input,
+    # cut to the clip's frames (an ablation, METHOD §9); models/encoder.py
+    encoder_input: str = "real"
 
     def __post_init__(self):
         if self.adapter not in ADAPTERS:
             raise ValueError(f"unknown adapter {self.adapter!r}; expected one of {sorted(ADAPTERS)}")
+        if self.encoder_input not in ENCODER_INPUTS:
+            raise ValueError(f"unknown encoder_input {self.encoder_input!r}; expected one of {ENCODER_INPUTS}")
 
     @property
     def adapter_config(self) -> CFormerConfig | ConvSubsamplerConfig:

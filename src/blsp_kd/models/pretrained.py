@@ -54,12 +54,13 @@ def native_bf16(device: str | torch.device | None = None) -> bool:
 
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISION_CHOICES = ["auto", *PRECISIONS]
 
 
 def resolve_precision(setting: str, device: str | torch.device | None = None) -> torch.dtype:
-    """A precision setting (the model's `precision`, training's `train.mixed_precision`, `prepare responses
-    --precision`) as a torch dtype: fp32 | bf16 | fp16, or auto: bf16 where `native_bf16(device)`, else fp32
-    (emulated bf16 would be slower, not faster)."""
+    """A precision setting (the model's `precision`, the `--precision` of the commands that load a model or an
+    LLM) as a torch dtype: fp32 | bf16 | fp16, or auto: bf16 where `native_bf16(device)`, else fp32 (emulated bf16
+    would be slower, not faster)."""
     if setting == "auto":
         return torch.bfloat16 if native_bf16(device) else torch.float32
     if setting not in PRECISIONS:

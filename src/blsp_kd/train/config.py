@@ -5,9 +5,10 @@
 A recipe is a YAML path, or the name of a recipe shipped in the package (`default-stage1`, also spelled
 `default-stage1.yaml` or `recipes/default-stage1.yaml`, so the README's commands work from any folder);
 `blsp-kd recipes` lists them. `model` holds the `BlspKdConfig` sections (architecture, prompt, objective) and
-precision, `data` the `DataConfig` and `train` the `TrainConfig` below. The resolved recipe is written to
-`OUTPUT_DIR/recipe.yaml`, so the same YAML reproduces the run; a run folder's recipe.yaml from before the sections
-(a flat `model`) is read too.
+precision (the frozen weights' precision and the step's autocast), `data` the `DataConfig` and `train` the
+`TrainConfig` below. The resolved recipe is written to `OUTPUT_DIR/recipe.yaml`, so the same YAML reproduces the
+run; a run folder's recipe.yaml from before the sections (a flat `model`) or from before the one precision setting
+(`train.mixed_precision`, `old_mixed_precision`) is read too.
 """
 
 from dataclasses import dataclass, field
@@ -59,9 +60,6 @@ class TrainConfig:
     save_every: int = 100
     keep_last: int = 2
     gradient_checkpointing: bool = False
-    # The precision of the frozen weights and of autocast: "fp32" | "bf16" | "fp16" | "auto" (`resolve_precision`).
-    # With bf16 the frozen base models are stored in bf16 (caches included); trained weights stay fp32.
-    mixed_precision: str = "auto"
     progress: bool = True
 
 
@@ -98,12 +96,29 @@ def load_recipe(recipe: str | Path | None = None, overrides: list[str] | None = 
         sections = OmegaConf.to_container(OmegaConf.load(resolve_recipe(recipe)))
         if sections.get("model"):
             sections["model"] = nest_flat_keys(sections["model"])
+        if "mixed_precision" in (sections.get("train") or {}):
+            sections = old_mixed_precision(sections)
         config = OmegaConf.merge(config, sections)
     for override in overrides or []:
         if "=" not in override:
             raise ValueError(f"override {override!r} is not of the form section.key=value")
     config = OmegaConf.merge(config, OmegaConf.from_dotlist(list(overrides or [])))
     return OmegaConf.to_object(config)
+
+
+def old_mixed_precision(sections: dict) -> dict:
+    """A recipe from before the one precision setting: `train.mixed_precision` set the frozen weights' precision
+    and the autocast, `model.precision` the precision the base models were loaded in (fp32 by default; training
+    then cast the frozen weights). fp32 loading + mixed precision X is precision X now, as is X + X; any other pair
+    is an error."""
+    train = dict(sections["train"])
+    mixed_precision = train.pop("mixed_precision")
+    model = dict(sections.get("model") or {})
+    loaded = model.get("precision", "fp32")
+    if loaded not in ("fp32", mixed_precision):
+        raise ValueError(f"train.mixed_precision {mixed_precision} and model.precision {loaded}: there is one "
+                         "precision setting now, model.precision; keep one of the two")
+    return {**sections, "model": {**model, "precision": mixed_precision}, "train": train}
 
 
 def save_recipe(recipe: Recipe, path: str | Path) -> None:

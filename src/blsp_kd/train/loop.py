@@ -37,6 +37,8 @@ from blsp_kd.train.checkpoint import latest_checkpoint, prune_checkpoints, save_
 from blsp_kd.train.config import Recipe, save_recipe
 
 TRAINING_STATE = "training_state.pt"
+# model.precision, resolved, in accelerate's words: the autocast of the training step
+ACCELERATE_MIXED_PRECISION = {torch.float32: "no", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
 # ------------------------------------------------------------------------------------------------------------ data
@@ -115,9 +117,10 @@ class Trainer:
         self.recipe = recipe
         config = recipe.train
         self.output_dir = Path(config.output_dir)
+        precision = resolve_precision(recipe.model.precision)
         # cpu=True on a machine without CUDA lets torchrun / accelerate launch start gloo DDP across CPU processes.
-        mixed_precision = accelerate_mixed_precision(config.mixed_precision)
-        self.accelerator = Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
+        self.accelerator = Accelerator(mixed_precision=ACCELERATE_MIXED_PRECISION[precision],
+                                       cpu=not torch.cuda.is_available())
         self.is_main = self.accelerator.is_main_process
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = self.output_dir / "log.jsonl"
@@ -125,15 +128,17 @@ class Trainer:
         set_seed(config.seed)
         architecture = recipe.model.architecture
         self.log(f"building the model ({architecture.whisper} → {architecture.adapter} → {architecture.llm})")
-        model = BlspKdModel.from_config(recipe.model)
+        model = BlspKdModel.from_config(recipe.model, dtype=torch.float32)  # fp32 for what trains; frozen: below
         if config.init_from:
             new = model.load_weights(config.init_from, partial=True)
             self.log(f"initialised from {config.init_from}; {len(new)} tensors new in this model keep their init")
         if config.gradient_checkpointing:
             enable_gradient_checkpointing(model.llm)
-        if mixed_precision == "bf16":  # before the caches: they hold what the bf16 base models compute
-            cast = model.store_frozen_weights(torch.bfloat16)
-            self.log(f"bf16 mixed precision: {cast / 1e6:.1f} M frozen weights stored in bf16, trainable ones in fp32")
+        if precision != torch.float32:  # before the caches: they hold what the base models compute in it
+            cast = model.store_frozen_weights(precision)
+            name = ACCELERATE_MIXED_PRECISION[precision]
+            self.log(f"{name} mixed precision: {cast / 1e6:.1f} M frozen weights stored in {name}, trainable ones in "
+                     "fp32")
         model.to(self.accelerator.device)
         self.model = model
         self.setup_data()
@@ -357,11 +362,6 @@ class Trainer:
 
 
 # ------------------------------------------------------------------------------------------------------- helpers
-
-
-def accelerate_mixed_precision(setting: str) -> str:
-    """train.mixed_precision (`resolve_precision`) in accelerate's words: "no" | "bf16" | "fp16"."""
-    return {torch.float32: "no", torch.bfloat16: "bf16", torch.float16: "fp16"}[resolve_precision(setting)]
 
 
 def set_seed(seed: int) -> None:
