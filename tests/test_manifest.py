@@ -188,13 +188,25 @@ def test_no_usable_records_names_the_source_and_the_first_problems(tmp_path):
         require_records([], [], "empty.jsonl")
 
 
-def test_written_manifests_honour_the_umask(tmp_path):
+def test_atomic_writes_honour_the_umask_like_plain_ones(tmp_path):
+    """Manifests, cache files and checkpoint folders go through tempfile names (0600 / 0700); what lands must have
+    the mode a plain open() / mkdir() would give it."""
+    import torch
+
+    from blsp_kd.store import TensorStore
+    from blsp_kd.train.checkpoint import save_atomically
+
     previous = os.umask(0o022)
     try:
         write_manifest(tmp_path / "m.jsonl", [ManifestRecord(id="a", audio=str(tmp_path / "a.wav"), text="one")])
+        store = TensorStore(tmp_path / "cache")
+        store.save("ab12", {"x": torch.zeros(2)})
+        save_atomically(tmp_path / "checkpoint", lambda folder: (folder / "weights").write_text("w"))
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "m.jsonl").stat().st_mode) == 0o644
+    assert stat.S_IMODE(store.path("ab12").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "checkpoint").stat().st_mode) == 0o755
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,14 @@ def tensor_fingerprint(tensors: dict[str, Tensor]) -> str:
     return digest.hexdigest()
 
 
+def as_if_created_plainly(path: str | Path) -> None:
+    """Give a file or folder made by `tempfile` (0600 / 0700) the mode open() or mkdir() would have given it: 0666 or
+    0777 less the process umask. Atomic writes go through temporary names; what they leave must not be private."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
+
+
 class TensorStore:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
@@ -47,6 +55,7 @@ class TensorStore:
         os.close(handle)
         try:
             save_file({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}, tmp_name)
+            as_if_created_plainly(tmp_name)
             os.replace(tmp_name, path)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)

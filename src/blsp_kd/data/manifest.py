@@ -24,6 +24,8 @@ import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from blsp_kd.store import as_if_created_plainly
+
 REQUIRED_STRING_FIELDS = ("id", "audio", "text")
 OPTIONAL_STRING_FIELDS = (
     "instruction",
@@ -240,10 +242,8 @@ def write_manifest(path: str | Path, records: list[ManifestRecord]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     manifest_dir = path.parent.absolute()
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
     try:
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; the manifest gets what open() would give it
+        as_if_created_plainly(temporary)
         with os.fdopen(descriptor, "w", encoding="utf-8") as f:
             for record in records:
                 data = record.to_dict()

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from blsp_kd.store import as_if_created_plainly
+
 logger = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
@@ -106,6 +108,7 @@ def cached_conversion(name: str, source: Path, convert, origin: str = "") -> tup
             shutil.rmtree(stale, ignore_errors=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=target.parent))
     try:
+        as_if_created_plainly(tmp_dir)
         with torch.random.fork_rng(devices=[]):
             convert(tmp_dir)
         (tmp_dir / COMPLETE_MARKER).write_text(json.dumps(key))

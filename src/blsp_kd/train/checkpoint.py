@@ -7,6 +7,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from blsp_kd.store import as_if_created_plainly
+
 
 def save_atomically(directory: Path, write: Callable[[Path], None]) -> None:
     """`write(tmp_dir)` fills a fresh folder; it then replaces `directory` (an existing one is swapped out)."""
@@ -15,6 +17,7 @@ def save_atomically(directory: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(stale, ignore_errors=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".tmp-{directory.name}-", dir=directory.parent))
     try:
+        as_if_created_plainly(tmp_dir)
         write(tmp_dir)
         if directory.exists():  # rename the old one away first: os.replace cannot replace a non-empty folder
             old = Path(tempfile.mkdtemp(prefix=f".tmp-{directory.name}-old-", dir=directory.parent))
