@@ -1,13 +1,13 @@
 """The model shipped with the package (`--model default`, the reference run's): it loads on the embedded base
-models, within its size budget, and answers a held-out clip closer to the text path's answer to that clip's
-transcript than to the text path's answer to another clip.
+models, within its size budget, and answers held-out clips closer to the text path's answers to their own
+transcripts than to the other clip's.
 
-The clips are the reference run's held-out test clips test-000000 and test-000002 (espeak-ng voice en-029+m6, not
-heard in training; sentences not in training), chosen as the first test clip on which the text path's "repeat"
-answer is exactly the transcript, and a second one of the same voice. Measure: word error rate against the text
-path's answer. On test-000000 the shipped model answers "It is when we are able to make a difference." (WER 0.57
-against "It is easy when we are in prosperity to give advice to the afflicted."); an answer about another sentence
-scores ≥ 0.9 (docs/RESULTS.md, "The reference run")."""
+The clips are held-out test clips of the reference run's corpus (`make corpus CORPUS_NUM=8000`): test-000001 (the
+first test clip on which the text path's "repeat" answer is exactly the transcript; espeak-ng voice en-us+f2) and
+test-000005 (the next such clip of another voice, en-us-nyc+f1); voices and sentences not heard in training. Measure:
+word error rate of the speech answer against the text path's answer. Measured: "We need six hundred and nine hundred
+bottles of wine by Saturday." (0.67 against its own text answer, 1.60 against the other clip's) and "Liam was born in
+nineteen twenty-eight." (0.20, 1.00); docs/RESULTS.md, "The reference run on the multi-engine corpus"."""
 
 from pathlib import Path
 
@@ -18,8 +18,8 @@ from blsp_kd.eval.metrics import error_rate
 from blsp_kd.models.blsp_kd import SHIPPED_MODELS, WEIGHTS_FILE, BlspKdModel
 
 DATA = Path(__file__).parent / "data"
-CLIPS = {"test-000000": "It is easy when we are in prosperity to give advice to the afflicted.",
-         "test-000002": "There are no surfaces."}
+CLIPS = {"test-000001": "We need six hundred and ninety seven boxes by Saturday.",
+         "test-000005": "Evelyn was born in nineteen twenty eight."}
 INSTRUCTION = "Repeat what was said."
 
 
@@ -33,14 +33,14 @@ def test_the_shipped_model_is_half_precision_within_30_mb():
 
 
 @pytest.mark.real
-def test_the_shipped_model_answers_a_held_out_clip_like_the_text_path():
+def test_the_shipped_model_answers_held_out_clips_like_the_text_path():
     model = BlspKdModel.from_pretrained("default")
-    audios = [soundfile.read(DATA / f"held-out-{clip_id}.flac", dtype="float32")[0] for clip_id in CLIPS]
+    audios = [soundfile.read(DATA / f"corpus8k-{clip_id}.flac", dtype="float32")[0] for clip_id in CLIPS]
     speech_answers = model.generate(audios, INSTRUCTION, max_new_tokens=48)
     text_answers = [model.tokenizer.decode(ids, skip_special_tokens=True)
                     for ids in model.generate_ids_from_text(list(CLIPS.values()), INSTRUCTION, 48)]
-    assert text_answers[0] == CLIPS["test-000000"]  # the text path repeats this transcript exactly
-    own = error_rate([text_answers[0]], [speech_answers[0]])["wer"]
-    other = error_rate([text_answers[1]], [speech_answers[0]])["wer"]
-    assert own <= 0.6, speech_answers[0]
-    assert other >= 0.9, speech_answers[0]
+    assert text_answers == list(CLIPS.values())  # the text path repeats both transcripts exactly
+    for answer, own_text, other_text in zip(speech_answers, text_answers, text_answers[::-1], strict=True):
+        own = error_rate([own_text], [answer])["wer"]
+        other = error_rate([other_text], [answer])["wer"]
+        assert own <= 0.7 and other - own >= 0.5, (answer, own, other)
