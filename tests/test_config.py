@@ -25,10 +25,13 @@ FLAT_CONV_CONFIG = {
 }
 
 
-def test_the_shipped_models_flat_config_reads_into_the_sections():
-    data = json.loads((SHIPPED_MODELS["default"] / CONFIG_FILE).read_text())
-    assert "adapter_config" in data  # written before the sections: this test reads the old layout
+def test_a_flat_config_from_before_the_sections_reads_into_them():
+    """The first shipped model's config (written before the sections), and today's shipped model, which has the
+    same architecture and objective in the sectioned layout."""
+    data = json.loads((Path(__file__).parent / "data" / "flat-config-first-reference-run.json").read_text())
+    assert "adapter_config" in data  # the old layout
     config = BlspKdConfig.from_dict(data)
+    assert BlspKdConfig.from_dict(json.loads((SHIPPED_MODELS["default"] / CONFIG_FILE).read_text())) == config
     assert config.architecture == ArchitectureConfig(
         adapter="cformer", cformer=CFormerConfig(num_pre_layers=2, num_post_layers=2, num_heads=6, dropout=0.1),
         plora=PLoRAConfig(rank=16, alpha=16, dropout=0.05))
