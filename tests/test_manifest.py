@@ -189,23 +189,20 @@ def test_no_usable_records_names_the_source_and_the_first_problems(tmp_path):
 
 
 def test_atomic_writes_honour_the_umask_like_plain_ones(tmp_path):
-    """Manifests, cache files and checkpoint folders go through tempfile names (0600 / 0700); what lands must have
-    the mode a plain open() / mkdir() would give it."""
+    """Manifests, cache files and checkpoint folders go through tempfile names (0600 / 0700), and safetensors writes
+    0600; what lands must have the mode a plain open() / mkdir() would give it."""
     import torch
-    from safetensors.torch import save_file
 
-    from blsp_kd.store import TensorStore
+    from blsp_kd.store import TensorStore, save_tensors
     from blsp_kd.train.checkpoint import save_atomically
-
-    def store_file(path):
-        save_file({"x": torch.zeros(2)}, path)  # safetensors itself writes 0600
 
     previous = os.umask(0o022)
     try:
         write_manifest(tmp_path / "m.jsonl", [ManifestRecord(id="a", audio=str(tmp_path / "a.wav"), text="one")])
         store = TensorStore(tmp_path / "cache")
         store.save("ab12", {"x": torch.zeros(2)})
-        save_atomically(tmp_path / "checkpoint", lambda folder: store_file(folder / "weights.safetensors"))
+        save_atomically(tmp_path / "checkpoint",
+                        lambda folder: save_tensors({"x": torch.zeros(2)}, folder / "weights.safetensors"))
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "m.jsonl").stat().st_mode) == 0o644

@@ -38,6 +38,13 @@ def as_if_created_plainly(path: str | Path) -> None:
     os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
 
 
+def save_tensors(tensors: dict[str, Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """safetensors' `save_file`, leaving the file with the mode a plain open() would give it (save_file makes it
+    0600). Every safetensors file the project writes goes through here."""
+    save_file(tensors, str(path), metadata=metadata)
+    as_if_created_plainly(path)
+
+
 class TensorStore:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
@@ -54,8 +61,7 @@ class TensorStore:
         handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".safetensors")
         os.close(handle)
         try:
-            save_file({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}, tmp_name)
-            as_if_created_plainly(tmp_name)
+            save_tensors({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}, tmp_name)
             os.replace(tmp_name, path)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from blsp_kd.layout.batch import SpeechInput, TextBatch, build_inference_inputs, collate_text, resize_speech
@@ -42,7 +42,7 @@ from blsp_kd.models.config import BlspKdConfig
 from blsp_kd.models.encoder import SpeechEncoder, log_mel, min_clip_samples
 from blsp_kd.models.plora import adapters_disabled, apply_plora, speech_positions
 from blsp_kd.models.teacher import TeacherHidden, TeacherTopK, used_positions
-from blsp_kd.store import as_if_created_plainly
+from blsp_kd.store import save_tensors
 
 CONFIG_FILE, WEIGHTS_FILE = "blsp_kd_config.json", "model.safetensors"
 # Models shipped inside the package, by name: `--model default`, `BlspKdModel.from_pretrained("default")`.
@@ -402,8 +402,7 @@ class BlspKdModel(nn.Module):
         (directory / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
         state = {name: tensor.detach().to(dtype or tensor.dtype).contiguous().cpu()
                  for name, tensor in self.trainable_state_dict().items()}
-        save_file(state, directory / WEIGHTS_FILE, metadata={"format": "pt"})
-        as_if_created_plainly(directory / WEIGHTS_FILE)  # safetensors writes 0600
+        save_tensors(state, directory / WEIGHTS_FILE, metadata={"format": "pt"})
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, precision: str | None = None) -> "BlspKdModel":

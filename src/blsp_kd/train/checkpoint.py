@@ -17,9 +17,8 @@ def save_atomically(directory: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(stale, ignore_errors=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".tmp-{directory.name}-", dir=directory.parent))
     try:
+        as_if_created_plainly(tmp_dir)  # mkdtemp makes it 0700
         write(tmp_dir)
-        for path in [tmp_dir, *tmp_dir.rglob("*")]:
-            as_if_created_plainly(path)
         if directory.exists():  # rename the old one away first: os.replace cannot replace a non-empty folder
             old = Path(tempfile.mkdtemp(prefix=f".tmp-{directory.name}-old-", dir=directory.parent))
             os.replace(directory, old / "old")
