@@ -198,10 +198,11 @@ def tiny_run(tmp_path_factory):
     response_ids = speech.tokenizer.encode(RESPONSE, add_special_tokens=False)
     lines = [
         {"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.2, 0), "text": "the cat sat on the mat",
-         "response_ids": response_ids},
+         "response_ids": response_ids, "source": "fortune"},
         {"id": "b", "audio": write_wav(tmp_path / "b.wav", 0.8, 1), "text": "hello world",
-         "translation": "hallo welt", "target_lang": "de", "response_ids": response_ids},
-        {"id": "c", "audio": write_wav(tmp_path / "c.wav", 1.5, 2), "text": "the weather is nice today"},
+         "translation": "hallo welt", "target_lang": "de", "response_ids": response_ids, "source": "question"},
+        {"id": "c", "audio": write_wav(tmp_path / "c.wav", 1.5, 2), "text": "the weather is nice today",
+         "source": "fortune"},
         {"id": "missing", "audio": "nowhere.wav", "text": "hello"},
         {"id": "short", "audio": write_wav(tmp_path / "short.wav", 0.01, 3), "text": "hi"},
         {"id": "long", "audio": write_wav(tmp_path / "long.wav", 2.5, 4), "text": "hi"},
@@ -216,7 +217,7 @@ def tiny_run(tmp_path_factory):
     (run_dir / "log.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in log))
     systems = {"speech": SpeechSystem(speech), "conv": SpeechSystem(conv), "text": TextSystem(speech)}
     options = EvaluationOptions(max_new_tokens=4, batch_size=8, latency_clips=2, plot_clips=1,
-                                log_dir=run_dir, progress=False, max_audio_seconds=2.0)
+                                log_dir=run_dir, progress=False, max_audio_seconds=2.0, group_by="source")
     out = tmp_path / "out"
     results = evaluate(records, systems, out, options, skipped=problems, settings={"manifest": "test.jsonl"})
     return results, out, records, systems
@@ -226,9 +227,14 @@ def test_tiny_evaluation_results(tiny_run):
     results, out, _, systems = tiny_run
     assert json.loads((out / "results.json").read_text()) == results
     assert list(results) == ["speech", "conv", "text"]
-    assert set(results["speech"]) == {"latency", "repeat", "continuation", "translation", "alignment"}
-    assert set(results["text"]) == {"latency", "repeat", "translation"}  # text is the continuation reference
+    tasks = {"latency", "repeat", "continuation", "translation", "alignment"}
+    grouped = {"repeat (source=fortune)", "repeat (source=question)", "continuation (source=fortune)",
+               "continuation (source=question)", "translation (source=question)"}  # only b has a translation
+    assert set(results["speech"]) == tasks | grouped
+    assert set(results["text"]) == {"latency", "repeat", "translation", "repeat (source=fortune)",
+                                    "repeat (source=question)", "translation (source=question)"}
     assert set(results["speech"]["continuation"]) == {"bleu", "chrf", "num_utterances"}
+    assert results["speech"]["repeat (source=fortune)"]["num_utterances"] == 2
     assert results["speech"]["repeat"]["num_utterances"] == 3 and "wer" in results["speech"]["repeat"]
     assert results["conv"]["translation"]["num_utterances"] == 1
     alignment = results["speech"]["alignment"]
@@ -258,6 +264,14 @@ def test_tiny_evaluation_utterances_are_the_systems_own_answers(tiny_run):
     scored = error_rate([clip.record.text for clip in clips], [repeat["speech", clip.record.id]["output"]
                                                              for clip in clips])
     assert results["speech"]["repeat"]["wer"] == pytest.approx(scored["wer"])
+    text_answers = [repeat["text", clip.record.id]["output"] for clip in clips]
+    against_text = error_rate(text_answers, [repeat["speech", clip.record.id]["output"] for clip in clips])
+    assert results["speech"]["repeat"]["wer_vs_text"] == pytest.approx(against_text["wer"])
+    assert "wer_vs_text" not in results["text"]["repeat"]
+    fortunes = [clip for clip in clips if clip.record.extra["source"] == "fortune"]
+    scored = error_rate([clip.record.text for clip in fortunes], [repeat["conv", clip.record.id]["output"]
+                                                                 for clip in fortunes])
+    assert results["conv"]["repeat (source=fortune)"]["wer"] == pytest.approx(scored["wer"])
     text_continuations = {row["id"]: row["output"] for row in rows
                           if row["task"] == "continuation" and row["system"] == "text"}
     for row in rows:
@@ -281,9 +295,11 @@ def test_tiny_evaluation_report_and_plots(tiny_run):
                    "id 'long'", "audio is 2.50 s, longer than the maximum 2.0 s", "line 7"):
         assert reason in report
     assert "the 'conv' adapter has no CIF to plot" in report
-    table = (out / "results.md").read_text()
-    assert table in report
+    tables = (out / "results.md").read_text()
+    assert tables in report
+    table, grouped = tables.split("\nPer group:\n\n")
     assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == ["speech", "conv", "text"]
+    assert "(source=" not in table and "repeat (source=fortune) wer" in grouped.splitlines()[0]
 
 
 # ------------------------------------------------------------------------------------------ real end to end

@@ -74,6 +74,8 @@ def add_evaluate_parser(subparsers) -> None:
                         help="clips timed one at a time per system (0: no latency)")
     parser.add_argument("--plot-clips", type=int, default=3,
                         help="clips whose CIF is plotted, per speech system")
+    parser.add_argument("--group-by", metavar="FIELD",
+                        help="also score each task per value of this manifest field (e.g. source, engine, voice)")
     parser.add_argument("--log-dir", type=Path, help="training run folder: plot its log.jsonl")
     parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when available)")
     parser.add_argument("--precision", choices=PRECISION_CHOICES,
@@ -92,7 +94,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                                 latency_clips=args.latency_clips, plot_clips=args.plot_clips,
                                 max_audio_seconds=args.max_audio_seconds,
-                                log_dir=args.log_dir, progress=not args.no_progress)
+                                log_dir=args.log_dir, group_by=args.group_by, progress=not args.no_progress)
     try:
         compare = parse_compare(args.compare)
         evaluate_manifest(args.manifest, args.out, args.model, tuple(args.systems), compare, options, args.limit,

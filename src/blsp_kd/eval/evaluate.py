@@ -10,13 +10,17 @@ Systems:
 
 Tasks, each applied to every record it fits:
     repeat        "Repeat what was said." → WER (CER for languages without spaces) vs the transcript;
-                  for the cascade also the WER of its ASR transcripts alone (task "asr")
+                  for the cascade also the WER of its ASR transcripts alone (task "asr"); beside the text
+                  system, every other system's WER against the text system's answer (wer_vs_text: does the
+                  speech get the answer the transcript gets, even where the LLM answers instead of repeating?)
     continuation  "Continue the following text in a coherent style:" → BLEU / chrF vs the text system's
                   answer
     translation   records with a `translation`: "Translate the following English text into German:" → BLEU
     alignment     speech systems: held-out KL(text ‖ speech) at τ = 1 with the true n, CIF count error, and
                   the same KL with the audio shuffled across clips (the no-information floor)
-plus latency per system (one clip at a time) and plots. Writes to OUT: results.json (system → task → metric),
+plus latency per system (one clip at a time) and plots. With `group_by` (a manifest field such as a corpus's
+`source` or `engine`), every generation task is scored again per value of that field ("repeat (source=fortune)").
+Writes to OUT: results.json (system → task → metric),
 results.md (the table), utterances.jsonl, plots/*.png and report.md linking them all.
 """
 
@@ -35,9 +39,9 @@ from blsp_kd.data.audio import AudioError, load_record_audio
 from blsp_kd.data.manifest import ManifestRecord, Problem, read_manifest, record_problem, require_records
 from blsp_kd.eval.alignment import held_out_alignment
 from blsp_kd.eval.cascade import transcribe
-from blsp_kd.eval.metrics import base_language, corpus_bleu, corpus_chrf, error_rate
+from blsp_kd.eval.metrics import base_language, corpus_bleu, corpus_chrf, error_rate, normalize
 from blsp_kd.eval.plots import cif_alignment, plot_cif_alignment, plot_training_curves, read_training_log
-from blsp_kd.eval.report import ReportContext, markdown_table, render_report
+from blsp_kd.eval.report import ReportContext, render_report, results_tables
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
 from blsp_kd.layout.tasks import EVALUATION_SYSTEMS, EVALUATION_TASKS, INSTRUCTIONS
 from blsp_kd.models.blsp_kd import BlspKdModel
@@ -75,6 +79,7 @@ class EvaluationOptions:
     plot_clips: int = 3  # clips whose CIF is drawn, per CFormer speech system
     max_audio_seconds: float | None = DEFAULT_MAX_SECONDS  # longer clips are skipped and reported (data/audio.py)
     log_dir: Path | None = None  # a training run folder whose log.jsonl is plotted
+    group_by: str | None = None  # a manifest field: the generation tasks are also scored per value of it
     progress: bool = True
 
 
@@ -257,6 +262,12 @@ def score_task(task: str, clips: list[Clip], answers: dict[str, list[str]], syst
         transcripts = [clip.record.text for clip in clips]
         for name in systems:
             scores[name] = error_rate(transcripts, answers[name], language)
+        text_name = next((name for name, system in systems.items() if isinstance(system, TextSystem)), None)
+        if text_name is not None and any(normalize(answer, language) for answer in answers[text_name]):
+            for name in systems:
+                if name != text_name:
+                    against_text = error_rate(answers[text_name], answers[name], language)
+                    scores[name] |= {f"{metric}_vs_text": value for metric, value in against_text.items()}
     elif task == "continuation":
         text_name = reference_system(systems)
         for name in systems:
@@ -277,6 +288,25 @@ def score_task(task: str, clips: list[Clip], answers: dict[str, list[str]], syst
     for metrics in scores.values():
         metrics["num_utterances"] = len(clips)
     return scores
+
+
+def record_field(record: ManifestRecord, name: str) -> str:
+    """A record's value of a manifest field (a known one or an extra one) as text; "none" where it has none."""
+    value = getattr(record, name) if name in ManifestRecord.__dataclass_fields__ else record.extra.get(name)
+    return "none" if value is None else str(value)
+
+
+def grouped_scores(task: str, clips: list[Clip], answers: dict[str, list[str]], systems: dict[str, System],
+                   options: EvaluationOptions) -> dict[str, dict[str, dict[str, float]]]:
+    """"TASK (FIELD=VALUE)" → `score_task` on the clips whose record has that value of options.group_by."""
+    groups = {}
+    for index, clip in enumerate(clips):
+        groups.setdefault(record_field(clip.record, options.group_by), []).append(index)
+    return {f"{task} ({options.group_by}={value})":
+            score_task(task, [clips[index] for index in indices],
+                       {name: [answers[name][index] for index in indices] for name in systems}, systems,
+                       options.language)
+            for value, indices in sorted(groups.items())}
 
 
 def reference_system(systems: dict[str, System]) -> str:
@@ -330,8 +360,9 @@ def run_asr(name: str, cascade: CascadeSystem, clips: list[Clip],
 
 
 def run_task(task: str, systems: dict[str, System], clips: list[Clip], asr_transcripts: dict[str, dict],
-             options: EvaluationOptions) -> tuple[dict[str, dict], list[dict]]:
-    """Every system's answers to one generation task on the clips it applies to: (system → metrics, rows)."""
+             options: EvaluationOptions) -> tuple[dict[str, dict[str, dict]], list[dict]]:
+    """Every system's answers to one generation task on the clips it applies to: (result name → system →
+    metrics, rows). The result names are the task and, with options.group_by, "TASK (FIELD=VALUE)"."""
     clips, instructions = task_inputs(task, clips, options.language)
     if not clips:
         return {}, []
@@ -344,7 +375,10 @@ def run_task(task: str, systems: dict[str, System], clips: list[Clip], asr_trans
         for clip, answer, reference in zip(clips, answers[name], references, strict=True):
             heard = {"asr": asr_transcripts[name][clip.record.id]} if name in asr_transcripts else {}
             rows.append(utterance_row(clip, task, name, answer, reference, **heard))
-    return score_task(task, clips, answers, systems, options.language), rows
+    scores = {task: score_task(task, clips, answers, systems, options.language)}
+    if options.group_by is not None:
+        scores |= grouped_scores(task, clips, answers, systems, options)
+    return scores, rows
 
 
 def draw_plots(speech_systems: dict[str, SpeechSystem], clips: list[Clip], out_dir: Path,
@@ -409,8 +443,9 @@ def evaluate(records: list[ManifestRecord], systems: dict[str, System], out_dir:
         scores, task_rows = run_task(task, systems, clips, asr_transcripts, options)
         if not scores:
             notes.append(f"{task}: no record applies (translation needs 'translation' and 'target_lang')")
-        for name, metrics in scores.items():
-            results[name][task] = metrics
+        for result_name, by_system in scores.items():
+            for name, metrics in by_system.items():
+                results[name][result_name] = metrics
         rows += task_rows
     speech_systems = {name: system for name, system in systems.items() if isinstance(system, SpeechSystem)}
     if "alignment" in options.tasks:
@@ -524,7 +559,7 @@ def example_rows(rows: list[dict]) -> list[dict]:
 
 def write_outputs(out_dir: Path, results: dict, rows: list[dict], context: ReportContext) -> None:
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "results.md").write_text(markdown_table(results, RESULT_ORDER), encoding="utf-8")
+    (out_dir / "results.md").write_text(results_tables(results, RESULT_ORDER), encoding="utf-8")
     with open(out_dir / "utterances.jsonl", "w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -8,7 +8,8 @@ MAX_EXAMPLE_CHARS = 200
 WHAT_THE_COLUMNS_MEAN = {
     "asr": "the cascade's Whisper transcripts alone against the transcript (its ASR step)",
     "repeat": "error rate (WER, or CER for languages without spaces) of the answer to \"Repeat what was "
-              "said.\" against the transcript, both Whisper-normalised; lower is better",
+              "said.\" against the transcript, both Whisper-normalised; lower is better; *_vs_text: against the "
+              "text system's answer instead (does the speech get the answer the transcript gets?)",
     "continuation": "BLEU / chrF (0–100) of the continuation against the text system's continuation of the "
                     "gold transcript: agreement with the upper bound",
     "translation": "BLEU (0–100) against the reference translation (bleu_LANG per target language when "
@@ -56,6 +57,20 @@ def markdown_table(results: dict[str, dict[str, dict]], task_order: tuple[str, .
     return "\n".join(lines) + "\n"
 
 
+def results_tables(results: dict[str, dict[str, dict]], task_order: tuple[str, ...]) -> str:
+    """The table of the tasks in `task_order`, then, when there are any, a table of the other results (the
+    per-group scores, "repeat (source=fortune)")."""
+    def only(keep) -> dict[str, dict[str, dict]]:
+        return {system: {task: metrics for task, metrics in tasks.items() if keep(task)}
+                for system, tasks in results.items()}
+
+    grouped = only(lambda task: task not in task_order)
+    text = markdown_table(only(lambda task: task in task_order), task_order)
+    if any(grouped.values()):
+        text += "\nPer group:\n\n" + markdown_table({system: tasks for system, tasks in grouped.items() if tasks})
+    return text
+
+
 def escape_cell(text: str, limit: int = MAX_EXAMPLE_CHARS) -> str:
     text = " ".join(str(text).split())
     if len(text) > limit:
@@ -94,7 +109,7 @@ def render_report(results: dict[str, dict[str, dict]], context: ReportContext,
               "(listed at the end)", ""]
     if context.notes:
         lines += ["## Notes", ""] + [f"- {note}" for note in context.notes] + [""]
-    lines += ["## Results", "", markdown_table(results, task_order)]
+    lines += ["## Results", "", results_tables(results, task_order)]
     tasks_shown = {task for tasks in results.values() for task in tasks}
     lines += [f"- *{task}*: {meaning}" for task, meaning in WHAT_THE_COLUMNS_MEAN.items()
               if task in tasks_shown]
