@@ -13,6 +13,7 @@ import torch
 from blsp_kd.cli import evaluate as evaluate_cli
 from blsp_kd.data.dataset import batch_index_lists
 from blsp_kd.data.manifest import NoUsableRecords, read_manifest
+from blsp_kd.eval.alignment import held_out_alignment
 from blsp_kd.eval.evaluate import (
     CascadeSystem,
     Clip,
@@ -356,3 +357,22 @@ def test_embedded_default_evaluation(tmp_path, espeak, capsys):
     report = (out / "report.md").read_text()
     assert "id 'broken'" in report and "(plots/cif_speech_1.png)" in report
     assert "| cascade |" in capsys.readouterr().out  # the table is printed
+
+
+def test_shuffled_alignment_comes_from_the_same_pass(tmp_path):
+    """The own-audio and shuffled-audio KL share one pass over the clips: one encoder run per batch, and the own
+    numbers equal those of a run without the shuffled floor."""
+    model = tiny_model()
+    response_ids = model.tokenizer.encode(RESPONSE, add_special_tokens=False)
+    records, _ = read_manifest(write_manifest(tmp_path, [
+        {"id": f"r{index}", "audio": write_wav(tmp_path / f"{index}.wav", 0.6 + 0.2 * index, index),
+         "text": "the cat sat on the mat"[: 5 + 3 * index], "response_ids": response_ids[: 2 + index]}
+        for index in range(5)]))
+    encoder_runs = []
+    encoder_outputs = model.encoder_outputs
+    model.encoder_outputs = lambda speech: encoder_runs.append(1) or encoder_outputs(speech)
+    both = held_out_alignment(model, records, batch_size=2, with_shuffled=True)
+    assert len(encoder_runs) == len(batch_index_lists(len(records), 2)) == 2  # 5 clips: batches of 2 and 3
+    own = held_out_alignment(model, records, batch_size=2)
+    assert {name: value for name, value in both.items() if not name.startswith("shuffled_")} == own
+    assert both["shuffled_input_kl"] > 0 and both["shuffled_response_kl"] > 0

@@ -5,7 +5,7 @@
   the whole set, not a mean of batch means);
 - the CIF token-count error mean_u |n̂_u − n_u| / n_u with the CIF's own estimate n̂ = max(1, round(Σα)).
 
-With `shuffle_audio=True` every clip's transcript is paired with the encoder output of the previous clip in its
+With `with_shuffled=True` the same KL is also measured with every clip's transcript paired with the encoder output of the previous clip in its
 batch (the CIF is still forced to the transcript's n): the KL of a student that hears the wrong speech, i.e. the
 floor an adapter reaches by learning only the style of the corpus. A trained adapter must be clearly below it.
 """
@@ -24,41 +24,61 @@ from blsp_kd.models.blsp_kd import BlspKdModel
 
 
 @torch.no_grad()
-def alignment_metrics(model: BlspKdModel, batches: Iterable, shuffle_audio: bool = False,
+def alignment_metrics(model: BlspKdModel, batches: Iterable, with_shuffled: bool = False,
                       progress: bool = False) -> dict[str, float]:
     """batches: SpeechBatch objects (`blsp_kd.data.dataset`). Returns input_kl, response_kl, kl (all positions),
-    cif_count_error (CFormer, own audio) and the token/utterance counts behind them."""
+    cif_count_error (CFormer, own audio) and the token/utterance counts behind them. with_shuffled adds
+    shuffled_input_kl, shuffled_response_kl and shuffled_kl from the same pass: each clip's encoder output swapped
+    for the previous clip's in its batch (batches of at least 2 clips)."""
     was_training = model.training
     model.eval()
-    sums, counts = {"input_kl": 0.0, "response_kl": 0.0}, {"input_kl": 0, "response_kl": 0}
+    own, shuffled = KlSums(), KlSums()
     count_error_sum, num_utterances = 0.0, 0
     for batch in tqdm(batches, desc="alignment metrics", disable=not progress, leave=False):
         batch = batch.to(model.device)
         hidden, frame_mask = model.encoder_outputs(batch.speech)
-        if shuffle_audio:
+        logits = model.kd_logits(batch.text, hidden, frame_mask)
+        own.add(logits)
+        if logits.speech.alpha_sum is not None:
+            size = batch.text.num_tokens.shape[0]
+            count_error_sum += cif_count_error(logits.speech.alpha_sum, batch.text.num_tokens).item() * size
+            num_utterances += size
+        if with_shuffled:
             if hidden.shape[0] < 2:
                 raise ValueError("shuffled-audio metrics need batches of at least 2 clips")
-            hidden, frame_mask = hidden.roll(1, dims=0), frame_mask.roll(1, dims=0)
-        logits = model.kd_logits(batch.text, hidden, frame_mask)
+            shuffled.add(model.kd_logits(batch.text, hidden.roll(1, dims=0), frame_mask.roll(1, dims=0)))
+    model.train(was_training)
+    metrics = own.means() | {"num_input_tokens": own.counts["input_kl"],
+                             "num_response_tokens": own.counts["response_kl"]}
+    if num_utterances:
+        metrics["cif_count_error"] = count_error_sum / num_utterances
+    if with_shuffled:
+        metrics |= {f"shuffled_{name}": value for name, value in shuffled.means().items()}
+    return metrics
+
+
+class KlSums:
+    """KL(teacher ‖ student) at τ = 1 summed over the transcript ("input_kl") and response positions of many
+    batches, for token means over the whole set."""
+
+    def __init__(self):
+        self.sums, self.counts = {"input_kl": 0.0, "response_kl": 0.0}, {"input_kl": 0, "response_kl": 0}
+
+    def add(self, logits) -> None:
         positions = {"input_kl": logits.input_positions, "response_kl": logits.response_positions}
         for name, mask in positions.items():
             num_positions = 0 if mask is None else int(mask.sum())
             if num_positions:
                 kl = kd_kl(logits.teacher, logits.student, mask, temperature=1.0)
-                sums[name] += kl.item() * num_positions
-                counts[name] += num_positions
-        if logits.speech.alpha_sum is not None and not shuffle_audio:
-            size = batch.text.num_tokens.shape[0]
-            count_error_sum += cif_count_error(logits.speech.alpha_sum, batch.text.num_tokens).item() * size
-            num_utterances += size
-    model.train(was_training)
-    metrics = {name: sums[name] / counts[name] for name in sums if counts[name]}
-    if sum(counts.values()):
-        metrics["kl"] = sum(sums.values()) / sum(counts.values())
-    metrics |= {"num_input_tokens": counts["input_kl"], "num_response_tokens": counts["response_kl"]}
-    if num_utterances:
-        metrics["cif_count_error"] = count_error_sum / num_utterances
-    return metrics
+                self.sums[name] += kl.item() * num_positions
+                self.counts[name] += num_positions
+
+    def means(self) -> dict[str, float]:
+        """input_kl, response_kl and kl (over both), each where it has positions."""
+        means = {name: self.sums[name] / self.counts[name] for name in self.sums if self.counts[name]}
+        if sum(self.counts.values()):
+            means["kl"] = sum(self.sums.values()) / sum(self.counts.values())
+        return means
 
 
 def cif_count_error(alpha_sum: Tensor, num_tokens: Tensor) -> Tensor:
@@ -77,9 +97,4 @@ def held_out_alignment(model: BlspKdModel, records: list[ManifestRecord], batch_
     batches = batch_index_lists(len(records), batch_size)
     loader = speech_loader(model, records, batches, feature_cache, default_instruction=default_instruction,
                            max_seconds=max_seconds, max_text_tokens=max_text_tokens)
-    metrics = alignment_metrics(model, loader, progress=progress)
-    if with_shuffled and len(records) >= 2:
-        shuffled = alignment_metrics(model, loader, shuffle_audio=True, progress=progress)
-        metrics |= {f"shuffled_{name}": shuffled[name] for name in ("input_kl", "response_kl", "kl")
-                    if name in shuffled}
-    return metrics
+    return alignment_metrics(model, loader, with_shuffled=with_shuffled and len(records) >= 2, progress=progress)
