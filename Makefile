@@ -52,28 +52,32 @@ corpus: setup
 	    --out $(CORPUS_DIR)/$$split.responses.jsonl || exit 1; \
 	done
 
-# The reference run (docs/RESULTS.md "The reference run"): per seed, stage 1 (KD), the BLSP baseline on the same
-# data and minutes, stage 2 from that seed's stage-1 best (PLoRA; PLoRA + unfrozen encoder), then the held-out
-# table of the seed's four models beside the text path and the cascade. Each training step resumes from its last
-# checkpoint after a kill: run `make reference` again. On a 2-core CPU give it hours (REFERENCE_MINUTES per
-# stage-1 / baseline run); on a GPU, raise the batch in the recipes instead.
-REFERENCE_MINUTES ?= 120
-REFERENCE_STAGE2_MINUTES ?= 30
+# The reference run (docs/RESULTS.md "The reference run on the multi-engine corpus"): per seed, stage 1 (KD), the
+# BLSP baseline on the same data and minutes, stage 2 from that seed's stage-1 best (PLoRA; PLoRA + unfrozen
+# encoder), then the held-out table of the seed's four models beside the text path and the cascade. Every training
+# resumes from its last checkpoint and stops at its steps or its minutes, counted over its resumptions: rerun
+# `make reference` after a kill or a session's end until it is done. The budgets are the run's on a 2-core CPU:
+# stage 1 2,600 steps (≈ 126 one-thread minutes), the baseline the same minutes on its recipe's 4,000-step schedule,
+# stage 2 10 minutes each. Elsewhere, set REFERENCE_MINUTES to your stage 1's minutes (on a GPU raise the batch and
+# the steps too).
+REFERENCE_STEPS ?= 2600
+REFERENCE_MINUTES ?= 126
+REFERENCE_STAGE2_MINUTES ?= 10
 REFERENCE_SEEDS ?= 0 1
 REFERENCE_DATA = data.train=[$(CORPUS_DIR)/train.responses.jsonl] data.valid=$(CORPUS_DIR)/valid.responses.jsonl
 reference: corpus
 	for seed in $(REFERENCE_SEEDS); do \
 	  out=runs/reference-s$$seed; \
 	  $(BIN)/blsp-kd train --recipe reference-stage1 $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out/stage1 \
-	    train.max_minutes=$(REFERENCE_MINUTES) || exit 1; \
+	    train.max_steps=$(REFERENCE_STEPS) || exit 1; \
 	  $(BIN)/blsp-kd train --recipe reference-blsp $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out/blsp \
 	    train.max_minutes=$(REFERENCE_MINUTES) || exit 1; \
 	  for stage2 in plora encoder; do \
 	    $(BIN)/blsp-kd train --recipe reference-stage2-$$stage2 $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out/$$stage2 \
 	      train.init_from=$$out/stage1/best train.max_minutes=$(REFERENCE_STAGE2_MINUTES) || exit 1; \
 	  done; \
-	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 \
-	    --model $$out/stage1/best --compare plora=$$out/plora/best encoder=$$out/encoder/best \
+	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 \
+	    --group-by source --model $$out/stage1/best --compare plora=$$out/plora/best encoder=$$out/encoder/best \
 	    blsp=$$out/blsp/best --out $$out/eval || exit 1; \
 	done
 

@@ -118,21 +118,25 @@ def test_a_killed_checkpoint_save_never_corrupts_the_previous_checkpoint(tmp_pat
     assert (root / "step-0000003" / "model.safetensors").read_bytes() == b"good"
 
 
-@pytest.mark.parametrize("stage", ["stage 1", "stage 2 with the encoder trained"])
+@pytest.mark.parametrize("stage", ["stage 1", "stage 2 with the encoder trained", "stage 1 out of minutes"])
 def test_two_process_ddp_keeps_ranks_in_sync(stage, tiny_setup, tmp_path):
     """The ranks hold the same trained weights after every step; in stage 2 the encoder is one of them (it runs
-    inside the DDP-wrapped forward, so its gradients are averaged like the adapter's)."""
+    inside the DDP-wrapped forward, so its gradients are averaged like the adapter's). Out of minutes, the ranks
+    stop together (each measures its own time; they agree on it) and checkpoint that step."""
     output_dir = tmp_path / "ddp"
     settings = {"train.max_steps": 4, "train.batch_size": 2, "train.save_every": 2, "train.group_by_length": True}
-    if stage != "stage 1":
+    if stage == "stage 2 with the encoder trained":
         settings |= {"model.architecture.train_encoder": "true", "data.feature_cache": "false"}
+    if stage == "stage 1 out of minutes":
+        settings |= {"train.max_minutes": 1e-6}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "blsp_kd.cli", "train",
                "--recipe", str(REPO / "recipes" / "default-stage1.yaml"),
                *tiny_overrides(tiny_setup, output_dir, **settings)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     sync = read_log(output_dir, "sync")
-    assert sorted(sync) == [2, 4] and all(record["ranks"] == 2 for record in sync.values())
+    assert sorted(sync) == ([1] if stage == "stage 1 out of minutes" else [2, 4])
+    assert all(record["ranks"] == 2 for record in sync.values())
     checkpoint = latest_checkpoint(output_dir / "checkpoints")
     assert (checkpoint / "rng-rank0.pt").exists() and (checkpoint / "rng-rank1.pt").exists()
     assert all(torch.isfinite(torch.tensor(record["total"])) for record in read_log(output_dir).values())
@@ -237,6 +241,25 @@ def run_in_process(recipe):
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
     return trainer
+
+
+def test_max_minutes_counts_the_runs_it_resumes_too(tiny_setup, tmp_path):
+    """train.max_minutes is a budget over a run and its resumptions: rerunning a command whose minutes are spent trains
+    no further (make reference can be rerun after a kill or when done), a larger budget goes on."""
+    output_dir = tmp_path / "run"
+
+    def run(minutes):
+        return run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+            tiny_setup, output_dir, **{"train.max_minutes": minutes, "train.max_steps": 5, "train.eval_every": 0})))
+
+    first = run(1e-6)  # out of time after its first step, which it checkpoints
+    assert first.step == 1 and latest_checkpoint(output_dir / "checkpoints").name == "step-0000001"
+    again = run(1e-6)
+    assert again.step == 1 and sorted(read_log(output_dir)) == [1]
+    assert again.trained_seconds == pytest.approx(first.trained_seconds) and first.trained_seconds > 0
+    more = run(10.0)
+    assert more.step == 5 and sorted(read_log(output_dir)) == [1, 2, 3, 4, 5]
+    assert more.trained_seconds > first.trained_seconds
 
 
 def test_the_rank_sync_checksum_goes_to_the_log_file_not_the_console(tiny_setup, tmp_path, capsys):

@@ -53,7 +53,8 @@ class TrainConfig:
     warmup_steps: int = 50
     epochs: float = 1.0
     max_steps: int | None = None  # optimizer steps; overrides epochs when set
-    max_minutes: float | None = None  # stop (with a checkpoint) once the training loop has run this long
+    max_minutes: float | None = None  # stop (with a checkpoint) once the training loop has run this long, summed
+    # over the run and the runs it resumes: rerunning a finished command does not train further
     clip_grad_norm: float = 1.0
     log_every: int = 10
     eval_every: int = 100  # 0: only at the end

@@ -158,6 +158,7 @@ class Trainer:
         self.ddp_model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
         self.step, self.epoch, self.micro_batch = 0, 0, 0
         self.best_kl = math.inf
+        self.trained_seconds = 0.0  # the training loop's time over this run and the runs it resumes
         if self.is_main:
             save_recipe(recipe, self.output_dir / "recipe.yaml")
 
@@ -228,13 +229,17 @@ class Trainer:
         self.resume()
         accumulated = config.grad_accum_steps
         stream = self.micro_batches()
-        started = time.perf_counter()
+        started = clock = time.perf_counter()
+        budget = None if config.max_minutes is None else 60 * config.max_minutes
         bar = tqdm(total=self.total_steps, initial=self.step, desc="training", unit="step",
                    disable=not (config.progress and self.is_main))
         self.log(f"training for {self.total_steps} optimiser steps ({self.steps_per_epoch} per epoch)")
+        if budget is not None and self.trained_seconds >= budget and self.step < self.total_steps:
+            self.log(f"not training: train.max_minutes={config.max_minutes} already spent "
+                     f"({self.trained_seconds / 60:.1f} min up to step {self.step}); raise it to go on")
         if self.step == 0 and self.valid_records:
             self.validate()
-        while self.step < self.total_steps:
+        while self.step < self.total_steps and (budget is None or self.trained_seconds < budget):
             self.ddp_model.train()
             step_metrics = []
             for micro in range(accumulated):
@@ -257,20 +262,29 @@ class Trainer:
                 metrics |= {"lr": self.scheduler.get_last_lr()[0], "grad_norm": float(grad_norm), "epoch": self.epoch}
                 bar.set_postfix(loss=f"{metrics['total']:.3f}")
                 self.write_log("train", metrics)
-            out_of_time = config.max_minutes is not None and time.perf_counter() - started > 60 * config.max_minutes
+            now = time.perf_counter()
+            self.trained_seconds, clock = self.trained_seconds + now - clock, now
+            out_of_time = budget is not None and self.any_rank(self.trained_seconds >= budget)
             finished = self.step >= self.total_steps or out_of_time
             if self.valid_records and ((config.eval_every and self.step % config.eval_every == 0) or finished):
                 self.validate()
             if self.step % config.save_every == 0 or finished:
                 self.save_checkpoint()
             if out_of_time:
-                self.log(f"stopping at step {self.step}: train.max_minutes={config.max_minutes} reached")
+                self.log(f"stopping at step {self.step}: train.max_minutes={config.max_minutes} reached (over this "
+                         "run and the runs it resumed)")
                 break
         bar.close()
         if self.is_main:
             self.model.save_pretrained(self.output_dir / "final")
         self.accelerator.wait_for_everyone()
         return {"steps": self.step, "seconds": time.perf_counter() - started, "best_kl": self.best_kl}
+
+    def any_rank(self, flag: bool) -> bool:
+        """Whether `flag` holds on any rank: every rank then takes the same branch (each measures its own time)."""
+        if self.accelerator.num_processes == 1:
+            return flag
+        return self.accelerator.reduce(torch.tensor([float(flag)], device=self.accelerator.device), "sum").item() > 0
 
     def reduce_metrics(self, step_metrics: list[dict[str, Tensor]]) -> dict[str, float]:
         """The step's metrics: each the mean over its micro-batches and over the ranks, in one collective (the
@@ -325,7 +339,8 @@ class Trainer:
                 self.model.save_pretrained(tmp_dir)
                 torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                             "step": self.step, "epoch": self.epoch, "micro_batch": self.micro_batch,
-                            "best_kl": self.best_kl, "recipe": asdict(self.recipe)}, tmp_dir / TRAINING_STATE)
+                            "best_kl": self.best_kl, "trained_seconds": self.trained_seconds,
+                            "recipe": asdict(self.recipe)}, tmp_dir / TRAINING_STATE)
                 torch.save(rank_state, tmp_dir / "rng-rank0.pt")
 
             save_atomically(directory, write)
@@ -356,9 +371,11 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.micro_batch = state["step"], state["epoch"], state["micro_batch"]
         self.best_kl = state["best_kl"]
+        self.trained_seconds = state.get("trained_seconds", 0.0)  # checkpoints older than the field: from 0
         rank_file = directory / f"rng-rank{self.accelerator.process_index}.pt"
         set_rng_state(torch.load(rank_file, weights_only=False)["rng"])
-        self.log(f"resumed from {directory} (step {self.step}, epoch {self.epoch}, micro-batch {self.micro_batch})")
+        self.log(f"resumed from {directory} (step {self.step}, epoch {self.epoch}, micro-batch {self.micro_batch}, "
+                 f"{self.trained_seconds / 60:.1f} min trained)")
 
 
 # ------------------------------------------------------------------------------------------------------- helpers
