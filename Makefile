@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := espeak-ng festival festvox-kallpc16k flite fortunes chromium
 STAMP := $(VENV)/.blsp-kd-installed
 
-.PHONY: setup demo smoke corpus reference test test-fast lint bench clean
+.PHONY: setup demo smoke corpus reference ablations test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -80,6 +80,33 @@ reference: corpus
 	    --group-by source --model $$out/stage1/best --compare plora=$$out/plora/best encoder=$$out/encoder/best \
 	    blsp=$$out/blsp/best --out $$out/eval || exit 1; \
 	done
+
+# The ablations of the reference run's stage 1 (issue #13), each on the same short budget and seeds, then scored on the
+# held-out split (repeat WER per kind of sentence, KL with own vs shuffled audio, CIF count error): both KL terms
+# (the reference), input KL only, response KL only, without speech_rms, without token_ce, token_ce 2, the encoder on
+# 30 s-padded input. Reruns resume (make ablations ABLATIONS="no-token-ce token-ce-2" runs some).
+ABLATION_STEPS ?= 300
+ABLATION_SEEDS ?= 0 1
+ABLATIONS ?= both input-kl-only response-kl-only no-speech-rms no-token-ce token-ce-2 padded-encoder
+ablations: corpus
+	for seed in $(ABLATION_SEEDS); do for name in $(ABLATIONS); do \
+	  case $$name in \
+	    both) extra="";; \
+	    input-kl-only) extra="model.objective.loss_weights.response_kl=0";; \
+	    response-kl-only) extra="model.objective.loss_weights.input_kl=0";; \
+	    no-speech-rms) extra="model.objective.loss_weights.speech_rms=0";; \
+	    no-token-ce) extra="model.objective.loss_weights.token_ce=0";; \
+	    token-ce-2) extra="model.objective.loss_weights.token_ce=2";; \
+	    padded-encoder) extra="model.architecture.encoder_input=padded";; \
+	    *) echo "unknown ablation $$name"; exit 1;; \
+	  esac; \
+	  out=runs/ablations/$$name-s$$seed; \
+	  $(BIN)/blsp-kd train --recipe reference-stage1 $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out \
+	    train.max_steps=$(ABLATION_STEPS) $$extra || exit 1; \
+	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 \
+	    --systems speech --tasks repeat,alignment --latency-clips 0 --group-by source --model $$out/best \
+	    --out $$out/eval || exit 1; \
+	done; done
 
 test: setup
 	$(BIN)/pytest -q
