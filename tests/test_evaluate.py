@@ -13,7 +13,7 @@ import torch
 from blsp_kd.cli import evaluate as evaluate_cli
 from blsp_kd.data.dataset import batch_index_lists
 from blsp_kd.data.manifest import NoUsableRecords, read_manifest
-from blsp_kd.eval.alignment import held_out_alignment
+from blsp_kd.eval.alignment import held_out_alignment, nearest_token_hits
 from blsp_kd.eval.evaluate import (
     CascadeSystem,
     Clip,
@@ -241,6 +241,7 @@ def test_tiny_evaluation_results(tiny_run):
     alignment = results["speech"]["alignment"]
     for name in ("input_kl", "response_kl", "kl", "cif_count_error", "shuffled_input_kl", "shuffled_kl"):
         assert np.isfinite(alignment[name]) and alignment[name] >= 0, name
+    assert 0 <= alignment["token_accuracy"] <= 1 and "token_accuracy" not in results["conv"]["alignment"]
     response_length = len(systems["speech"].model.tokenizer.encode(RESPONSE, add_special_tokens=False))
     assert alignment["num_response_tokens"] == 2 * (response_length + 1)  # records a and b, + end of turn
     assert "input_kl" not in results["conv"]["alignment"]  # the conv baseline has no per-token speech vectors
@@ -376,3 +377,15 @@ def test_shuffled_alignment_comes_from_the_same_pass(tmp_path):
     own = held_out_alignment(model, records, batch_size=2)
     assert {name: value for name, value in both.items() if not name.startswith("shuffled_")} == own
     assert both["shuffled_input_kl"] > 0 and both["shuffled_response_kl"] > 0
+
+
+def test_token_accuracy_counts_the_vectors_whose_nearest_embedding_is_their_token():
+    """Vectors equal to the transcript's own embeddings are each nearest to their token; scaled ones too (cosine);
+    the next token's vectors are nearest to that token, not to their target."""
+    model = tiny_model()
+    embeddings = model.llm.get_input_embeddings().weight.detach()
+    ids = torch.tensor(model.prompts.transcript_ids("the cat sat on the mat"))
+    assert nearest_token_hits(embeddings[ids], ids, embeddings) == len(ids)
+    assert nearest_token_hits(3.0 * embeddings[ids], ids, embeddings) == len(ids)
+    shifted = ids.roll(1)
+    assert nearest_token_hits(embeddings[shifted], ids, embeddings) == int((shifted == ids).sum()) < len(ids)

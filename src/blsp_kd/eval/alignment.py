@@ -1,9 +1,13 @@
-"""The two numbers that measure what BLSP-KD optimises (METHOD §4 "Metrics"):
+"""The numbers that measure what BLSP-KD optimises (METHOD §4 "Metrics"):
 
 - speech-vs-text KL(teacher ‖ student) at τ = 1, computed with the true n, summed over every transcript position
   ("input") and every response target ("response") of the set and divided by the token counts (a token mean over
   the whole set, not a mean of batch means);
-- the CIF token-count error mean_u |n̂_u − n_u| / n_u with the CIF's own estimate n̂ = max(1, round(Σα)).
+- the CIF token-count error mean_u |n̂_u − n_u| / n_u with the CIF's own estimate n̂ = max(1, round(Σα));
+- the token accuracy of the CFormer's vectors: the share whose nearest LLM input embedding (cosine, over the whole
+  vocabulary) is the transcript token the vector stands for — token_ce's classifier read off as a count. It says
+  whether the words themselves reach the LLM (a vector can carry the sentence's frame and still name the wrong
+  word).
 
 With `with_shuffled=True` the same KL is also measured with every clip's transcript paired with the encoder output of the previous clip in its
 batch (the CIF is still forced to the transcript's n): the KL of a student that hears the wrong speech, i.e. the
@@ -33,7 +37,9 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, with_shuffled: bool
     was_training = model.training
     model.eval()
     own, shuffled = KlSums(), KlSums()
-    count_error_sum, num_utterances = 0.0, 0
+    count_error_sum, num_utterances, token_hits, num_vectors = 0.0, 0, 0, 0
+    token_embeddings = model.llm.get_input_embeddings().weight
+    inverse_norms = token_embeddings.float().norm(dim=-1).clamp(min=1e-12).reciprocal()
     for batch in tqdm(batches, desc="alignment metrics", disable=not progress, leave=False):
         batch = batch.to(model.device)
         hidden, frame_mask = model.encoder_outputs(batch.speech)
@@ -43,6 +49,11 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, with_shuffled: bool
             size = batch.text.num_tokens.shape[0]
             count_error_sum += cif_count_error(logits.speech.alpha_sum, batch.text.num_tokens).item() * size
             num_utterances += size
+        if logits.input_positions is not None:  # vector i stands for transcript token i
+            targets = batch.text.input_ids[batch.text.speech_mask]
+            token_hits += nearest_token_hits(logits.speech.embeds[logits.speech.mask], targets, token_embeddings,
+                                             inverse_norms)
+            num_vectors += targets.numel()
         if with_shuffled:
             if hidden.shape[0] < 2:
                 raise ValueError("shuffled-audio metrics need batches of at least 2 clips")
@@ -52,6 +63,8 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, with_shuffled: bool
                              "num_response_tokens": own.counts["response_kl"]}
     if num_utterances:
         metrics["cif_count_error"] = count_error_sum / num_utterances
+    if num_vectors:
+        metrics["token_accuracy"] = token_hits / num_vectors
     if with_shuffled:
         metrics |= {f"shuffled_{name}": value for name, value in shuffled.means().items()}
     return metrics
@@ -79,6 +92,17 @@ class KlSums:
         if sum(self.counts.values()):
             means["kl"] = sum(self.sums.values()) / sum(self.counts.values())
         return means
+
+
+def nearest_token_hits(vectors: Tensor, target_ids: Tensor, token_embeddings: Tensor,
+                       inverse_norms: Tensor | None = None) -> int:
+    """How many of the speech vectors [K, H] have the input embedding of their target token [K] as the nearest, by
+    cosine, of all rows of token_embeddings [V, H]. inverse_norms: 1 / |E_k| [V] when already at hand (the ranking
+    of v·E_k / |E_k| is the cosine's: |v| is the same for every k, so no normalised copy of E is made)."""
+    if inverse_norms is None:
+        inverse_norms = token_embeddings.float().norm(dim=-1).clamp(min=1e-12).reciprocal()
+    scores = (vectors.to(token_embeddings.dtype) @ token_embeddings.T).float() * inverse_norms
+    return int((scores.argmax(dim=-1) == target_ids).sum())
 
 
 def cif_count_error(alpha_sum: Tensor, num_tokens: Tensor) -> Tensor:

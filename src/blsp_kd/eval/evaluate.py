@@ -16,8 +16,9 @@ Tasks, each applied to every record it fits:
     continuation  "Continue the following text in a coherent style:" → BLEU / chrF vs the text system's
                   answer
     translation   records with a `translation`: "Translate the following English text into German:" → BLEU
-    alignment     speech systems: held-out KL(text ‖ speech) at τ = 1 with the true n, CIF count error, and
-                  the same KL with the audio shuffled across clips (the no-information floor)
+    alignment     speech systems: held-out KL(text ‖ speech) at τ = 1 with the true n, CIF count error, token
+                  accuracy (the vectors' nearest token embeddings), and the same KL with the audio shuffled
+                  across clips (the no-information floor)
 plus latency per system (one clip at a time) and plots. With `group_by` (a manifest field such as a corpus's
 `source` or `engine`), every generation task is scored again per value of that field ("repeat (source=fortune)").
 Writes to OUT: results.json (system → task → metric),
