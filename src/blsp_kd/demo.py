@@ -184,7 +184,7 @@ def results_table(before: dict, after: dict) -> str:
         f"| KD KL, all positions (τ=1) | {before['kl']:.3f} | {after['kl']:.3f} | {change('kl')} |",
         f"| CIF token-count error | {before['cif_count_error']:.3f} | {after['cif_count_error']:.3f} | "
         f"{change('cif_count_error')} |",
-        f"| speech vectors whose nearest token embedding is their word | {before['token_accuracy']:.1%} | "
+        f"| speech vectors nearest to their own token's embedding | {before['token_accuracy']:.1%} | "
         f"{after['token_accuracy']:.1%} | {100 * (after['token_accuracy'] - before['token_accuracy']):+.0f} points |",
         "",
         f"After training, KL with each clip's own audio {after['kl']:.3f} vs another clip's audio "
