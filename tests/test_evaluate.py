@@ -13,6 +13,7 @@ import torch
 from blsp_kd.cli import evaluate as evaluate_cli
 from blsp_kd.data.dataset import batch_index_lists
 from blsp_kd.data.manifest import NoUsableRecords, read_manifest
+from blsp_kd.demo import results_table
 from blsp_kd.eval.alignment import held_out_alignment, nearest_token_hits
 from blsp_kd.eval.evaluate import (
     CascadeSystem,
@@ -389,3 +390,17 @@ def test_token_accuracy_counts_the_vectors_whose_nearest_embedding_is_their_toke
     assert nearest_token_hits(3.0 * embeddings[ids], ids, embeddings) == len(ids)
     shifted = ids.roll(1)
     assert nearest_token_hits(embeddings[shifted], ids, embeddings) == int((shifted == ids).sum()) < len(ids)
+
+
+def test_the_demo_table_reads_what_held_out_alignment_returns(tmp_path):
+    """`make demo` ends its training with this table: every number it shows is one held_out_alignment returns."""
+    model = tiny_model()
+    response_ids = model.tokenizer.encode(RESPONSE, add_special_tokens=False)
+    records, _ = read_manifest(write_manifest(tmp_path, [
+        {"id": f"r{index}", "audio": write_wav(tmp_path / f"{index}.wav", 0.8, index), "text": "the cat sat",
+         "response_ids": response_ids} for index in range(4)]))
+    before = held_out_alignment(model, records, batch_size=2)
+    after = held_out_alignment(model, records, batch_size=2, with_shuffled=True)
+    table = results_table(before, after)
+    assert f"{after['token_accuracy']:.1%}" in table and f"{after['shuffled_kl']:.3f}" in table
+    assert len([line for line in table.splitlines() if line.startswith("| ")]) == 6  # header + 5 metrics

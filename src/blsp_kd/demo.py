@@ -172,7 +172,7 @@ def shipped_model_answers(manifest: Path, num_clips: int, task: str = "repeat") 
 
 def results_table(before: dict, after: dict) -> str:
     def change(name: str) -> str:
-        return f"{(after[name] - before[name]) / before[name]:+.0%}"
+        return f"{(after[name] - before[name]) / before[name]:+.0%}" if before[name] else "—"
 
     rows = [
         "| held-out (unseen voices + sentences) | before | after | change |",
