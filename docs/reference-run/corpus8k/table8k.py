@@ -70,8 +70,11 @@ for name in ("text", "cascade", "speech"):
 for folder in sorted(root.glob("blsp-s*")):
     if (folder / "results.json").exists():
         result, utts = load(folder)
-        rows.setdefault("BLSP baseline", []).append(row_values(result["speech"], utts, "speech"))
+        rows.setdefault("BLSP baseline (best validation KL)", []).append(row_values(result["speech"], utts, "speech"))
         seed_utts[f"BLSP {folder.name[-2:]}"] = (utts, "speech")
+        if "last" in result:
+            rows.setdefault("BLSP baseline (last step)", []).append(row_values(result["last"], utts, "last"))
+            seed_utts[f"BLSP last {folder.name[-2:]}"] = (utts, "last")
 for folder in sorted(root.glob("seed*")):
     if (folder / "results.json").exists():
         result, utts = load(folder)
