@@ -9,9 +9,10 @@
   whether the words themselves reach the LLM (a vector can carry the sentence's frame and still name the wrong
   word).
 
-With `with_shuffled=True` the same KL is also measured with every clip's transcript paired with the encoder output of the previous clip in its
-batch (the CIF is still forced to the transcript's n): the KL of a student that hears the wrong speech, i.e. the
-floor an adapter reaches by learning only the style of the corpus. A trained adapter must be clearly below it.
+With `with_shuffled=True` the same KL is also measured with every clip's transcript paired with the encoder output
+of the previous clip in its batch (the CIF is still forced to the transcript's n): the KL of a student that hears
+the wrong speech, i.e. the floor an adapter reaches by learning only the style of the corpus. A trained adapter must
+be clearly below it.
 """
 
 from collections.abc import Iterable

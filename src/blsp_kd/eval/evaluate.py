@@ -20,9 +20,9 @@ Tasks, each applied to every record it fits:
                   accuracy (the vectors' nearest token embeddings), and the same KL with the audio shuffled
                   across clips (the no-information floor)
 plus latency per system (one clip at a time) and plots. With `group_by` (a manifest field such as a corpus's
-`source` or `engine`), every generation task is scored again per value of that field ("repeat (source=fortune)").
-Writes to OUT: results.json (system → task → metric),
-results.md (the table), utterances.jsonl, plots/*.png and report.md linking them all.
+`source` or `engine`), every generation task is scored again per value of that field ("repeat (source=fortunes)").
+Writes to OUT: results.json (system → task → metric), results.md (the table), utterances.jsonl, plots/*.png and
+report.md linking them all.
 """
 
 import json
