@@ -1,5 +1,5 @@
 """The held-out tables of the corpus8k reference run (docs/RESULTS.md): text path, cascade and the previously shipped
-model from EVAL/shipped-cascade; per seed the BLSP baseline (EVAL/blsp-s*), stage 1 and + PLoRA (EVAL/seed*); mean and
+model from EVAL/shipped-cascade; per seed the BLSP baseline (EVAL/blsp-fp32-s*, evaluated in fp32 like the others), stage 1 and + PLoRA (EVAL/seed*); mean and
 half-range over seeds. Repeat WER also by kind of sentence and by engine, and against the text path's answer.
 
 usage: python table8k.py [EVAL_FOLDER] [TEST_MANIFEST]"""
@@ -67,7 +67,7 @@ rows, seed_utts = {}, {}  # name → values per seed; label → (utterances, sys
 for name in ("text", "cascade", "speech"):
     rows[{"speech": "previously shipped"}.get(name, name)] = [row_values(base[name], base_utts, name)]
     seed_utts[{"speech": "previously shipped"}.get(name, name)] = (base_utts, name)
-for folder in sorted(root.glob("blsp-s*")):
+for folder in sorted(root.glob("blsp-fp32-s*")):
     if (folder / "results.json").exists():
         result, utts = load(folder)
         rows.setdefault("BLSP baseline (best validation KL)", []).append(row_values(result["speech"], utts, "speech"))
