@@ -76,7 +76,7 @@ reference: corpus
 	    $(BIN)/blsp-kd train --recipe reference-stage2-$$stage2 $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out/$$stage2 \
 	      train.init_from=$$out/stage1/best train.max_minutes=$(REFERENCE_STAGE2_MINUTES) || exit 1; \
 	  done; \
-	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 \
+	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 --precision fp32 \
 	    --group-by source --model $$out/stage1/best --compare plora=$$out/plora/best encoder=$$out/encoder/best \
 	    blsp=$$out/blsp/best --out $$out/eval || exit 1; \
 	done
@@ -103,7 +103,7 @@ ablations: corpus
 	  out=runs/ablations/$$name-s$$seed; \
 	  $(BIN)/blsp-kd train --recipe reference-stage1 $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out \
 	    train.max_steps=$(ABLATION_STEPS) $$extra || exit 1; \
-	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 \
+	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 --precision fp32 \
 	    --systems speech --tasks repeat,alignment --latency-clips 0 --group-by source --model $$out/best \
 	    --out $$out/eval || exit 1; \
 	done; done
