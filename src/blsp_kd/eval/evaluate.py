@@ -263,7 +263,7 @@ def score_task(task: str, clips: list[Clip], answers: dict[str, list[str]], syst
         transcripts = [clip.record.text for clip in clips]
         for name in systems:
             scores[name] = error_rate(transcripts, answers[name], language)
-        text_name = next((name for name, system in systems.items() if isinstance(system, TextSystem)), None)
+        text_name = text_system(systems)
         if text_name is not None and any(normalize(answer, language) for answer in answers[text_name]):
             for name in systems:
                 if name != text_name:
@@ -310,13 +310,18 @@ def grouped_scores(task: str, clips: list[Clip], answers: dict[str, list[str]], 
             for value, indices in sorted(groups.items())}
 
 
+def text_system(systems: dict[str, System]) -> str | None:
+    """The name of the text system, or None when there is none."""
+    return next((name for name, system in systems.items() if isinstance(system, TextSystem)), None)
+
+
 def reference_system(systems: dict[str, System]) -> str:
     """The name of the text system: the continuation task is scored against its answers."""
-    for name, system in systems.items():
-        if isinstance(system, TextSystem):
-            return name
-    raise ValueError("the continuation task is scored against the text system's answers: "
-                     "include a text system")
+    name = text_system(systems)
+    if name is None:
+        raise ValueError("the continuation task is scored against the text system's answers: "
+                         "include a text system")
+    return name
 
 
 def task_references(task: str, clips: list[Clip], answers: dict[str, list[str]],
