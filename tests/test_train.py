@@ -262,6 +262,23 @@ def test_max_minutes_counts_the_runs_it_resumes_too(tiny_setup, tmp_path):
     assert more.trained_seconds > first.trained_seconds
 
 
+@pytest.mark.parametrize("encoder_lr", [None, 0.0])
+def test_the_unfrozen_encoder_trains_at_its_own_lr(encoder_lr, tiny_setup, tmp_path):
+    """train.encoder_lr sets the Whisper encoder's lr apart from the adapter's: at 0 the encoder keeps its pretrained
+    weights exactly (AdamW's decoupled decay is scaled by the lr too) while the adapter trains; unset, it trains at `lr`."""
+    from blsp_kd.models.pretrained import load_whisper_encoder
+
+    settings = {"model.architecture.train_encoder": "true", "data.feature_cache": "false", "train.max_steps": 3,
+                "train.eval_every": 0, "train.encoder_lr": "null" if encoder_lr is None else encoder_lr}
+    trainer = run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml",
+                                         tiny_overrides(tiny_setup, tmp_path / "run", **settings)))
+    pretrained, _ = load_whisper_encoder(tiny_setup["whisper"], dtype=torch.float32)
+    trained = dict(trainer.model.encoder.encoder.named_parameters())
+    unchanged = [torch.equal(trained[name], parameter) for name, parameter in pretrained.named_parameters()]
+    assert all(unchanged) if encoder_lr == 0.0 else not any(unchanged)
+    assert read_log(tmp_path / "run")[3]["encoder_lr"] == (0.0 if encoder_lr == 0.0 else read_log(tmp_path / "run")[3]["lr"])
+
+
 def test_the_rank_sync_checksum_goes_to_the_log_file_not_the_console(tiny_setup, tmp_path, capsys):
     output_dir = tmp_path / "run"
     run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(

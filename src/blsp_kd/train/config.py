@@ -48,6 +48,7 @@ class TrainConfig:
     grad_accum_steps: int = 1
     group_by_length: bool = False  # examples of similar length share a batch: less padding (epoch_batches)
     lr: float = 1e-3
+    encoder_lr: float | None = None  # the Whisper encoder's peak lr when it trains (stage 2); None: `lr` like the rest
     weight_decay: float = 0.01
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
     warmup_steps: int = 50

@@ -145,7 +145,12 @@ class Trainer:
         parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
         self.log(f"trainable parameters: {sum(p.numel() for p in parameters) / 1e6:.2f} M "
                  f"(of {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M)")
-        optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay,
+        # A pretrained encoder that trains wants a gentler lr than the freshly trained adapter: its own group.
+        encoder_parameters = {id(parameter) for parameter in model.encoder.parameters()}
+        groups = [{"params": [p for p in parameters if id(p) not in encoder_parameters], "lr": config.lr},
+                  {"params": [p for p in parameters if id(p) in encoder_parameters],
+                   "lr": config.lr if config.encoder_lr is None else config.encoder_lr}]
+        optimizer = torch.optim.AdamW([group for group in groups if group["params"]], weight_decay=config.weight_decay,
                                       betas=tuple(config.adam_betas))
         steps_per_epoch = len(self.batches_for_epoch(0)) // config.grad_accum_steps
         if steps_per_epoch == 0:
@@ -259,7 +264,9 @@ class Trainer:
             bar.update(1)
             if self.step % config.log_every == 0 or self.step == 1:
                 metrics = self.reduce_metrics(step_metrics)
-                metrics |= {"lr": self.scheduler.get_last_lr()[0], "grad_norm": float(grad_norm), "epoch": self.epoch}
+                lrs = self.scheduler.get_last_lr()  # [adapter (+ PLoRA)] or [adapter (+ PLoRA), encoder]
+                metrics |= {"lr": lrs[0]} | ({"encoder_lr": lrs[1]} if len(lrs) > 1 else {})
+                metrics |= {"grad_norm": float(grad_norm), "epoch": self.epoch}
                 bar.set_postfix(loss=f"{metrics['total']:.3f}")
                 self.write_log("train", metrics)
             now = time.perf_counter()
