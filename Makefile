@@ -77,8 +77,8 @@ reference: corpus
 	      train.init_from=$$out/stage1/best train.max_minutes=$(REFERENCE_STAGE2_MINUTES) || exit 1; \
 	  done; \
 	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 --precision fp32 \
-	    --group-by source --model $$out/stage1/best --compare plora=$$out/plora/best encoder=$$out/encoder/best \
-	    blsp=$$out/blsp/best --out $$out/eval || exit 1; \
+	    --group-by source --train-manifest $(CORPUS_DIR)/train.responses.jsonl --model $$out/stage1/best \
+	    --compare plora=$$out/plora/best encoder=$$out/encoder/best blsp=$$out/blsp/best --out $$out/eval || exit 1; \
 	done
 
 # The ablations of the reference run's stage 1 (issue #13), each on the same short budget and seeds, then scored on the
@@ -105,6 +105,7 @@ ablations: corpus
 	    train.max_steps=$(ABLATION_STEPS) $$extra || exit 1; \
 	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 --precision fp32 \
 	    --systems speech --tasks repeat,alignment --latency-clips 0 --group-by source --model $$out/best \
+	    --train-manifest $(CORPUS_DIR)/train.responses.jsonl \
 	    --out $$out/eval || exit 1; \
 	done; done
 

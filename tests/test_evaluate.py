@@ -3,18 +3,20 @@ speech (real Whisper decoder in the cascade)."""
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 import torch
+from torch import nn
 
 from blsp_kd.cli import evaluate as evaluate_cli
 from blsp_kd.data.dataset import batch_index_lists
-from blsp_kd.data.manifest import NoUsableRecords, read_manifest
+from blsp_kd.data.manifest import ManifestRecord, NoUsableRecords, read_manifest
 from blsp_kd.demo import results_table
-from blsp_kd.eval.alignment import held_out_alignment, nearest_token_hits
+from blsp_kd.eval.alignment import held_out_alignment, nearest_token_matches, training_token_counts
 from blsp_kd.eval.evaluate import (
     CascadeSystem,
     Clip,
@@ -30,7 +32,7 @@ from blsp_kd.eval.evaluate import (
 from blsp_kd.eval.metrics import error_rate
 from blsp_kd.eval.plots import firing_times, read_training_log, token_centres
 from blsp_kd.layout.tasks import EVALUATION_SYSTEMS
-from blsp_kd.models.adapters import CFormerConfig, ConvSubsamplerConfig
+from blsp_kd.models.adapters import AdapterOutput, CFormerConfig, ConvSubsamplerConfig
 from blsp_kd.models.blsp_kd import BlspKdModel
 from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig
 from blsp_kd.models.encoder import min_clip_samples
@@ -210,7 +212,8 @@ def tiny_run(tmp_path_factory):
         {"id": "long", "audio": write_wav(tmp_path / "long.wav", 2.5, 4), "text": "hi"},
         '{"id": "broken", "audio": ',
     ]
-    records, problems = read_manifest(write_manifest(tmp_path, lines))
+    manifest = write_manifest(tmp_path, lines)
+    records, problems = read_manifest(manifest)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     log = [{"split": "train", "step": step, "total": 3.0 / step, "input_kl": 2.0 / step, "lr": 1e-4}
@@ -219,7 +222,8 @@ def tiny_run(tmp_path_factory):
     (run_dir / "log.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in log))
     systems = {"speech": SpeechSystem(speech), "conv": SpeechSystem(conv), "text": TextSystem(speech)}
     options = EvaluationOptions(max_new_tokens=4, batch_size=8, latency_clips=2, plot_clips=1,
-                                log_dir=run_dir, progress=False, max_audio_seconds=2.0, group_by="source")
+                                log_dir=run_dir, progress=False, max_audio_seconds=2.0, group_by="source",
+                                train_manifests=(manifest,))  # as if trained on these clips
     out = tmp_path / "out"
     results = evaluate(records, systems, out, options, skipped=problems, settings={"manifest": "test.jsonl"})
     return results, out, records, systems
@@ -232,7 +236,9 @@ def test_tiny_evaluation_results(tiny_run):
     tasks = {"latency", "repeat", "continuation", "translation", "alignment"}
     grouped = {"repeat (source=fortune)", "repeat (source=question)", "continuation (source=fortune)",
                "continuation (source=question)", "translation (source=question)"}  # only b has a translation
-    assert set(results["speech"]) == tasks | grouped
+    # --train-manifest names these clips' own manifest: every token of theirs was seen 1-9 times
+    assert set(results["speech"]) == tasks | grouped | {"alignment (train count=1-9)"}
+    assert set(results["conv"]) == tasks | grouped  # no per-token vectors
     assert set(results["text"]) == {"latency", "repeat", "translation", "repeat (source=fortune)",
                                     "repeat (source=question)", "translation (source=question)"}
     assert set(results["speech"]["continuation"]) == {"bleu", "chrf", "num_utterances"}
@@ -243,6 +249,10 @@ def test_tiny_evaluation_results(tiny_run):
     for name in ("input_kl", "response_kl", "kl", "cif_count_error", "shuffled_input_kl", "shuffled_kl"):
         assert np.isfinite(alignment[name]) and alignment[name] >= 0, name
     assert 0 <= alignment["token_accuracy"] <= 1 and "token_accuracy" not in results["conv"]["alignment"]
+    seen = results["speech"]["alignment (train count=1-9)"]
+    assert seen["token_accuracy"] == alignment["token_accuracy"]
+    assert seen["num_vectors"] == sum(len(systems["speech"].model.prompts.transcript_ids(text))
+                                      for text in ("the cat sat on the mat", "hello world", "the weather is nice today"))
     response_length = len(systems["speech"].model.tokenizer.encode(RESPONSE, add_special_tokens=False))
     assert alignment["num_response_tokens"] == 2 * (response_length + 1)  # records a and b, + end of turn
     assert "input_kl" not in results["conv"]["alignment"]  # the conv baseline has no per-token speech vectors
@@ -386,10 +396,59 @@ def test_token_accuracy_counts_the_vectors_whose_nearest_embedding_is_their_toke
     model = tiny_model()
     embeddings = model.llm.get_input_embeddings().weight.detach()
     ids = torch.tensor(model.prompts.transcript_ids("the cat sat on the mat"))
-    assert nearest_token_hits(embeddings[ids], ids, embeddings) == len(ids)
-    assert nearest_token_hits(3.0 * embeddings[ids], ids, embeddings) == len(ids)
+    assert nearest_token_matches(embeddings[ids], ids, embeddings).all()
+    assert nearest_token_matches(3.0 * embeddings[ids], ids, embeddings).all()
     shifted = ids.roll(1)
-    assert nearest_token_hits(embeddings[shifted], ids, embeddings) == int((shifted == ids).sum()) < len(ids)
+    matches = nearest_token_matches(embeddings[shifted], ids, embeddings)
+    assert torch.equal(matches, shifted == ids) and not matches.all()
+
+
+class KnownWordsAdapter(nn.Module):
+    """Speech vectors that name the transcript's tokens in `known` (their own embeddings) and miss the others (the
+    embedding of token `other`): an adapter that has learned some words only."""
+
+    aligned_to_tokens = True
+
+    def __init__(self, embeddings: nn.Embedding, transcripts: list[list[int]], known: set[int], other: int):
+        super().__init__()
+        self.embeddings, self.transcripts, self.known, self.other = embeddings, transcripts, known, other
+
+    def forward(self, hidden, frame_mask, num_tokens=None) -> AdapterOutput:
+        lengths = torch.tensor([len(ids) for ids in self.transcripts])
+        ids = torch.full((len(self.transcripts), int(lengths.max())), self.other)
+        for row, transcript in enumerate(self.transcripts):
+            ids[row, : len(transcript)] = torch.tensor([i if i in self.known else self.other for i in transcript])
+        mask = torch.arange(ids.shape[1])[None] < lengths[:, None]
+        return AdapterOutput(self.embeddings(ids) * mask[..., None], mask, lengths, lengths.float(), None)
+
+
+def test_token_accuracy_by_training_count_splits_the_vectors_by_how_often_training_saw_their_token(tmp_path):
+    """training_token_counts counts the transcript tokens as the speech positions hold them; an adapter that names
+    exactly the tokens seen 100+ times scores 1 there and 0 in the other bands, and the bands partition the vectors."""
+    model = tiny_model()
+    training = [ManifestRecord(id=f"t{i}", audio="-", text="the cat sat") for i in range(100)]
+    training += [ManifestRecord(id=f"u{i}", audio="-", text="on the mat") for i in range(12)]
+    training += [ManifestRecord(id="v", audio="-", text="a dog")]
+    counts = training_token_counts(model, training)
+    expected = Counter(i for record in training for i in model.prompts.transcript_ids(record.text))
+    assert counts.sum() == sum(expected.values()) and all(counts[i] == n for i, n in expected.items())
+    texts = ["the cat sat on the mat", "a dog sat", "the log ran"]
+    records, _ = read_manifest(write_manifest(tmp_path, [
+        {"id": f"r{index}", "audio": write_wav(tmp_path / f"{index}.wav", 1.0, index), "text": text}
+        for index, text in enumerate(texts)]))
+    transcripts = [model.prompts.transcript_ids(text) for text in texts]
+    known = {i for i, n in expected.items() if n >= 100}
+    other = next(i for i in range(counts.numel()) if counts[i] == 0 and all(i not in t for t in transcripts))
+    model.adapter = KnownWordsAdapter(model.llm.get_input_embeddings(), transcripts, known, other)
+    metrics = held_out_alignment(model, records, batch_size=3, token_counts=counts)
+    bands = Counter("100+" if expected[i] >= 100 else "10-99" if expected[i] >= 10 else "1-9" if expected[i] else "0"
+                    for transcript in transcripts for i in transcript)
+    assert {band: metrics[f"num_vectors_train_{band}"] for band in bands} == bands and len(bands) == 4
+    assert metrics["token_accuracy_train_100+"] == 1.0
+    assert metrics["token_accuracy_train_10-99"] == metrics["token_accuracy_train_1-9"] == 0.0
+    assert metrics["token_accuracy_train_0"] == 0.0
+    assert metrics["token_accuracy"] == pytest.approx(bands["100+"] / sum(bands.values()))
+    assert "token_accuracy_train_0" not in held_out_alignment(model, records, batch_size=3)
 
 
 def test_the_demo_table_reads_what_held_out_alignment_returns(tmp_path):

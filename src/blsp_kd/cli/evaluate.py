@@ -77,6 +77,9 @@ def add_evaluate_parser(subparsers) -> None:
     parser.add_argument("--group-by", metavar="FIELD",
                         help="also score each task per value of this manifest field (e.g. source, engine, voice)")
     parser.add_argument("--log-dir", type=Path, help="training run folder: plot its log.jsonl")
+    parser.add_argument("--train-manifest", type=Path, nargs="+", default=[], metavar="MANIFEST",
+                        help="the model's training manifest(s): also split alignment's token accuracy by how often "
+                             "the training transcripts hold each token (100+, 10-99, 1-9, 0 times)")
     parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when available)")
     parser.add_argument("--precision", choices=PRECISION_CHOICES,
                         help="the base models' precision (default: each model's own, as trained; fp32 without "
@@ -94,7 +97,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                                 latency_clips=args.latency_clips, plot_clips=args.plot_clips,
                                 max_audio_seconds=args.max_audio_seconds,
-                                log_dir=args.log_dir, group_by=args.group_by, progress=not args.no_progress)
+                                log_dir=args.log_dir, group_by=args.group_by,
+                                train_manifests=tuple(args.train_manifest), progress=not args.no_progress)
     try:
         compare = parse_compare(args.compare)
         evaluate_manifest(args.manifest, args.out, args.model, tuple(args.systems), compare, options, args.limit,

@@ -9,6 +9,10 @@
   whether the words themselves reach the LLM (a vector can carry the sentence's frame and still name the wrong
   word).
 
+Given how often each token occurs in the training transcripts (`training_token_counts`), the token accuracy is
+also split by that count (`TRAINING_COUNT_BANDS`): whether the adapter names the words it has seen often, and how
+far that carries to the words it has seen a few times or never (docs/RESULTS.md, "Where the words get lost").
+
 With `with_shuffled=True` the same KL is also measured with every clip's transcript paired with the encoder output
 of the previous clip in its batch (the CIF is still forced to the transcript's n): the KL of a student that hears
 the wrong speech, i.e. the floor an adapter reaches by learning only the style of the corpus. A trained adapter must
@@ -27,18 +31,42 @@ from blsp_kd.layout.tasks import DEFAULT_INSTRUCTION
 from blsp_kd.losses import kd_kl
 from blsp_kd.models.blsp_kd import BlspKdModel
 
+# Bands of how often a token occurs in the training transcripts: name → lowest count, highest band first.
+TRAINING_COUNT_BANDS = {"100+": 100, "10-99": 10, "1-9": 1, "0": 0}
+
+
+def training_count_band(counts: Tensor) -> Tensor:
+    """The index into TRAINING_COUNT_BANDS of each count."""
+    band = torch.zeros_like(counts)
+    for lowest in list(TRAINING_COUNT_BANDS.values())[:-1]:
+        band += counts < lowest
+    return band
+
+
+def training_token_counts(model: BlspKdModel, records: Iterable[ManifestRecord]) -> Tensor:
+    """[V] how often each token id occurs in the records' transcripts, tokenised as at the speech positions."""
+    counts = torch.zeros(model.llm.get_input_embeddings().weight.shape[0], dtype=torch.long)
+    for record in records:
+        ids = torch.tensor(model.prompts.transcript_ids(record.text), dtype=torch.long)
+        counts += torch.bincount(ids, minlength=counts.numel())
+    return counts
+
 
 @torch.no_grad()
 def alignment_metrics(model: BlspKdModel, batches: Iterable, with_shuffled: bool = False,
-                      progress: bool = False) -> dict[str, float]:
+                      token_counts: Tensor | None = None, progress: bool = False) -> dict[str, float]:
     """batches: SpeechBatch objects (`blsp_kd.data.dataset`). Returns input_kl, response_kl, kl (all positions),
     cif_count_error (CFormer, own audio) and the token/utterance counts behind them. with_shuffled adds
     shuffled_input_kl, shuffled_response_kl and shuffled_kl from the same pass: each clip's encoder output swapped
-    for the previous clip's in its batch (batches of at least 2 clips)."""
+    for the previous clip's in its batch (batches of at least 2 clips). token_counts ([V], `training_token_counts`)
+    adds, per band B of TRAINING_COUNT_BANDS that holds vectors, token_accuracy_train_B and num_vectors_train_B."""
     was_training = model.training
     model.eval()
     own, shuffled = KlSums(), KlSums()
-    count_error_sum, num_utterances, token_hits, num_vectors = 0.0, 0, 0, 0
+    count_error_sum, num_utterances = 0.0, 0
+    # nearest-token hits and vectors per band of TRAINING_COUNT_BANDS (all in band 0 without token_counts)
+    band_hits = torch.zeros(len(TRAINING_COUNT_BANDS), dtype=torch.long)
+    band_vectors = torch.zeros(len(TRAINING_COUNT_BANDS), dtype=torch.long)
     token_embeddings = model.llm.get_input_embeddings().weight
     inverse_norms = token_embeddings.float().norm(dim=-1).clamp(min=1e-12).reciprocal()
     for batch in tqdm(batches, desc="alignment metrics", disable=not progress, leave=False):
@@ -52,9 +80,12 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, with_shuffled: bool
             num_utterances += size
         if logits.input_positions is not None:  # vector i stands for transcript token i
             targets = batch.text.input_ids[batch.text.speech_mask]
-            token_hits += nearest_token_hits(logits.speech.embeds[logits.speech.mask], targets, token_embeddings,
-                                             inverse_norms)
-            num_vectors += targets.numel()
+            hits = nearest_token_matches(logits.speech.embeds[logits.speech.mask], targets, token_embeddings,
+                                         inverse_norms).cpu()
+            band = (training_count_band(token_counts[targets.cpu()]) if token_counts is not None
+                    else torch.zeros_like(hits, dtype=torch.long))
+            band_hits += torch.bincount(band[hits], minlength=band_hits.numel())
+            band_vectors += torch.bincount(band, minlength=band_vectors.numel())
         if with_shuffled:
             if hidden.shape[0] < 2:
                 raise ValueError("shuffled-audio metrics need batches of at least 2 clips")
@@ -64,8 +95,12 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, with_shuffled: bool
                              "num_response_tokens": own.counts["response_kl"]}
     if num_utterances:
         metrics["cif_count_error"] = count_error_sum / num_utterances
-    if num_vectors:
-        metrics["token_accuracy"] = token_hits / num_vectors
+    if band_vectors.sum():
+        metrics["token_accuracy"] = int(band_hits.sum()) / int(band_vectors.sum())
+    if token_counts is not None and band_vectors.sum():
+        for name, hits, vectors in zip(TRAINING_COUNT_BANDS, band_hits.tolist(), band_vectors.tolist(), strict=True):
+            if vectors:
+                metrics |= {f"token_accuracy_train_{name}": hits / vectors, f"num_vectors_train_{name}": vectors}
     if with_shuffled:
         metrics |= {f"shuffled_{name}": value for name, value in shuffled.means().items()}
     return metrics
@@ -95,15 +130,15 @@ class KlSums:
         return means
 
 
-def nearest_token_hits(vectors: Tensor, target_ids: Tensor, token_embeddings: Tensor,
-                       inverse_norms: Tensor | None = None) -> int:
-    """How many of the speech vectors [K, H] have the input embedding of their target token [K] as the nearest, by
-    cosine, of all rows of token_embeddings [V, H]. inverse_norms: 1 / |E_k| [V] when already at hand (the ranking
+def nearest_token_matches(vectors: Tensor, target_ids: Tensor, token_embeddings: Tensor,
+                          inverse_norms: Tensor | None = None) -> Tensor:
+    """[K] bool: whether each speech vector [K, H] has the input embedding of its target token [K] as the nearest,
+    by cosine, of all rows of token_embeddings [V, H]. inverse_norms: 1 / |E_k| [V] when already at hand (the ranking
     of v·E_k / |E_k| is the cosine's: |v| is the same for every k, so no normalised copy of E is made)."""
     if inverse_norms is None:
         inverse_norms = token_embeddings.float().norm(dim=-1).clamp(min=1e-12).reciprocal()
     scores = (vectors.to(token_embeddings.dtype) @ token_embeddings.T).float() * inverse_norms
-    return int((scores.argmax(dim=-1) == target_ids).sum())
+    return scores.argmax(dim=-1) == target_ids
 
 
 def cif_count_error(alpha_sum: Tensor, num_tokens: Tensor) -> Tensor:
@@ -115,11 +150,13 @@ def cif_count_error(alpha_sum: Tensor, num_tokens: Tensor) -> Tensor:
 def held_out_alignment(model: BlspKdModel, records: list[ManifestRecord], batch_size: int, feature_cache=None,
                        default_instruction: str = DEFAULT_INSTRUCTION, max_seconds: float | None = None,
                        max_text_tokens: int | None = None, with_shuffled: bool = False,
-                       progress: bool = False) -> dict[str, float]:
+                       token_counts: Tensor | None = None, progress: bool = False) -> dict[str, float]:
     """`alignment_metrics` of `records` in consecutive batches (`speech_loader`: encoder outputs from
     `feature_cache` when given, else from the audio). with_shuffled adds the same KL with every clip's encoder
-    output swapped for another clip's of its batch (shuffled_input_kl, shuffled_response_kl, shuffled_kl)."""
+    output swapped for another clip's of its batch (shuffled_input_kl, shuffled_response_kl, shuffled_kl).
+    token_counts: see `alignment_metrics`."""
     batches = batch_index_lists(len(records), batch_size)
     loader = speech_loader(model, records, batches, feature_cache, default_instruction=default_instruction,
                            max_seconds=max_seconds, max_text_tokens=max_text_tokens)
-    return alignment_metrics(model, loader, with_shuffled=with_shuffled and len(records) >= 2, progress=progress)
+    return alignment_metrics(model, loader, with_shuffled=with_shuffled and len(records) >= 2,
+                             token_counts=token_counts, progress=progress)

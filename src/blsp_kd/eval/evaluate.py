@@ -38,7 +38,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from blsp_kd.data.audio import AudioError, load_record_audio
 from blsp_kd.data.manifest import ManifestRecord, Problem, read_manifest, record_problem, require_records
-from blsp_kd.eval.alignment import held_out_alignment
+from blsp_kd.eval.alignment import TRAINING_COUNT_BANDS, held_out_alignment, training_token_counts
 from blsp_kd.eval.cascade import transcribe
 from blsp_kd.eval.metrics import base_language, corpus_bleu, corpus_chrf, error_rate, normalize
 from blsp_kd.eval.plots import cif_alignment, plot_cif_alignment, plot_training_curves, read_training_log
@@ -81,6 +81,7 @@ class EvaluationOptions:
     max_audio_seconds: float | None = DEFAULT_MAX_SECONDS  # longer clips are skipped and reported (data/audio.py)
     log_dir: Path | None = None  # a training run folder whose log.jsonl is plotted
     group_by: str | None = None  # a manifest field: the generation tasks are also scored per value of it
+    train_manifests: tuple[Path, ...] = ()  # the training data: alignment's token accuracy per training count
     progress: bool = True
 
 
@@ -245,11 +246,26 @@ def measure_latency(system: System, clips: list[Clip], instructions: list[str], 
 # -------------------------------------------------------------------------------------------------- alignment
 
 
-def alignment_results(model: BlspKdModel, clips: list[Clip], options: EvaluationOptions) -> dict[str, float]:
-    """`held_out_alignment` of the clips' records (their own instruction and stored response ids), with the
-    shuffled-audio floor."""
-    return held_out_alignment(model, [clip.record for clip in clips], max(2, options.batch_size),
-                              with_shuffled=True, progress=options.progress)
+def read_training_records(paths: tuple[Path, ...]) -> list[ManifestRecord]:
+    """The records of the training manifests, for their transcripts' token counts (records a manifest rejects
+    are not counted, as training skips them)."""
+    return [record for path in paths for record in read_manifest(path)[0]]
+
+
+def alignment_results(model: BlspKdModel, clips: list[Clip], options: EvaluationOptions,
+                      training: list[ManifestRecord] = ()) -> dict[str, dict[str, float]]:
+    """Result name → metrics: "alignment", `held_out_alignment` of the clips' records (their own instruction and
+    stored response ids) with the shuffled-audio floor; given the training records, also "alignment (train
+    count=BAND)": the token accuracy of the vectors whose token the training transcripts hold that often."""
+    counts = training_token_counts(model, training) if training else None
+    metrics = held_out_alignment(model, [clip.record for clip in clips], max(2, options.batch_size),
+                                 with_shuffled=True, token_counts=counts, progress=options.progress)
+    results = {"alignment": {name: value for name, value in metrics.items() if "_train_" not in name}}
+    for band in TRAINING_COUNT_BANDS:  # present with training records and per-token speech vectors (CFormer)
+        if f"num_vectors_train_{band}" in metrics:
+            results[f"alignment (train count={band})"] = {
+                name: metrics[f"{name}_train_{band}"] for name in ("token_accuracy", "num_vectors")}
+    return results
 
 
 # ---------------------------------------------------------------------------------------------------- scores
@@ -457,8 +473,9 @@ def evaluate(records: list[ManifestRecord], systems: dict[str, System], out_dir:
     if "alignment" in options.tasks:
         if not speech_systems:
             notes.append("alignment: no speech system to measure")
+        training = read_training_records(options.train_manifests)
         for name, system in speech_systems.items():
-            results[name]["alignment"] = alignment_results(system.model, clips, options)
+            results[name] |= alignment_results(system.model, clips, options, training)
     plots, plot_notes = draw_plots(speech_systems, clips, out_dir, options)
 
     results = {name: tasks for name, tasks in results.items() if tasks}
@@ -488,6 +505,9 @@ def evaluate_manifest(manifest: str | Path, out_dir: str | Path, model: str | Pa
         raise NotADirectoryError(f"out {out_dir} is a file; give a folder to write the results into")
     if options.log_dir is not None and not (Path(options.log_dir) / "log.jsonl").is_file():
         raise FileNotFoundError(f"log dir {options.log_dir}: no log.jsonl there")
+    for path in options.train_manifests:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"training manifest {path} not found")
     records, skipped = read_manifest(manifest)
     require_records(records, skipped, manifest)
     records = records[:limit]

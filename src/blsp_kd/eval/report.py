@@ -17,7 +17,8 @@ WHAT_THE_COLUMNS_MEAN = {
     "alignment": "held-out KL(text ‖ speech) at τ = 1 with the true n: at transcript positions (input_kl), "
                  "at response positions (response_kl), over both (kl); CIF count error mean |n̂ − n| / n; "
                  "token_accuracy: the share of speech vectors whose nearest LLM input embedding is their "
-                 "transcript token; "
+                 "transcript token (\"alignment (train count=BAND)\": of the vectors whose token the "
+                 "training transcripts hold that many times, with --train-manifest); "
                  "shuffled_*: the same KL with every clip's audio swapped for another clip's, the "
                  "no-information floor",
     "latency": "seconds per clip at batch size 1 from the audio (text: the transcript) to the first response "
