@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := espeak-ng festival festvox-kallpc16k flite fortunes chromium
+APT_PACKAGES := espeak-ng festival festvox-kallpc16k flite fortunes wordnet-base chromium
 STAMP := $(VENV)/.blsp-kd-installed
 
 .PHONY: setup demo smoke corpus reference ablations test test-fast lint bench clean
@@ -14,6 +14,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	@missing=""; for tool in espeak-ng text2wave flite chromium; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	[ -d /usr/share/games/fortunes ] || missing="$$missing fortunes"; \
+	[ -f /usr/share/wordnet/data.noun ] || missing="$$missing wordnet-base"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages: $(APT_PACKAGES)"; \
@@ -44,9 +45,13 @@ smoke: setup
 CORPUS_DIR ?= data/corpus
 CORPUS_NUM ?= 20000
 CORPUS_QUESTIONS ?= 2000
+# WordNet's example sentences as a fourth source (a wider vocabulary). Empty to extend a corpus built without them
+# (corpus8k): the sources shape the plan, so a larger corpus extends a smaller one only on the same sources.
+CORPUS_WORDNET ?= --wordnet
 corpus: setup
 	$(BIN)/blsp-kd prepare questions --out $(CORPUS_DIR)/questions.txt --num $(CORPUS_QUESTIONS)
-	$(BIN)/blsp-kd prepare synth --out $(CORPUS_DIR) --num $(CORPUS_NUM) --questions $(CORPUS_DIR)/questions.txt
+	$(BIN)/blsp-kd prepare synth --out $(CORPUS_DIR) --num $(CORPUS_NUM) --questions $(CORPUS_DIR)/questions.txt \
+	  $(CORPUS_WORDNET)
 	for split in train valid test; do \
 	  $(BIN)/blsp-kd prepare responses --manifest $(CORPUS_DIR)/$$split.jsonl \
 	    --out $(CORPUS_DIR)/$$split.responses.jsonl || exit 1; \

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -174,13 +175,13 @@ def test_torn_last_line_is_truncated_and_its_record_regenerated(tiny_llm_dir, tm
     assert complete.count(b"\n") == len(summary.written) >= 2
     out.write_bytes(complete + b'{"id": "utt-003", "audio": "audio/utt-003.wav", "te')  # killed mid-write
 
-    done_ids, torn = recover_output(out)
-    assert torn and done_ids == {record.id for record in summary.written}
+    done, torn = recover_output(out)
+    assert torn and done == {record.id: record.text for record in summary.written}
     assert out.read_bytes() == complete
-    assert recover_output(out) == (done_ids, False)
+    assert recover_output(out) == (done, False)
 
     resumed = prepare_responses(records, llm, tokenizer, out, max_new_tokens=3, batch_size=2, progress=False)
-    assert resumed.already_done == len(done_ids)
+    assert resumed.already_done == len(done)
     written, problems = read_manifest(out)  # every line a valid record, each id once
     assert not problems
     expected = {record.id for record in records} - {problem.record_id for problem in resumed.problems}
@@ -205,6 +206,23 @@ def test_a_transcript_far_too_long_for_its_clip_is_reported_not_answered(tiny_ll
     written_ids = {record.id for record in summary.written}
     assert "long" not in written_ids and "segment" not in written_ids
     assert written_ids | set(reported) == {record.id for record in records}  # nothing dropped silently
+
+
+def test_resuming_into_answers_for_other_transcripts_is_an_error(tiny_llm_dir, tmp_path):
+    """Resuming goes by id; when the manifest changed under the output (a corpus planned again with other sources
+    reuses its ids for other sentences), the old answers would be wrong: a clear error, and the output untouched."""
+    from blsp_kd.models.pretrained import load_llm
+
+    llm, tokenizer = load_llm(str(tiny_llm_dir))
+    records = make_records(3, tmp_path / "audio")
+    out = tmp_path / "out.jsonl"
+    prepare_responses(records, llm, tokenizer, out, max_new_tokens=3, progress=False)
+    before = out.read_bytes()
+    replanned = [replace(records[0], text=records[0].text + " again"), *records[1:]]
+    with pytest.raises(ValueError, match=rf"answers 1 of these ids for another transcript, e.g. id '{records[0].id}'"):
+        prepare_responses(replanned, llm, tokenizer, out, max_new_tokens=3, progress=False)
+    assert out.read_bytes() == before
+    assert prepare_responses(records, llm, tokenizer, out, max_new_tokens=3, progress=False).already_done == 3  # all answered
 
 
 def test_a_corrupt_complete_line_is_an_error(tmp_path):

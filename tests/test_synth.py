@@ -18,6 +18,7 @@ from blsp_kd.data.engines import missing_engines
 from blsp_kd.data.synth import (
     HELD_OUT_ESPEAK_VOICES,
     HELD_OUT_VOICES,
+    SPLITS,
     VOICE_WEIGHTS,
     plan_utterances,
     voice_group,
@@ -66,6 +67,19 @@ def test_plan_is_disjoint_by_sentence_and_voice_holds_speakers_out_and_is_stable
     small = plan_utterances(sources(), num=200, seed=7)
     assert all(u in plan for u in small)
     assert plan_utterances(sources(), num=200, seed=8) != small
+
+
+def test_a_fourth_source_leaves_the_plans_without_it_as_they_were():
+    """SOURCE_WEIGHTS names wordnet, but a corpus planned without it (corpus8k) keeps its exact plan; with it, the
+    new source takes its share and its sentences too are split disjointly."""
+    before_wordnet = {"fortunes": 0.4, "questions": 0.4, "numbers": 0.2}
+    plan = plan_utterances(sources(), num=2000, seed=3)
+    assert plan == plan_utterances(sources(), num=2000, seed=3, source_weights=before_wordnet)
+    with_wordnet = sources() | {"wordnet": [f"The word {n} has a sense." for n in range(3000)]}
+    wider = plan_utterances(with_wordnet, num=2000, seed=3)
+    assert Counter(u.source for u in wider)["wordnet"] / 2000 == pytest.approx(0.4 / 1.4, abs=0.03)
+    texts = {split: {u.text for u in wider if u.split == split and u.source == "wordnet"} for split in SPLITS}
+    assert all(texts.values()) and not (texts["train"] & texts["valid"] or texts["train"] & texts["test"])
 
 
 def test_a_source_too_small_for_a_split_is_named():

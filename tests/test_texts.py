@@ -1,3 +1,4 @@
+import os
 import re
 
 import pytest
@@ -5,6 +6,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 
 from blsp_kd.data.texts import (
     DAYS,
+    WORDNET_DIR,
     collect_sentences,
     is_natural_sentence,
     number_sentences,
@@ -12,6 +14,7 @@ from blsp_kd.data.texts import (
     ordinal_words,
     read_fortunes,
     read_lines,
+    read_wordnet_examples,
     split_sentences,
     year_words,
 )
@@ -82,6 +85,37 @@ def test_collect_sentences_without_fortunes_says_what_to_install(tmp_path):
     with pytest.raises(FileNotFoundError, match="install the Debian package 'fortunes'"):
         collect_sentences(tmp_path)
 
+
+
+WORDNET_NOUN = """  1 This software and database is being provided to you, the LICENSEE, by "Princeton University".
+  2 Permission to use, copy, modify and distribute this software and database.
+02084071 05 n 02 dog 0 domestic_dog 0 000 | a member of the genus Canis; "the dog barked all night"
+03091374 06 n 01 gate 0 000 | a movable barrier; "he opened the gate slowly"; "the gate"; "GATE OPEN here"
+"""
+WORDNET_VERB = """00001740 29 v 04 breathe 0 000 | draw air into and expel out of the lungs; "She breathed deeply and slowly!"
+00002325 29 v 01 respire 0 000 | undergo cellular respiration; "the dog barked all night"
+00002573 29 v 01 choke 0 000 | breathe with great difficulty, as when experiencing a strong emotion
+"""
+
+
+def test_read_wordnet_examples_takes_the_quoted_examples_of_the_glosses(tmp_path):
+    (tmp_path / "data.noun").write_text(WORDNET_NOUN)
+    (tmp_path / "data.verb").write_text(WORDNET_VERB)
+    # Capitalised and ended with a full stop; the licence lines, fragments under four words, all-caps debris and
+    # the repeated example are left out; files in noun, verb, adj, adv order.
+    assert read_wordnet_examples(tmp_path) == [
+        "The dog barked all night.", "He opened the gate slowly.", "She breathed deeply and slowly!"]
+    with pytest.raises(FileNotFoundError, match="install the Debian package 'wordnet-base'"):
+        read_wordnet_examples(tmp_path / "nowhere")
+
+
+@pytest.mark.skipif(not (WORDNET_DIR / "data.noun").is_file() and not os.environ.get("CI"),
+                    reason="Debian package wordnet-base not installed (CI installs it: make setup)")
+def test_wordnet_gives_tens_of_thousands_of_natural_sentences():
+    sentences = read_wordnet_examples()
+    assert len(sentences) > 30_000 and len({s.lower() for s in sentences}) == len(sentences)
+    assert all(is_natural_sentence(sentence) for sentence in sentences)
+    assert "He chased her barefoot across the meadow." in sentences
 
 
 def test_number_words_by_hand():

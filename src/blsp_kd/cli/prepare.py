@@ -12,7 +12,7 @@ from pathlib import Path
 from blsp_kd.data.builders import build_commonvoice, build_covost, build_folder, build_librispeech
 from blsp_kd.data.manifest import ManifestRecord, Problem
 from blsp_kd.data.synth import prepare_synth
-from blsp_kd.data.texts import FORTUNES_DIR
+from blsp_kd.data.texts import FORTUNES_DIR, WORDNET_DIR
 from blsp_kd.models.pretrained import PRECISION_CHOICES
 
 
@@ -65,7 +65,7 @@ def run_synth(args: argparse.Namespace) -> int:
         return 2
     try:
         records, problems = prepare_synth(args.out, args.num, args.seed, args.workers, args.fortunes_dir,
-                                          questions=args.questions)
+                                          questions=args.questions, wordnet_dir=args.wordnet)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -148,7 +148,8 @@ def add_prepare_parser(subparsers) -> None:
 
     synth_help = (
         "Synthesise an offline English corpus: sentences from Debian's fortunes, generated sentences with numbers, "
-        "dates and names, and (with --questions) questions the LLM wrote, spoken by Piper (en_US-joe-medium), flite, "
+        "dates and names, (with --questions) questions the LLM wrote and (with --wordnet) WordNet's example "
+        "sentences, spoken by Piper (en_US-joe-medium), flite, "
         "espeak-ng and Festival, half the training utterances augmented (speed, noise, gain). Writes OUT/audio/*.flac "
         "(16 kHz mono) and OUT/train.jsonl, OUT/valid.jsonl, OUT/test.jsonl, disjoint by sentence and by voice "
         "(valid: flite awb held out; test: the Kal speaker held out; each: unseen espeak-ng voices). Resumable: "
@@ -170,6 +171,9 @@ def add_prepare_parser(subparsers) -> None:
     synth.add_argument("--questions", metavar="FILE.txt",
                        help="spoken questions, one a line (from `blsp-kd prepare questions`); without it the "
                             "questions source is not used")
+    synth.add_argument("--wordnet", nargs="?", const=str(WORDNET_DIR), metavar="DIR",
+                       help=f"also speak WordNet's example sentences (~32,000, a wide everyday vocabulary; Debian "
+                            f"package wordnet-base; DIR default {WORDNET_DIR}); without it the source is not used")
     synth.add_argument("--report", metavar="FILE.md",
                        help="instead of synthesising, write Whisper tiny.en's WER on every voice to FILE.md")
     synth.set_defaults(func=run_synth)

@@ -256,8 +256,8 @@ def generate_responses(llm, prompts: PromptBuilder, examples: list[dict], max_ne
 # ------------------------------------------------------------------------------------------ output file
 
 
-def recover_output(path: str | Path) -> tuple[set[str], bool]:
-    """(ids already in the output, whether a torn last line was truncated away).
+def recover_output(path: str | Path) -> tuple[dict[str, str | None], bool]:
+    """(id → transcript of each record already in the output, whether a torn last line was truncated away).
 
     Every record is written as one line ending in a newline, so a last line without one was cut by a kill
     mid-write: it is removed and that record is generated again. A complete line that is not a JSON record
@@ -265,8 +265,8 @@ def recover_output(path: str | Path) -> tuple[set[str], bool]:
     """
     path = Path(path)
     if not path.exists():
-        return set(), False
-    done_ids, complete_bytes = set(), 0
+        return {}, False
+    done, complete_bytes = {}, 0
     with open(path, "r+b") as f:
         for line_number, line in enumerate(f, start=1):
             if not line.endswith(b"\n"):
@@ -275,14 +275,15 @@ def recover_output(path: str | Path) -> tuple[set[str], bool]:
             if not line.strip():
                 continue
             try:
-                done_ids.add(json.loads(line)["id"])
+                record = json.loads(line)
+                done[record["id"]] = record.get("text")
             except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
                 raise ValueError(f"{path}, line {line_number}: not a JSON record with an id ({error}); "
                                  "cannot resume appending to it") from error
         torn = complete_bytes < f.seek(0, os.SEEK_END)
         if torn:
             f.truncate(complete_bytes)
-    return done_ids, torn
+    return done, torn
 
 
 def record_line(record: ManifestRecord, manifest_dir: Path) -> str:
@@ -344,8 +345,15 @@ def prepare_responses(
         raise ValueError(f"--mix names tasks without an instruction: {unknown} (known: {sorted(instructions)})")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    done_ids, torn = recover_output(out)
-    pending = [record for record in records if record.id not in done_ids]
+    done, torn = recover_output(out)
+    # Resuming goes by id: an id answered for another transcript means the manifest changed under the output
+    # (e.g. a corpus planned again with other sources), and its old answer would be silently wrong.
+    changed = [record for record in records if record.id in done and done[record.id] != record.text]
+    if changed:
+        raise ValueError(f"{out} answers {len(changed)} of these ids for another transcript, e.g. id "
+                         f"{changed[0].id!r}: {done[changed[0].id]!r} there, {changed[0].text!r} in the manifest; "
+                         "the manifest changed since: write the responses to a new file")
+    pending = [record for record in records if record.id not in done]
     summary = ResponsesSummary(out, already_done=len(records) - len(pending), torn_line_truncated=torn)
     plausible = []  # a transcript far too long for its clip would get an answer to words nobody said
     for record in pending:

@@ -1,4 +1,4 @@
-"""An offline spoken corpus: sentences from three text sources (data/texts.py) spoken by four TTS engines
+"""An offline spoken corpus: sentences from four text sources (data/texts.py) spoken by four TTS engines
 (data/engines.py), lightly augmented in training (data/augment.py), written as 16 kHz mono FLAC.
 
 Split scheme (all choices from `seed`; nothing depends on `num` except how many utterances are taken):
@@ -13,7 +13,8 @@ Split scheme (all choices from `seed`; nothing depends on `num` except how many 
   split by `VOICE_WEIGHTS` (a group's weight shared by its voices in the split), a rate (130–190 words per
   minute), a pitch (30–70 on espeak's 0–99 scale) and Piper's two noises. Half the training utterances are
   augmented: speed 0.9–1.1, white noise at 10–30 dB SNR, gain −12–0 dB, with a noise seed of their own.
-Utterance i of a split is the same for any `num`, so a larger corpus extends a smaller one, and audio files
+Utterance i of a split is the same for any `num` (and any set of sources, so long as the sources are the same), so
+a larger corpus extends a smaller one, and audio files
 already present (named by a hash of everything that shapes the audio) are not spoken again: a killed run
 resumes where it stopped.
 """
@@ -41,7 +42,13 @@ from blsp_kd.data.engines import (
     render,
 )
 from blsp_kd.data.manifest import ManifestRecord, Problem, write_manifest
-from blsp_kd.data.texts import FORTUNES_DIR, collect_sentences, number_sentences, read_lines
+from blsp_kd.data.texts import (
+    FORTUNES_DIR,
+    collect_sentences,
+    number_sentences,
+    read_lines,
+    read_wordnet_examples,
+)
 from blsp_kd.layout.clips import SAMPLE_RATE
 
 # The share of utterances by voice group: an espeak-ng group is an accent (its weight is shared by the accent's
@@ -66,7 +73,9 @@ VOICE_WEIGHTS = {
 }
 HELD_OUT_VOICES = {"test": ("flite/kal16", f"festival/{FESTIVAL_VOICE}"), "valid": ("flite/awb",)}
 HELD_OUT_ESPEAK_VOICES = {"test": 12, "valid": 8}
-SOURCE_WEIGHTS = {"fortunes": 0.4, "questions": 0.4, "numbers": 0.2}
+# Relative weights of the sources a corpus uses (questions and wordnet only when given): without WordNet the plan
+# of every corpus built before it (corpus8k) is unchanged; with it, fortunes, questions and WordNet share 6/7.
+SOURCE_WEIGHTS = {"fortunes": 0.4, "questions": 0.4, "numbers": 0.2, "wordnet": 0.4}
 SPLIT_FRACTIONS = {"test": 0.1, "valid": 0.1}  # of sentences and of utterances; train gets the rest
 SPLITS = ("train", "valid", "test")
 RATE_RANGE = (130, 190)  # words per minute
@@ -207,11 +216,14 @@ def synthesize(utterance: Utterance, audio_dir: Path) -> tuple[Path, float]:
 
 
 def load_sources(fortunes_dir: str | Path = FORTUNES_DIR, questions: str | Path | None = None,
-                 seed: int = 0) -> dict[str, list[str]]:
-    """The sentences of each source; `questions` only when a questions file is given."""
+                 seed: int = 0, wordnet_dir: str | Path | None = None) -> dict[str, list[str]]:
+    """The sentences of each source; `questions` only when a questions file is given, `wordnet` only with its
+    folder. (The order is the plan's: a source added later comes last, so older plans stay as they were.)"""
     sources = {"fortunes": collect_sentences(Path(fortunes_dir)), "numbers": number_sentences(seed=seed)}
     if questions is not None:
         sources["questions"] = read_lines(questions)
+    if wordnet_dir is not None:
+        sources["wordnet"] = read_wordnet_examples(wordnet_dir)
     return sources
 
 
@@ -224,10 +236,11 @@ def prepare_synth(
     progress: bool = True,
     questions: str | Path | None = None,
     voice_weights: dict[str, float] = VOICE_WEIGHTS,
+    wordnet_dir: str | Path | None = None,
 ) -> tuple[dict[str, list[ManifestRecord]], list[Problem]]:
     """Write OUT/audio/*.flac and OUT/{train,valid,test}.jsonl for `num` utterances.
     Returns the records per split and the problems (an utterance whose TTS failed is reported and skipped)."""
-    plan = plan_utterances(load_sources(fortunes_dir, questions, seed), num, seed, voice_weights)
+    plan = plan_utterances(load_sources(fortunes_dir, questions, seed, wordnet_dir), num, seed, voice_weights)
     missing = missing_engines(sorted({utterance.engine for utterance in plan}))
     if missing:
         raise FileNotFoundError("missing TTS engines: " + "; ".join(f"{engine} (install the {package})"

@@ -1,6 +1,9 @@
-"""The sentences of the synthetic corpus, from three sources (each record keeps its `source`):
+"""The sentences of the synthetic corpus, from four sources (each record keeps its `source`):
 
 - `fortunes`: natural English sentences from Debian's `fortunes` files;
+- `wordnet`: the example sentences of WordNet 3.0 (Debian's `wordnet-base`; Princeton's WordNet licence, permissive,
+  docs/CORPUS.md): ~32,000 short everyday sentences written to show one sense of one word each, so together
+  they cover a far wider vocabulary than the fortunes ("He chased her barefoot across the meadow.");
 - `questions`: spoken questions and requests a chat user would say, written by the LLM from topic seeds
   (data/selfinstruct.py; `blsp-kd prepare questions`), read from a text file, one a line;
 - `numbers`: generated sentences with dates, years, prices, counts, clock times and names, written in words
@@ -14,6 +17,8 @@ import re
 from pathlib import Path
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
+WORDNET_DIR = Path("/usr/share/wordnet")
+WORDNET_DATA_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
 MIN_WORDS, MAX_WORDS = 4, 20
 # Words that end with "." without ending a sentence.
 ABBREVIATIONS = set(
@@ -97,6 +102,35 @@ def collect_sentences(fortunes_dir: Path = FORTUNES_DIR) -> list[str]:
     return sentences
 
 
+
+
+def read_wordnet_examples(wordnet_dir: str | Path = WORDNET_DIR) -> list[str]:
+    """WordNet's example sentences that are natural sentences, capitalised and ended with a full stop when they
+    lack one, deduplicated case-insensitively, in file order.
+
+    A synset line of data.noun etc. ends with " | " and its gloss: a definition, then examples in double quotes,
+
+        02084071 05 n 02 dog 0 domestic_dog 0 ... | a member of the genus Canis; "the dog barked all night"
+
+    gives "The dog barked all night." (License lines at the top of each file start with two spaces.)"""
+    wordnet_dir = Path(wordnet_dir)
+    paths = [wordnet_dir / name for name in WORDNET_DATA_FILES if (wordnet_dir / name).is_file()]
+    if not paths:
+        raise FileNotFoundError(f"no WordNet data files in {wordnet_dir}: install the Debian package 'wordnet-base'")
+    sentences, seen = [], set()
+    for path in paths:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("  ") or " | " not in line:
+                continue
+            for example in re.findall(r'"([^"]+)"', line.split(" | ", 1)[1]):
+                sentence = example.strip()
+                sentence = sentence[:1].upper() + sentence[1:]
+                if not sentence.endswith((".", "!", "?")):
+                    sentence += "."
+                if is_natural_sentence(sentence) and sentence.lower() not in seen:
+                    seen.add(sentence.lower())
+                    sentences.append(sentence)
+    return sentences
 
 
 def read_lines(path: str | Path) -> list[str]:
