@@ -14,6 +14,7 @@
 
 import random
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
@@ -92,13 +93,17 @@ def collect_sentences(fortunes_dir: Path = FORTUNES_DIR) -> list[str]:
     paths = sorted(p for p in Path(fortunes_dir).iterdir() if p.is_file() and "." not in p.name)
     if not paths:
         raise FileNotFoundError(f"no fortunes files in {fortunes_dir}: install the Debian package 'fortunes'")
+    return natural_and_new(sentence for path in paths for paragraph in read_fortunes(path)
+                           for sentence in split_sentences(paragraph))
+
+
+def natural_and_new(candidates: Iterable[str]) -> list[str]:
+    """The candidates that are natural sentences (`is_natural_sentence`), each once (case-insensitively), in order."""
     sentences, seen = [], set()
-    for path in paths:
-        for paragraph in read_fortunes(path):
-            for sentence in split_sentences(paragraph):
-                if is_natural_sentence(sentence) and sentence.lower() not in seen:
-                    seen.add(sentence.lower())
-                    sentences.append(sentence)
+    for sentence in candidates:
+        if is_natural_sentence(sentence) and sentence.lower() not in seen:
+            seen.add(sentence.lower())
+            sentences.append(sentence)
     return sentences
 
 
@@ -117,7 +122,7 @@ def read_wordnet_examples(wordnet_dir: str | Path = WORDNET_DIR) -> list[str]:
     paths = [wordnet_dir / name for name in WORDNET_DATA_FILES if (wordnet_dir / name).is_file()]
     if not paths:
         raise FileNotFoundError(f"no WordNet data files in {wordnet_dir}: install the Debian package 'wordnet-base'")
-    sentences, seen = [], set()
+    candidates = []
     for path in paths:
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith("  ") or " | " not in line:
@@ -125,12 +130,8 @@ def read_wordnet_examples(wordnet_dir: str | Path = WORDNET_DIR) -> list[str]:
             for example in re.findall(r'"([^"]+)"', line.split(" | ", 1)[1]):
                 sentence = example.strip()
                 sentence = sentence[:1].upper() + sentence[1:]
-                if not sentence.endswith((".", "!", "?")):
-                    sentence += "."
-                if is_natural_sentence(sentence) and sentence.lower() not in seen:
-                    seen.add(sentence.lower())
-                    sentences.append(sentence)
-    return sentences
+                candidates.append(sentence if sentence.endswith((".", "!", "?")) else sentence + ".")
+    return natural_and_new(candidates)
 
 
 def read_lines(path: str | Path) -> list[str]:

@@ -45,11 +45,9 @@ def training_count_band(counts: Tensor) -> Tensor:
 
 def training_token_counts(model: BlspKdModel, records: Iterable[ManifestRecord]) -> Tensor:
     """[V] how often each token id occurs in the records' transcripts, tokenised as at the speech positions."""
-    counts = torch.zeros(model.llm.get_input_embeddings().weight.shape[0], dtype=torch.long)
-    for record in records:
-        ids = torch.tensor(model.prompts.transcript_ids(record.text), dtype=torch.long)
-        counts += torch.bincount(ids, minlength=counts.numel())
-    return counts
+    ids = [token for record in records for token in model.prompts.transcript_ids(record.text)]
+    return torch.bincount(torch.tensor(ids, dtype=torch.long),
+                          minlength=model.llm.get_input_embeddings().weight.shape[0])
 
 
 @torch.no_grad()
