@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from torch import nn
 
 from blsp_kd.layout.batch import SpeechInput, collate_text
 from blsp_kd.losses import LossWeights, kd_kl, speech_rms_loss, speech_token_ce
-from blsp_kd.models.adapters import AdapterOutput, CFormerConfig, ConvSubsamplerConfig
+from blsp_kd.models.adapters import CFormerConfig, ConvSubsamplerConfig
 from blsp_kd.models.blsp_kd import CONFIG_FILE, WEIGHTS_FILE, BlspKdModel, place_speech
 from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig, ObjectiveConfig
 from blsp_kd.models.plora import PLoRAConfig, PLoRALinear
 from blsp_kd.models.teacher import used_positions
-from tiny import STYLES, save_tiny_base_models, tiny_chat_tokenizer, tiny_llama, tiny_whisper
+from tiny import STYLES, OracleAdapter, save_tiny_base_models, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
 INSTRUCTION = "repeat what was said."
 RECORDS = [
@@ -56,27 +55,6 @@ def randomise_plora(model: BlspKdModel, seed: int = 1) -> None:
         if isinstance(module, PLoRALinear):
             with torch.no_grad():
                 module.lora_B.weight.copy_(torch.randn(module.lora_B.weight.shape, generator=generator) * 0.3)
-
-
-class OracleAdapter(nn.Module):
-    """Returns the transcript's own token embeddings as the "speech" vectors: the student then *is* the teacher."""
-
-    aligned_to_tokens = True
-
-    def __init__(self, embeddings: nn.Embedding, transcripts: list[list[int]]):
-        super().__init__()
-        self.embeddings, self.transcripts = embeddings, transcripts
-
-    def forward(self, hidden, frame_mask, num_tokens=None) -> AdapterOutput:
-        lengths = torch.tensor([len(ids) for ids in self.transcripts])
-        if num_tokens is not None:
-            assert num_tokens.tolist() == lengths.tolist()
-        ids = torch.zeros(len(self.transcripts), int(lengths.max()), dtype=torch.long)
-        for row, transcript in enumerate(self.transcripts):
-            ids[row, : len(transcript)] = torch.tensor(transcript)
-        mask = torch.arange(ids.shape[1])[None] < lengths[:, None]
-        alpha_sum = lengths.float().requires_grad_()
-        return AdapterOutput(self.embeddings(ids), mask, lengths, alpha_sum, None)
 
 
 def encode_clips(model: BlspKdModel, clips: list[np.ndarray]):

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from torch import nn
 
 from blsp_kd.cli import evaluate as evaluate_cli
 from blsp_kd.data.dataset import batch_index_lists
@@ -32,11 +31,11 @@ from blsp_kd.eval.evaluate import (
 from blsp_kd.eval.metrics import error_rate
 from blsp_kd.eval.plots import firing_times, read_training_log, token_centres
 from blsp_kd.layout.tasks import EVALUATION_SYSTEMS
-from blsp_kd.models.adapters import AdapterOutput, CFormerConfig, ConvSubsamplerConfig
+from blsp_kd.models.adapters import CFormerConfig, ConvSubsamplerConfig
 from blsp_kd.models.blsp_kd import BlspKdModel
 from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig
 from blsp_kd.models.encoder import min_clip_samples
-from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
+from tiny import STYLES, OracleAdapter, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RESPONSE = " and the dog sat on the log"
@@ -403,25 +402,6 @@ def test_token_accuracy_counts_the_vectors_whose_nearest_embedding_is_their_toke
     assert torch.equal(matches, shifted == ids) and not matches.all()
 
 
-class KnownWordsAdapter(nn.Module):
-    """Speech vectors that name the transcript's tokens in `known` (their own embeddings) and miss the others (the
-    embedding of token `other`): an adapter that has learned some words only."""
-
-    aligned_to_tokens = True
-
-    def __init__(self, embeddings: nn.Embedding, transcripts: list[list[int]], known: set[int], other: int):
-        super().__init__()
-        self.embeddings, self.transcripts, self.known, self.other = embeddings, transcripts, known, other
-
-    def forward(self, hidden, frame_mask, num_tokens=None) -> AdapterOutput:
-        lengths = torch.tensor([len(ids) for ids in self.transcripts])
-        ids = torch.full((len(self.transcripts), int(lengths.max())), self.other)
-        for row, transcript in enumerate(self.transcripts):
-            ids[row, : len(transcript)] = torch.tensor([i if i in self.known else self.other for i in transcript])
-        mask = torch.arange(ids.shape[1])[None] < lengths[:, None]
-        return AdapterOutput(self.embeddings(ids) * mask[..., None], mask, lengths, lengths.float(), None)
-
-
 def test_token_accuracy_by_training_count_splits_the_vectors_by_how_often_training_saw_their_token(tmp_path):
     """training_token_counts counts the transcript tokens as the speech positions hold them; an adapter that names
     exactly the tokens seen 100+ times scores 1 there and 0 in the other bands, and the bands partition the vectors."""
@@ -439,7 +419,7 @@ def test_token_accuracy_by_training_count_splits_the_vectors_by_how_often_traini
     transcripts = [model.prompts.transcript_ids(text) for text in texts]
     known = {i for i, n in expected.items() if n >= 100}
     other = next(i for i in range(counts.numel()) if counts[i] == 0 and all(i not in t for t in transcripts))
-    model.adapter = KnownWordsAdapter(model.llm.get_input_embeddings(), transcripts, known, other)
+    model.adapter = OracleAdapter(model.llm.get_input_embeddings(), transcripts, known, other)  # some words only
     metrics = held_out_alignment(model, records, batch_size=3, token_counts=counts)
     bands = Counter("100+" if expected[i] >= 100 else "10-99" if expected[i] >= 10 else "1-9" if expected[i] else "0"
                     for transcript in transcripts for i in transcript)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from torch import nn
 from transformers import (
     LlamaConfig,
     LlamaForCausalLM,
@@ -13,6 +14,8 @@ from transformers import (
     WhisperFeatureExtractor,
     WhisperModel,
 )
+
+from blsp_kd.models.adapters import AdapterOutput
 
 # Chat templates written for these tests in the styles of three LLM families (raw strings: Jinja sees '\n').
 QWEN2_TEMPLATE = (
@@ -181,3 +184,28 @@ def write_tiny_corpus(root, num_train: int = 16, num_valid: int = 4, seed: int =
         paths[split] = root / f"{split}.jsonl"
         paths[split].write_text("".join(json.dumps(line) + "\n" for line in lines))
     return str(paths["train"]), str(paths["valid"])
+
+
+class OracleAdapter(nn.Module):
+    """Returns the transcript's own token embeddings as the "speech" vectors: the student then *is* the teacher.
+    With `known`, only the tokens in it get their own embedding and the others token `other`'s: an adapter that has
+    learned some words only."""
+
+    aligned_to_tokens = True
+
+    def __init__(self, embeddings: nn.Embedding, transcripts: list[list[int]], known: set[int] | None = None,
+                 other: int = 0):
+        super().__init__()
+        self.embeddings, self.transcripts, self.known, self.other = embeddings, transcripts, known, other
+
+    def forward(self, hidden, frame_mask, num_tokens=None) -> AdapterOutput:
+        lengths = torch.tensor([len(ids) for ids in self.transcripts])
+        if num_tokens is not None:
+            assert num_tokens.tolist() == lengths.tolist()
+        ids = torch.zeros(len(self.transcripts), int(lengths.max()), dtype=torch.long)
+        for row, transcript in enumerate(self.transcripts):
+            named = [i if self.known is None or i in self.known else self.other for i in transcript]
+            ids[row, : len(transcript)] = torch.tensor(named)
+        mask = torch.arange(ids.shape[1])[None] < lengths[:, None]
+        alpha_sum = lengths.float().requires_grad_()
+        return AdapterOutput(self.embeddings(ids), mask, lengths, alpha_sum, None)
