@@ -307,6 +307,9 @@ def test_tiny_evaluation_report_and_plots(tiny_run):
                    "id 'long'", "audio is 2.50 s, longer than the maximum 2.0 s", "line 7"):
         assert reason in report
     assert "the 'conv' adapter has no CIF to plot" in report
+    # the training manifest (here the same file) holds the broken line 7: its tokens are not counted, and it says so
+    assert "1 record(s) of the training manifests rejected and not counted" in report
+    assert "line 7" in report.split("1 record(s) of the training manifests")[1].splitlines()[0]
     tables = (out / "results.md").read_text()
     assert tables in report
     table, grouped = tables.split("\nPer group:\n\n")

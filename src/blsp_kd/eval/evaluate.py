@@ -246,10 +246,15 @@ def measure_latency(system: System, clips: list[Clip], instructions: list[str], 
 # -------------------------------------------------------------------------------------------------- alignment
 
 
-def read_training_records(paths: tuple[Path, ...]) -> list[ManifestRecord]:
-    """The records of the training manifests, for their transcripts' token counts (records a manifest rejects
-    are not counted, as training skips them)."""
-    return [record for path in paths for record in read_manifest(path)[0]]
+def read_training_records(paths: tuple[Path, ...]) -> tuple[list[ManifestRecord], list[Problem]]:
+    """The records of the training manifests, for their transcripts' token counts, and the records the manifests
+    reject: those are not counted, as training skips them, and the report says so."""
+    records, rejected = [], []
+    for path in paths:
+        accepted, problems = read_manifest(path)
+        records += accepted
+        rejected += problems
+    return records, rejected
 
 
 def alignment_results(model: BlspKdModel, clips: list[Clip], options: EvaluationOptions,
@@ -473,7 +478,10 @@ def evaluate(records: list[ManifestRecord], systems: dict[str, System], out_dir:
     if "alignment" in options.tasks:
         if not speech_systems:
             notes.append("alignment: no speech system to measure")
-        training = read_training_records(options.train_manifests)
+        training, rejected = read_training_records(options.train_manifests)
+        if rejected:
+            notes.append(f"alignment by training count: {len(rejected)} record(s) of the training manifests "
+                         f"rejected and not counted, as training skips them (first: {rejected[0]})")
         for name, system in speech_systems.items():
             results[name] |= alignment_results(system.model, clips, options, training)
     plots, plot_notes = draw_plots(speech_systems, clips, out_dir, options)
