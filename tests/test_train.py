@@ -429,3 +429,26 @@ def test_overrides_are_type_checked():
         load_recipe(REPO / "recipes" / "default-stage1.yaml", ["train.batch_size=many"])
     with pytest.raises(ValueError, match="section.key=value"):
         load_recipe(None, ["train.lr"])
+
+
+@pytest.mark.parametrize("select_by", ["kl", "response_kl"])
+def test_best_is_the_checkpoint_with_the_lowest_selected_validation_kl(select_by, tiny_setup, tmp_path):
+    """train.select_by names the validation KL that keeps `best`: reloaded, `best` measures the lowest value of that
+    KL over the run's validations; a name validation does not measure is refused before training."""
+    from blsp_kd.eval.alignment import held_out_alignment
+
+    output_dir = tmp_path / "run"
+    trainer = run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, output_dir, **{"train.max_steps": 12, "train.eval_every": 2, "train.select_by": select_by})))
+    logged = read_log(output_dir, "valid")
+    assert len(logged) == 7  # step 0 and every 2 steps
+    lowest = min(entry[select_by] for entry in logged.values())
+    by_kl, by_response_kl = (min(logged, key=lambda step: logged[step][name]) for name in ("kl", "response_kl"))
+    assert by_kl != by_response_kl  # on this run the two choices keep different checkpoints
+    assert trainer.best_kl == lowest
+    trainer.model.load_weights(output_dir / "best")
+    measured = held_out_alignment(trainer.model, trainer.valid_records, 4, trainer.feature_cache)
+    assert measured[select_by] == pytest.approx(lowest, rel=1e-5)
+    with pytest.raises(ValueError, match="train.select_by 'loss'"):
+        run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+            tiny_setup, tmp_path / "refused", **{"train.select_by": "loss"})))

@@ -104,6 +104,9 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, with_shuffled: bool
     return metrics
 
 
+KL_NAMES = ("kl", "input_kl", "response_kl")  # KlSums' means: all positions, transcript positions, response positions
+
+
 class KlSums:
     """KL(teacher ‖ student) at τ = 1 summed over the transcript ("input_kl") and response positions of many
     batches, for token means over the whole set."""

@@ -59,6 +59,8 @@ class TrainConfig:
     clip_grad_norm: float = 1.0
     log_every: int = 10
     eval_every: int = 100  # 0: only at the end
+    select_by: str = "kl"  # the validation KL whose lowest value keeps `best`: kl (all positions), input_kl
+    # (transcript positions) or response_kl (response positions: what the answers are made of)
     save_every: int = 100
     keep_last: int = 2
     gradient_checkpointing: bool = False

@@ -27,7 +27,7 @@ from blsp_kd.data.audio import check_records
 from blsp_kd.data.dataset import speech_loader, text_example
 from blsp_kd.data.features import FeatureCache
 from blsp_kd.data.manifest import filter_by_text_tokens, mix_manifests, read_manifest, require_records
-from blsp_kd.eval.alignment import cif_count_error, held_out_alignment
+from blsp_kd.eval.alignment import KL_NAMES, cif_count_error, held_out_alignment
 from blsp_kd.models.blsp_kd import BlspKdModel
 from blsp_kd.models.encoder import min_clip_samples
 from blsp_kd.models.plora import enable_gradient_checkpointing
@@ -162,7 +162,9 @@ class Trainer:
                                                     self.total_steps)
         self.ddp_model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
         self.step, self.epoch, self.micro_batch = 0, 0, 0
-        self.best_kl = math.inf
+        if config.select_by not in KL_NAMES:
+            raise ValueError(f"train.select_by {config.select_by!r}: choose from {list(KL_NAMES)}")
+        self.best_kl = math.inf  # the lowest validation `select_by` so far
         self.trained_seconds = 0.0  # the training loop's time over this run and the runs it resumes
         if self.is_main:
             save_recipe(recipe, self.output_dir / "recipe.yaml")
@@ -302,7 +304,8 @@ class Trainer:
         return dict(zip(names, self.accelerator.reduce(means, "mean").tolist(), strict=True))
 
     def validate(self) -> dict:
-        """Held-out KD KL (τ = 1, true n) and CIF count error on the main process; keeps the best checkpoint."""
+        """Held-out KD KL (τ = 1, true n) and CIF count error on the main process; keeps the checkpoint with the
+        lowest `train.select_by` as `best`."""
         metrics = {}
         if self.is_main:
             data = self.recipe.data
@@ -311,8 +314,12 @@ class Trainer:
                                              self.feature_cache, data.default_instruction, data.max_audio_seconds,
                                              data.max_text_tokens, progress=self.recipe.train.progress)
             self.write_log("valid", metrics)
-            if metrics.get("kl", math.inf) < self.best_kl:
-                self.best_kl = metrics["kl"]
+            select_by = self.recipe.train.select_by
+            if select_by not in metrics:  # the conv adapter has no transcript positions
+                raise ValueError(f"train.select_by {select_by!r}: validation measures only "
+                                 f"{[name for name in KL_NAMES if name in metrics]} for this model")
+            if metrics[select_by] < self.best_kl:
+                self.best_kl = metrics[select_by]
                 save_atomically(self.output_dir / "best", self.model.save_pretrained)
         self.accelerator.wait_for_everyone()
         return metrics
