@@ -1,6 +1,6 @@
 """The held-out tables of the corpus8k reference run (docs/RESULTS.md): text path, cascade and the previously shipped
 model from EVAL/shipped-cascade; per seed the BLSP baseline (EVAL/blsp-fp32-s*, evaluated in fp32 like the others), stage 1 and + PLoRA (EVAL/seed*); mean and
-half-range over seeds. Repeat WER also by kind of sentence and by engine, and against the text path's answer.
+half-range over seeds; the same for stage 1 continued with token_ce 2 (EVAL/tce2-seed*). Repeat WER also by kind of sentence and by engine, and against the text path's answer.
 
 usage: python table8k.py [EVAL_FOLDER] [TEST_MANIFEST]"""
 import collections
@@ -75,17 +75,19 @@ for folder in sorted(root.glob("blsp-fp32-s*")):
         if "last" in result:
             rows.setdefault("BLSP baseline (last step)", []).append(row_values(result["last"], utts, "last"))
             seed_utts[f"BLSP last {folder.name[-2:]}"] = (utts, "last")
-for folder in sorted(root.glob("seed*")):
-    if (folder / "results.json").exists():
+# EVAL/seed*: the reference run; EVAL/tce2-seed*: stage 1 continued with token_ce 2 (run8k-tce2.sh, eighth session)
+for pattern, stage1, tag in (("seed*", "BLSP-KD stage 1", ""), ("tce2-seed*", "stage 1 + token_ce 2 (continued)", "tce2 ")):
+    for folder in sorted(root.glob(pattern)):
+        if not (folder / "results.json").exists():
+            continue
         result, utts = load(folder)
-        rows.setdefault("BLSP-KD stage 1", []).append(row_values(result["speech"], utts, "speech"))
-        seed_utts[f"stage 1 s{folder.name[-1]}"] = (utts, "speech")
-        if "plora" in result:
-            rows.setdefault("+ PLoRA", []).append(row_values(result["plora"], utts, "plora"))
-            seed_utts[f"+ PLoRA s{folder.name[-1]}"] = (utts, "plora")
-        if "encoder" in result:
-            rows.setdefault("+ PLoRA + encoder", []).append(row_values(result["encoder"], utts, "encoder"))
-            seed_utts[f"+ encoder s{folder.name[-1]}"] = (utts, "encoder")
+        seed = folder.name[-1]
+        rows.setdefault(stage1, []).append(row_values(result["speech"], utts, "speech"))
+        seed_utts[f"{tag}stage 1 s{seed}"] = (utts, "speech")
+        for system, label in (("plora", "+ PLoRA"), ("encoder", "+ PLoRA + encoder")):
+            if system in result:
+                rows.setdefault(f"{tag}{label}", []).append(row_values(result[system], utts, system))
+                seed_utts[f"{tag}{label} s{seed}"] = (utts, system)
 
 print("| system | seeds | repeat WER (corpus) | per-clip median | on fortunes | vs text answer | continuation BLEU | chrF | "
       "gap, transcript positions | gap, response positions | gap, all | CIF count error |")
