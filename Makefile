@@ -89,10 +89,12 @@ reference: corpus
 # The ablations of the reference run's stage 1 (issue #13), each on the same short budget and seeds, then scored on the
 # held-out split (repeat WER per kind of sentence, KL with own vs shuffled audio, CIF count error): both KL terms
 # (the reference), input KL only, response KL only, without speech_rms, token_ce 0 / 2 / 4, the encoder on
-# 30 s-padded input. Reruns resume (make ablations ABLATIONS="no-token-ce token-ce-2" runs some).
+# 30 s-padded input, post-CIF layers started from Whisper's decoder. Reruns resume (make ablations
+# ABLATIONS="no-token-ce token-ce-2" runs some).
 ABLATION_STEPS ?= 300
 ABLATION_SEEDS ?= 0 1
-ABLATIONS ?= both input-kl-only response-kl-only no-speech-rms no-token-ce token-ce-2 token-ce-4 padded-encoder
+ABLATIONS ?= both input-kl-only response-kl-only no-speech-rms no-token-ce token-ce-2 token-ce-4 padded-encoder \
+  whisper-decoder
 ablations: corpus
 	for seed in $(ABLATION_SEEDS); do for name in $(ABLATIONS); do \
 	  case $$name in \
@@ -104,6 +106,7 @@ ablations: corpus
 	    token-ce-2) extra="model.objective.loss_weights.token_ce=2";; \
 	    token-ce-4) extra="model.objective.loss_weights.token_ce=4";; \
 	    padded-encoder) extra="model.architecture.encoder_input=padded";; \
+	    whisper-decoder) extra="model.architecture.cformer.post_layers=whisper_decoder";; \
 	    *) echo "unknown ablation $$name"; exit 1;; \
 	  esac; \
 	  out=runs/ablations/$$name-s$$seed; \

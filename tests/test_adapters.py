@@ -69,9 +69,10 @@ def test_cformer_alpha_init_gives_a_sane_token_rate():
     assert 1.0 < tokens_per_second < 6.0
 
 
+@pytest.mark.parametrize("post_layers", ["encoder", "whisper_decoder"])
 @pytest.mark.parametrize("num_tokens", [torch.tensor([4, 9]), None])
-def test_cformer_is_batch_invariant(num_tokens):
-    cformer = tiny_cformer(alpha_bias_init=-1.0).eval()
+def test_cformer_is_batch_invariant(num_tokens, post_layers):
+    cformer = tiny_cformer(alpha_bias_init=-1.0, post_layers=post_layers).eval()
     hidden, frame_mask = padded_frames([23, 70])
     batch = cformer(hidden, frame_mask, num_tokens)
     alone = cformer(hidden[:1, :23], frame_mask[:1, :23], None if num_tokens is None else num_tokens[:1])
@@ -82,8 +83,9 @@ def test_cformer_is_batch_invariant(num_tokens):
     torch.testing.assert_close(batch.cif_weights[0, :n, :23], alone.cif_weights[0], atol=1e-5, rtol=0)
 
 
-def test_gradients_reach_every_cformer_parameter():
-    cformer = tiny_cformer().train()
+@pytest.mark.parametrize("post_layers", ["encoder", "whisper_decoder"])
+def test_gradients_reach_every_cformer_parameter(post_layers):
+    cformer = tiny_cformer(post_layers=post_layers).train()
     hidden, frame_mask = padded_frames([30, 18])
     hidden.requires_grad_(True)
     out = cformer(hidden, frame_mask, torch.tensor([5, 2]))
@@ -114,6 +116,47 @@ def test_cformer_rejects_wrong_width():
         tiny_cformer()(torch.randn(1, 5, ENCODER_DIM + 1), torch.ones(1, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match="num_heads"):
         CFormerConfig(encoder_dim=50, llm_dim=8, num_heads=4)
+
+
+def tiny_whisper_decoder(num_layers: int = 3, num_heads: int = 4, ffn_dim: int = 96):
+    from transformers import WhisperConfig, WhisperModel
+
+    torch.manual_seed(2)
+    config = WhisperConfig(d_model=ENCODER_DIM, encoder_layers=1, encoder_attention_heads=4, decoder_layers=num_layers,
+                           decoder_attention_heads=num_heads, decoder_ffn_dim=ffn_dim, vocab_size=64,
+                           pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+                           attn_implementation="eager")
+    decoder = WhisperModel(config).get_decoder().eval()
+    with torch.no_grad():  # Whisper's LayerNorms start at (1, 0): give them values a wrong copy would show
+        for name, parameter in decoder.named_parameters():
+            if "layer_norm" in name:
+                parameter.normal_()
+    return decoder
+
+
+def test_post_cif_decoder_layers_compute_what_whispers_decoder_layers_compute():
+    """post_layers: whisper_decoder + load_whisper_decoder: each post-CIF layer is its Whisper decoder layer without
+    the causal mask — same output for the same token vectors and frames — and Whisper's other layers are unused."""
+    decoder = tiny_whisper_decoder(num_layers=3)
+    cformer = tiny_cformer(post_layers="whisper_decoder", num_post_layers=2).eval()
+    cformer.load_whisper_decoder(decoder)
+    generator = torch.Generator().manual_seed(3)
+    tokens, frames = torch.randn(2, 6, ENCODER_DIM, generator=generator), torch.randn(2, 11, ENCODER_DIM,
+                                                                                   generator=generator)
+    not_causal = torch.zeros(2, 1, 6, 6)  # an additive mask of zeros: every token sees every token
+    for ours, theirs in zip(cformer.post_layers, decoder.layers, strict=False):
+        with torch.no_grad():
+            expected = theirs(tokens, attention_mask=not_causal, encoder_hidden_states=frames)
+            expected = expected[0] if isinstance(expected, tuple) else expected
+            torch.testing.assert_close(ours(tokens, frames), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"num_heads 4 \(Whisper's decoder: 6\)"):
+        tiny_cformer(post_layers="whisper_decoder").load_whisper_decoder(tiny_whisper_decoder(num_heads=6))
+    with pytest.raises(ValueError, match=r"num_post_layers 2 \(Whisper's decoder: 1\)"):
+        tiny_cformer(post_layers="whisper_decoder").load_whisper_decoder(tiny_whisper_decoder(num_layers=1))
+    with pytest.raises(ValueError, match="post_layers is not 'whisper_decoder'"):
+        tiny_cformer().load_whisper_decoder(decoder)
+    with pytest.raises(ValueError, match="post_layers 'decoder'"):
+        tiny_cformer(post_layers="decoder")
 
 
 def tiny_conv() -> ConvSubsampler:

@@ -452,3 +452,25 @@ def test_best_is_the_checkpoint_with_the_lowest_selected_validation_kl(select_by
     with pytest.raises(ValueError, match="train.select_by 'loss'"):
         run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
             tiny_setup, tmp_path / "refused", **{"train.select_by": "loss"})))
+
+
+def test_post_cif_decoder_layers_start_from_whispers_decoder_and_a_checkpoint_keeps_its_own(tiny_setup, tmp_path):
+    """cformer.post_layers: whisper_decoder — a new model's post-CIF layers are Whisper's decoder layers; training
+    moves them; the saved model loads back with its trained weights, not Whisper's."""
+    from blsp_kd.models.blsp_kd import BlspKdModel
+    from blsp_kd.models.pretrained import load_whisper_decoder
+
+    settings = {"model.architecture.cformer.post_layers": "whisper_decoder", "train.max_steps": 2,
+                "model.architecture.cformer.num_post_layers": 1, "model.architecture.cformer.ffn_dim": 64,
+                "train.eval_every": 0}  # the tiny Whisper: one decoder layer, 4 heads, FFN 64
+    recipe = load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(tiny_setup, tmp_path / "run",
+                                                                                    **settings))
+    whisper_layer = load_whisper_decoder(tiny_setup["whisper"]).layers[0]
+    assert torch.equal(BlspKdModel.from_config(recipe.model).adapter.post_layers[0].linear1.weight,
+                       whisper_layer.fc1.weight)
+    trained = run_in_process(recipe).model.adapter.state_dict()
+    assert not torch.equal(trained["post_layers.0.linear1.weight"], whisper_layer.fc1.weight)
+    loaded = BlspKdModel.from_pretrained(tmp_path / "run" / "final").adapter.state_dict()
+    assert loaded.keys() == trained.keys()
+    for name, tensor in trained.items():
+        assert torch.equal(loaded[name], tensor), name

@@ -7,6 +7,11 @@ CFormer (METHOD §1), one vector per transcript token:
         ─► CIF on the other D − 1 channels ─► n vectors [B, N, D−1] ─► Linear(D−1 → D)
         ─► post-CIF transformer layers (token padding mask) ─► LayerNorm + Linear(D → llm_dim)
 
+    With `post_layers: whisper_decoder` the post-CIF layers are Whisper decoder layers instead (self-attention over
+    the token vectors, not causal; cross-attention to the Whisper encoder's frames; FFN), initialised from the first
+    layers of Whisper's own decoder (`load_whisper_decoder`): the cross-attention that reads words from the frames
+    for Whisper's 680k-hour decoder, here reading them for the vector that stands for each token.
+
 ConvSubsampler, the BLSP v1 baseline: three Conv1d (kernel 5, stride 2) + GELU ≈ 8× fewer frames, then a
 bottleneck MLP. It does not give one vector per token, so it supports response losses only.
 
@@ -47,17 +52,25 @@ class CFormerConfig:
     # sigmoid(−3) ≈ 0.047 per frame ≈ 2.4 tokens/s at 50 frames/s, the order of LLM tokens per second of speech
     # (≈ 2.5–4), so the CIF quantity loss starts small. A bias of 0 would start at ≈ 25 tokens/s.
     alpha_bias_init: float = -3.0
+    post_layers: str = "encoder"  # "encoder": self-attention + FFN | "whisper_decoder": + cross-attention to the
+    # frames, initialised from Whisper's decoder (its heads and FFN width must match num_heads and ffn_dim)
 
     def __post_init__(self):
+        if self.post_layers not in POST_LAYERS:
+            raise ValueError(f"CFormerConfig: post_layers {self.post_layers!r}; choose from {list(POST_LAYERS)}")
         if self.encoder_dim is not None and self.encoder_dim % self.num_heads != 0:
             raise ValueError(
                 f"CFormerConfig: encoder_dim {self.encoder_dim} is not divisible by num_heads {self.num_heads}"
             )
 
 
-def transformer_layers(config: CFormerConfig, num_layers: int) -> nn.ModuleList:
+POST_LAYERS = {"encoder": nn.TransformerEncoderLayer, "whisper_decoder": nn.TransformerDecoderLayer}
+
+
+def transformer_layers(config: CFormerConfig, num_layers: int, layer_class=nn.TransformerEncoderLayer) -> nn.ModuleList:
+    """Pre-LN layers with GELU, as Whisper's: encoder layers, or decoder layers (+ cross-attention)."""
     return nn.ModuleList(
-        nn.TransformerEncoderLayer(
+        layer_class(
             d_model=config.encoder_dim,
             nhead=config.num_heads,
             dim_feedforward=config.ffn_dim or 4 * config.encoder_dim,
@@ -80,7 +93,7 @@ class CFormer(nn.Module):
         self.pre_layers = transformer_layers(config, config.num_pre_layers)
         self.alpha_bias = nn.Parameter(torch.tensor(config.alpha_bias_init))
         self.cif_proj = nn.Linear(dim - 1, dim)
-        self.post_layers = transformer_layers(config, config.num_post_layers)
+        self.post_layers = transformer_layers(config, config.num_post_layers, POST_LAYERS[config.post_layers])
         self.out_norm = nn.LayerNorm(dim)
         self.out_proj = nn.Linear(dim, config.llm_dim)
 
@@ -115,7 +128,11 @@ class CFormer(nn.Module):
 
         tokens = self.cif_proj(integrated.vectors)
         for layer in self.post_layers:
-            tokens = layer(tokens, src_key_padding_mask=~integrated.mask)
+            if isinstance(layer, nn.TransformerDecoderLayer):  # cross-attention to the encoder's frames
+                tokens = layer(tokens, hidden, tgt_key_padding_mask=~integrated.mask,
+                               memory_key_padding_mask=~frame_mask)
+            else:
+                tokens = layer(tokens, src_key_padding_mask=~integrated.mask)
         embeds = self.out_proj(self.out_norm(tokens)) * integrated.mask[..., None]
         return AdapterOutput(
             embeds=embeds,
@@ -124,6 +141,36 @@ class CFormer(nn.Module):
             alpha_sum=integrated.alpha_sum,
             cif_weights=integrated.weights,
         )
+
+
+    def load_whisper_decoder(self, decoder: nn.Module) -> None:
+        """Copy the first num_post_layers layers of a Whisper decoder (transformers' WhisperDecoder) into the
+        post-CIF decoder layers. Whisper's k projections have no bias: theirs here start at 0."""
+        config, first = self.config, decoder.layers[0]
+        ours_theirs = {"num_post_layers": (config.num_post_layers, len(decoder.layers)),
+                       "num_heads": (config.num_heads, first.self_attn.num_heads),
+                       "ffn_dim": (config.ffn_dim or 4 * config.encoder_dim, first.fc1.out_features),
+                       "encoder_dim": (config.encoder_dim, first.fc1.in_features)}
+        wrong = [f"{name} {ours} (Whisper's decoder: {theirs})" for name, (ours, theirs) in ours_theirs.items()
+                 if (ours > theirs if name == "num_post_layers" else ours != theirs)]
+        if config.post_layers != "whisper_decoder":
+            wrong = ["post_layers is not 'whisper_decoder'"]
+        if wrong:
+            raise ValueError("the CFormer's post-CIF layers cannot start from this Whisper decoder: "
+                             + ", ".join(wrong))
+        with torch.no_grad():
+            for target, source in zip(self.post_layers, decoder.layers, strict=False):
+                for ours, theirs in ((target.self_attn, source.self_attn),
+                                     (target.multihead_attn, source.encoder_attn)):
+                    q, k, v = theirs.q_proj, theirs.k_proj, theirs.v_proj
+                    ours.in_proj_weight.copy_(torch.cat([q.weight, k.weight, v.weight]))
+                    ours.in_proj_bias.copy_(torch.cat([q.bias, torch.zeros_like(v.bias), v.bias]))
+                    ours.out_proj.load_state_dict(theirs.out_proj.state_dict())
+                pairs = ((target.norm1, source.self_attn_layer_norm), (target.norm2, source.encoder_attn_layer_norm),
+                         (target.norm3, source.final_layer_norm), (target.linear1, source.fc1),
+                         (target.linear2, source.fc2))
+                for ours, theirs in pairs:
+                    ours.load_state_dict(theirs.state_dict())
 
 
 @contextmanager

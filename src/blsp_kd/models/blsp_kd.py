@@ -117,16 +117,28 @@ class BlspKdModel(nn.Module):
         self.freeze_base_models()
 
     @classmethod
-    def from_config(cls, config: BlspKdConfig, dtype: torch.dtype | None = None) -> "BlspKdModel":
+    def from_config(cls, config: BlspKdConfig, dtype: torch.dtype | None = None,
+                    initialise: bool = True) -> "BlspKdModel":
         """Load the base models named in the config (the embedded default, a folder or a hub id) in the config's
         precision, or in `dtype` when given (training loads them in fp32 and stores the frozen weights in the
-        precision itself: `store_frozen_weights`)."""
-        from blsp_kd.models.pretrained import load_llm, load_whisper_encoder, resolve_precision
+        precision itself: `store_frozen_weights`). initialise: start the adapter weights that come from a base
+        model from it (a CFormer with `post_layers: whisper_decoder`); `from_pretrained` loads its own instead."""
+        from blsp_kd.models.pretrained import (
+            load_llm,
+            load_whisper_decoder,
+            load_whisper_encoder,
+            resolve_precision,
+        )
 
         dtype = dtype or resolve_precision(config.precision)
-        encoder, feature_extractor = load_whisper_encoder(config.architecture.whisper, dtype=dtype)
-        llm, tokenizer = load_llm(config.architecture.llm, dtype=dtype)
-        return cls(config, encoder, feature_extractor, llm, tokenizer).eval()  # training calls .train() itself
+        architecture = config.architecture
+        encoder, feature_extractor = load_whisper_encoder(architecture.whisper, dtype=dtype)
+        llm, tokenizer = load_llm(architecture.llm, dtype=dtype)
+        model = cls(config, encoder, feature_extractor, llm, tokenizer).eval()  # training calls .train() itself
+        if initialise and getattr(architecture.adapter_config, "post_layers", None) == "whisper_decoder":
+            model.adapter.load_whisper_decoder(load_whisper_decoder(architecture.whisper))  # in fp32, as it trains
+            match_embedding_scale(model.adapter, llm.get_input_embeddings().weight)  # again, for the new layers
+        return model
 
     def freeze_base_models(self) -> None:
         """The LLM is frozen (PLoRA weights excepted); the encoder only trains when the config says so."""
@@ -412,7 +424,7 @@ class BlspKdModel(nn.Module):
         config = BlspKdConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
         if precision is not None:
             config = replace(config, precision=precision)
-        model = cls.from_config(config)
+        model = cls.from_config(config, initialise=False)
         model.load_weights(directory)
         return model
 

@@ -234,6 +234,14 @@ def load_whisper_encoder(name: str = EMBEDDED, dtype: torch.dtype = torch.float3
     return encoder.eval(), WhisperFeatureExtractor.from_pretrained(checkpoint)
 
 
+def load_whisper_decoder(name: str = EMBEDDED, dtype: torch.dtype = torch.float32):
+    """Whisper's decoder (transformers' WhisperDecoder) in eval mode: the start of a CFormer whose post-CIF layers
+    are decoder layers (`post_layers: whisper_decoder`)."""
+    from transformers import WhisperModel
+
+    return WhisperModel.from_pretrained(whisper_checkpoint(name), dtype=dtype).get_decoder().eval()
+
+
 # -------------------------------------------------------------------------------------------------------------- LLM
 
 

@@ -1,7 +1,8 @@
 # The stage-1 ablations on corpus8k (issue #13), as `make ablations` runs them (300 steps, seeds 0 1), two seeds side
-# by side with one thread each. Code: /work/ref/code4 = 86cea4e. Reruns resume (max_steps; evaluations skip if done).
+# by side with one thread each. Code: /work/ref/code4 = 86cea4e (CODE=… for a later snapshot: whisper-decoder needs
+# one from the eighth session). Reruns resume (max_steps; evaluations skip if done).
 cd /work/ref
-export PYTHONPATH=/work/ref/code4/src OMP_NUM_THREADS=1
+export PYTHONPATH=${CODE:-/work/ref/code4}/src OMP_NUM_THREADS=1
 B=/work/main/.venv/bin/blsp-kd
 D="data.train=[data/corpus8k/train.responses.jsonl] data.valid=data/corpus8k/valid.responses.jsonl"
 NAMES=${NAMES:-"both token-ce-2 no-token-ce input-kl-only response-kl-only no-speech-rms padded-encoder"}
@@ -16,6 +17,7 @@ run_seed() {
       no-token-ce) extra="model.objective.loss_weights.token_ce=0";;
       token-ce-2) extra="model.objective.loss_weights.token_ce=2";;
       token-ce-4) extra="model.objective.loss_weights.token_ce=4";;  # added after the first runs, as in the Makefile
+      whisper-decoder) extra="model.architecture.cformer.post_layers=whisper_decoder";;  # eighth session (code5)
       padded-encoder) extra="model.architecture.encoder_input=padded"
         # seed 1 waits for seed 0 to build the padded feature cache
         if [ $s = 1 ]; then until grep -q "training for" logs/abl-padded-encoder-s0.log 2>/dev/null; do sleep 20; done; fi;;
