@@ -2,6 +2,10 @@
 # steps) with token_ce 2 — the ablations' strongest lever — at half the learning rate, on a fresh cosine schedule
 # that decays within the budget; then PLoRA from its best and the held-out evaluation, as in run8k-resume.sh.
 # Two seeds side by side, one thread each. Code: /work/ref/code5 = 65307ca. Reruns resume.
+# As run: started with STEPS=1900; at step 500 validation KL was still above the start (the restart's lr), and the
+# budget would have stopped it at ~1,350 steps with the lr at ~40 % of its peak, so at step 700 both runs were
+# stopped after their checkpoint and resumed with `STEPS=1350 bash run8k-tce2.sh` (the cosine then decays to 0
+# within the budget; the lr at step 700 moves from 3.6e-4 to 2.5e-4; everything else resumes exactly).
 cd /work/ref
 export PYTHONPATH=/work/ref/code5/src OMP_NUM_THREADS=1
 B=/work/main/.venv/bin/blsp-kd
