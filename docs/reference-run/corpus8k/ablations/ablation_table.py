@@ -12,7 +12,8 @@ root = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/ref/ablations8k")
 base = Path(sys.argv[2] if len(sys.argv) > 2 else "/work/ref/eval8k/shipped-cascade")
 manifest_path = sys.argv[3] if len(sys.argv) > 3 else "/work/ref/data/corpus8k/test.responses.jsonl"
 manifest = {r["id"]: r for r in map(json.loads, open(manifest_path))}
-NAMES = ["both", "input-kl-only", "response-kl-only", "no-speech-rms", "no-token-ce", "token-ce-2", "padded-encoder"]
+NAMES = ["both", "input-kl-only", "response-kl-only", "no-speech-rms", "no-token-ce", "token-ce-2", "token-ce-4",
+         "padded-encoder", "whisper-decoder"]
 text_answers = {u["id"]: u["output"] for u in map(json.loads, open(base / "utterances.jsonl"))
                 if u["system"] == "text" and u["task"] == "repeat"}
 
