@@ -142,22 +142,22 @@ class CFormer(nn.Module):
             cif_weights=integrated.weights,
         )
 
-
     def load_whisper_decoder(self, decoder: nn.Module) -> None:
         """Copy the first num_post_layers layers of a Whisper decoder (transformers' WhisperDecoder) into the
         post-CIF decoder layers. Whisper's k projections have no bias: theirs here start at 0."""
         config, first = self.config, decoder.layers[0]
-        ours_theirs = {"num_post_layers": (config.num_post_layers, len(decoder.layers)),
-                       "num_heads": (config.num_heads, first.self_attn.num_heads),
-                       "ffn_dim": (config.ffn_dim or 4 * config.encoder_dim, first.fc1.out_features),
-                       "encoder_dim": (config.encoder_dim, first.fc1.in_features)}
-        wrong = [f"{name} {ours} (Whisper's decoder: {theirs})" for name, (ours, theirs) in ours_theirs.items()
-                 if (ours > theirs if name == "num_post_layers" else ours != theirs)]
+        problem = "the CFormer's post-CIF layers cannot start from this Whisper decoder: "
         if config.post_layers != "whisper_decoder":
-            wrong = ["post_layers is not 'whisper_decoder'"]
+            raise ValueError(problem + "post_layers is not 'whisper_decoder'")
+        must_match = {"num_heads": (config.num_heads, first.self_attn.num_heads),
+                      "ffn_dim": (config.ffn_dim or 4 * config.encoder_dim, first.fc1.out_features),
+                      "encoder_dim": (config.encoder_dim, first.fc1.in_features)}
+        wrong = [f"{name} {ours} (Whisper's decoder: {theirs})" for name, (ours, theirs) in must_match.items()
+                 if ours != theirs]
+        if config.num_post_layers > len(decoder.layers):
+            wrong.append(f"num_post_layers {config.num_post_layers} (Whisper's decoder: {len(decoder.layers)})")
         if wrong:
-            raise ValueError("the CFormer's post-CIF layers cannot start from this Whisper decoder: "
-                             + ", ".join(wrong))
+            raise ValueError(problem + ", ".join(wrong))
         with torch.no_grad():
             for target, source in zip(self.post_layers, decoder.layers, strict=False):
                 for ours, theirs in ((target.self_attn, source.self_attn),

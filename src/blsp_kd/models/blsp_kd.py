@@ -96,7 +96,9 @@ def place_speech(token_embeds: Tensor, speech_mask: Tensor, speech: AdapterOutpu
 
 
 class BlspKdModel(nn.Module):
-    def __init__(self, config: BlspKdConfig, whisper_encoder: nn.Module, feature_extractor, llm: nn.Module, tokenizer):
+    def __init__(self, config: BlspKdConfig, whisper_encoder: nn.Module, feature_extractor, llm: nn.Module, tokenizer,
+                 whisper_decoder: nn.Module | None = None):
+        """whisper_decoder: where a CFormer with `post_layers: whisper_decoder` starts its post-CIF layers."""
         super().__init__()
         self.config = config
         self.encoder = SpeechEncoder(whisper_encoder, config.architecture.encoder_input)
@@ -108,6 +110,8 @@ class BlspKdModel(nn.Module):
         adapter_config = replace(architecture.adapter_config, encoder_dim=self.encoder.dim,
                                  llm_dim=llm.config.hidden_size)
         self.adapter = build_adapter(architecture.adapter, adapter_config)
+        if whisper_decoder is not None:
+            self.adapter.load_whisper_decoder(whisper_decoder)
         match_embedding_scale(self.adapter, llm.get_input_embeddings().weight)
         self.plora_config = architecture.plora
         if self.plora_config is not None:
@@ -134,11 +138,11 @@ class BlspKdModel(nn.Module):
         architecture = config.architecture
         encoder, feature_extractor = load_whisper_encoder(architecture.whisper, dtype=dtype)
         llm, tokenizer = load_llm(architecture.llm, dtype=dtype)
-        model = cls(config, encoder, feature_extractor, llm, tokenizer).eval()  # training calls .train() itself
+        decoder = None
         if initialise and getattr(architecture.adapter_config, "post_layers", None) == "whisper_decoder":
-            model.adapter.load_whisper_decoder(load_whisper_decoder(architecture.whisper))  # in fp32, as it trains
-            match_embedding_scale(model.adapter, llm.get_input_embeddings().weight)  # again, for the new layers
-        return model
+            decoder = load_whisper_decoder(architecture.whisper)  # in fp32, as the adapter trains
+        model = cls(config, encoder, feature_extractor, llm, tokenizer, decoder)
+        return model.eval()  # training calls .train() itself
 
     def freeze_base_models(self) -> None:
         """The LLM is frozen (PLoRA weights excepted); the encoder only trains when the config says so."""
