@@ -1,6 +1,8 @@
 """The held-out tables of the corpus8k reference run (docs/RESULTS.md): text path, cascade and the previously shipped
 model from EVAL/shipped-cascade; per seed the BLSP baseline (EVAL/blsp-fp32-s*, evaluated in fp32 like the others), stage 1 and + PLoRA (EVAL/seed*); mean and
-half-range over seeds; the same for stage 1 continued with token_ce 2 (EVAL/tce2-seed*). Repeat WER also by kind of sentence and by engine, and against the text path's answer.
+half-range over seeds; the same for stage 1 continued with token_ce 2 (EVAL/tce2-seed*) and for stage 1 with
+Whisper-decoder post-CIF layers and token_ce 2 (EVAL/wd-tce2-seed*). Repeat WER also by kind of sentence and by engine, against the text path's answer, and split into
+substitutions, deletions and insertions.
 
 usage: python table8k.py [EVAL_FOLDER] [TEST_MANIFEST]"""
 import collections
@@ -9,7 +11,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from blsp_kd.eval.metrics import error_rate
+import jiwer
+
+from blsp_kd.eval.metrics import error_rate, normalize
 
 root = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/ref/eval8k")
 manifest_path = sys.argv[2] if len(sys.argv) > 2 else "/work/ref/data/corpus8k/test.responses.jsonl"
@@ -26,7 +30,8 @@ def repeat_pairs(utts, system, key=lambda record: None):
     for u in utts:
         if u["system"] == system and u["task"] == "repeat":
             group = groups[key(manifest[u["id"]])]
-            group[0].append(u["reference"]); group[1].append(u["output"])
+            group[0].append(u["reference"])
+            group[1].append(u["output"])
     return groups
 
 
@@ -75,8 +80,10 @@ for folder in sorted(root.glob("blsp-fp32-s*")):
         if "last" in result:
             rows.setdefault("BLSP baseline (last step)", []).append(row_values(result["last"], utts, "last"))
             seed_utts[f"BLSP last {folder.name[-2:]}"] = (utts, "last")
-# EVAL/seed*: the reference run; EVAL/tce2-seed*: stage 1 continued with token_ce 2 (run8k-tce2.sh, eighth session)
-for pattern, stage1, tag in (("seed*", "BLSP-KD stage 1", ""), ("tce2-seed*", "stage 1 + token_ce 2 (continued)", "tce2 ")):
+# EVAL/seed*: the reference run; EVAL/tce2-seed*: stage 1 continued with token_ce 2 (run8k-tce2.sh, eighth session);
+# EVAL/wd-tce2-seed*: stage 1 from scratch with Whisper-decoder post-CIF layers and token_ce 2 (run8k-wd.sh, ninth)
+for pattern, stage1, tag in (("seed*", "BLSP-KD stage 1", ""), ("tce2-seed*", "stage 1 + token_ce 2 (continued)", "tce2 "),
+                             ("wd-tce2-seed*", "stage 1, Whisper-decoder layers + token_ce 2", "wd ")):
     for folder in sorted(root.glob(pattern)):
         if not (folder / "results.json").exists():
             continue
@@ -104,3 +111,19 @@ for title, key in (("kind of sentence", lambda record: record.get("source")), ("
     for label, (utts, system) in seed_utts.items():
         groups = repeat_pairs(utts, system, key)
         print(label, {group: f"{error_rate(*pairs)['wer']:.2f} (n={len(pairs[0])})" for group, pairs in sorted(groups.items())})
+
+
+def error_components(pairs):
+    """Substitutions, deletions and insertions per transcript word (their sum is the corpus WER), normalised as the
+    WER is: insertions are what an answer says beyond the sentence (an answer instead of a repeat, a run-on)."""
+    counts = collections.Counter()
+    for reference, hypothesis in zip(*pairs, strict=True):
+        words = jiwer.process_words(normalize(reference), normalize(hypothesis))
+        counts.update(S=words.substitutions, D=words.deletions, I=words.insertions, N=words.substitutions + words.deletions + words.hits)
+    return " ".join(f"{kind} {counts[kind] / counts['N']:.3f}" for kind in "SDI")
+
+
+print("\nrepeat WER = substitutions + deletions + insertions per transcript word (all clips | fortunes):")
+for label, (utts, system) in {"text": (base_utts, "text"), "cascade": (base_utts, "cascade"), **seed_utts}.items():
+    by_source = repeat_pairs(utts, system, lambda record: record.get("source"))
+    print(label, "|", error_components(repeat_pairs(utts, system)[None]), "|", error_components(by_source["fortunes"]))
