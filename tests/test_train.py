@@ -474,3 +474,40 @@ def test_post_cif_decoder_layers_start_from_whispers_decoder_and_a_checkpoint_ke
     assert loaded.keys() == trained.keys()
     for name, tensor in trained.items():
         assert torch.equal(loaded[name], tensor), name
+
+
+def test_a_stage_2_recipe_that_does_not_build_the_checkpoints_architecture_is_refused_with_the_fix(tiny_setup, tmp_path,
+                                                                                                   capsys):
+    """train.init_from a stage 1 with Whisper-decoder post-CIF layers, into the stage-2 recipe (encoder post-CIF
+    layers): a one-line error before the model is built, naming the overrides that make the recipe build stage 1's
+    adapter; with them, stage 2 starts from stage 1's trained layers (at lr 0 it keeps them) and adds PLoRA."""
+    from accelerate.state import AcceleratorState
+
+    from blsp_kd import cli
+
+    stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
+    decoder = {"model.architecture.cformer.post_layers": "whisper_decoder", "model.architecture.cformer.ffn_dim": 64,
+               "model.architecture.cformer.num_post_layers": 1}
+    first = run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, stage1, **decoder, **{"train.max_steps": 1, "train.eval_every": 0})))
+    settings = tiny_overrides(tiny_setup, stage2, **{"train.init_from": str(stage1 / "final"), "train.max_steps": 1,
+                                                     "train.eval_every": 0, "train.lr": 0.0})
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        code = cli.main(["train", "--recipe", "default-stage2", *settings])
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"error: train.init_from {stage1 / 'final'} was trained with another architecture")
+    overrides = error.split("; add: ")[1].split()
+    assert sorted(overrides) == sorted(f"{key}={value}" for key, value in decoder.items())
+    assert not (stage2 / "log.jsonl").exists() or "building the model" not in (stage2 / "log.jsonl").read_text()
+
+    second = run_in_process(load_recipe(REPO / "recipes" / "default-stage2.yaml", settings + overrides))
+    assert second.step == 1 and second.model.config.architecture.plora is not None
+    trained = first.model.adapter.state_dict()
+    started = second.model.adapter.state_dict()  # at lr 0: what stage 2 started from
+    assert started.keys() == trained.keys() and "post_layers.0.multihead_attn.in_proj_weight" in started
+    for name, tensor in trained.items():
+        assert torch.equal(started[name], tensor), name

@@ -21,6 +21,7 @@ from blsp_kd.cli.prepare import add_prepare_parser
 from blsp_kd.data.manifest import NoUsableRecords
 from blsp_kd.demo import DemoConfig
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
+from blsp_kd.models.config import ArchitectureMismatch
 from blsp_kd.models.pretrained import EMBEDDED, PRECISION_CHOICES, MissingModelPackage
 from blsp_kd.serve.model import ModelNotFound
 
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (MissingModelPackage, NoUsableRecords, ModelNotFound) as error:
+    except (MissingModelPackage, NoUsableRecords, ModelNotFound, ArchitectureMismatch) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -61,6 +61,11 @@ def checkpoint_folder(name_or_folder: str | Path) -> Path:
     return folder
 
 
+def read_config(name_or_folder: str | Path) -> BlspKdConfig:
+    """The config of a checkpoint folder or a shipped model (`checkpoint_folder`), without loading any weights."""
+    return BlspKdConfig.from_dict(json.loads((checkpoint_folder(name_or_folder) / CONFIG_FILE).read_text()))
+
+
 @dataclass
 class BlspKdOutput:
     loss: Tensor  # weighted total
@@ -425,7 +430,7 @@ class BlspKdModel(nn.Module):
         """A folder written by `save_pretrained`, or a shipped model's name ('default'), with its base models in
         the checkpoint's precision, or in `precision` (fp32 | bf16 | fp16 | auto) when given."""
         directory = checkpoint_folder(directory)
-        config = BlspKdConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
+        config = read_config(directory)
         if precision is not None:
             config = replace(config, precision=precision)
         model = cls.from_config(config, initialise=False)

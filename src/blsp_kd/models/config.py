@@ -46,6 +46,34 @@ class ArchitectureConfig:
         return getattr(self, self.adapter)
 
 
+class ArchitectureMismatch(ValueError):
+    """A checkpoint's trained weights belong to another architecture than the one a recipe builds."""
+
+
+# What a trained adapter's weights do not depend on: a stage may change them.
+STAGE_SETTINGS = frozenset({"plora", "train_encoder", "dropout", "alpha_bias_init"})
+
+
+def architecture_overrides(trained: ArchitectureConfig, recipe: ArchitectureConfig) -> list[str]:
+    """The overrides (`model.architecture.cformer.post_layers=whisper_decoder`, ...) that make `recipe` build the
+    architecture whose weights `trained` describes: base models, adapter and its settings, encoder input. PLoRA, an
+    unfrozen encoder, dropout and initialisation may differ between stages (stage 2 adds PLoRA to stage 1's
+    adapter). Empty when the checkpoint's weights fit the recipe's model."""
+    def settings(architecture: ArchitectureConfig) -> dict:
+        flat = {key: value for key, value in asdict(architecture).items()
+                if key not in STAGE_SETTINGS and key not in ADAPTERS}
+        adapter = asdict(architecture.adapter_config)
+        return flat | {f"{architecture.adapter}.{key}": value for key, value in adapter.items()
+                       if key not in STAGE_SETTINGS}
+
+    def override_value(value) -> str:
+        return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+    wanted, built = settings(trained), settings(recipe)
+    return [f"model.architecture.{key}={override_value(value)}" for key, value in wanted.items()
+            if built.get(key, object()) != value]
+
+
 @dataclass
 class PromptConfig:
     user_template: str = DEFAULT_USER_TEMPLATE

@@ -28,7 +28,8 @@ from blsp_kd.data.dataset import speech_loader, text_example
 from blsp_kd.data.features import FeatureCache
 from blsp_kd.data.manifest import filter_by_text_tokens, mix_manifests, read_manifest, require_records
 from blsp_kd.eval.alignment import KL_NAMES, cif_count_error, held_out_alignment
-from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.blsp_kd import BlspKdModel, read_config
+from blsp_kd.models.config import ArchitectureMismatch, architecture_overrides
 from blsp_kd.models.encoder import min_clip_samples
 from blsp_kd.models.plora import enable_gradient_checkpointing
 from blsp_kd.models.pretrained import blsp_home, resolve_precision
@@ -127,6 +128,11 @@ class Trainer:
         self.tensorboard = SummaryWriter(self.output_dir / "tensorboard") if self.is_main else None
         set_seed(config.seed)
         architecture = recipe.model.architecture
+        if config.init_from:  # before minutes go into building a model the checkpoint would not fit
+            overrides = architecture_overrides(read_config(config.init_from).architecture, architecture)
+            if overrides:
+                raise ArchitectureMismatch(f"train.init_from {config.init_from} was trained with another architecture "
+                                           f"than the recipe's; add: {' '.join(overrides)}")
         self.log(f"building the model ({architecture.whisper} → {architecture.adapter} → {architecture.llm})")
         model = BlspKdModel.from_config(recipe.model, dtype=torch.float32)  # fp32 for what trains; frozen: below
         if config.init_from:
