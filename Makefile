@@ -62,8 +62,9 @@ corpus: setup
 # encoder), then the held-out table of the seed's four models beside the text path and the cascade. Every training
 # resumes from its last checkpoint and stops at its steps or its minutes, counted over its resumptions: rerun
 # `make reference` after a kill or a session's end until it is done. The budgets are the run's on a 2-core CPU:
-# stage 1 2,600 steps (≈ 126 one-thread minutes), the baseline the same minutes on its recipe's 4,000-step schedule,
-# stage 2 10 minutes each. Elsewhere, set REFERENCE_MINUTES to your stage 1's minutes (on a GPU raise the batch and
+# stage 1 126 one-thread minutes on a 2,600-step schedule (≈ 2,200 steps with the recipe's Whisper-decoder post-CIF
+# layers; 2,600 with the encoder layers it had before), the baseline the same minutes on its recipe's 4,000-step
+# schedule, stage 2 10 minutes each. Elsewhere, set REFERENCE_MINUTES to your stage 1's minutes (on a GPU raise the batch and
 # the steps too).
 REFERENCE_STEPS ?= 2600
 REFERENCE_MINUTES ?= 126
@@ -74,7 +75,7 @@ reference: corpus
 	for seed in $(REFERENCE_SEEDS); do \
 	  out=runs/reference-s$$seed; \
 	  $(BIN)/blsp-kd train --recipe reference-stage1 $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out/stage1 \
-	    train.max_steps=$(REFERENCE_STEPS) || exit 1; \
+	    train.max_steps=$(REFERENCE_STEPS) train.max_minutes=$(REFERENCE_MINUTES) || exit 1; \
 	  $(BIN)/blsp-kd train --recipe reference-blsp $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out/blsp \
 	    train.max_minutes=$(REFERENCE_MINUTES) || exit 1; \
 	  for stage2 in plora encoder; do \
@@ -90,7 +91,9 @@ reference: corpus
 # held-out split (repeat WER per kind of sentence, KL with own vs shuffled audio, CIF count error): both KL terms
 # (the reference), input KL only, response KL only, without speech_rms, token_ce 0 / 2 / 4, the encoder on
 # 30 s-padded input, post-CIF layers started from Whisper's decoder. Reruns resume (make ablations
-# ABLATIONS="no-token-ce token-ce-2" runs some).
+# ABLATIONS="no-token-ce token-ce-2" runs some). The base is the reference stage 1 as the ablations ran it (encoder
+# post-CIF layers, token_ce 0.5), before the two winners became the reference recipe's.
+ABLATION_BASE = model.architecture.cformer.post_layers=encoder model.objective.loss_weights.token_ce=0.5
 ABLATION_STEPS ?= 300
 ABLATION_SEEDS ?= 0 1
 ABLATIONS ?= both input-kl-only response-kl-only no-speech-rms no-token-ce token-ce-2 token-ce-4 padded-encoder \
@@ -111,7 +114,7 @@ ablations: corpus
 	  esac; \
 	  out=runs/ablations/$$name-s$$seed; \
 	  $(BIN)/blsp-kd train --recipe reference-stage1 $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out \
-	    train.max_steps=$(ABLATION_STEPS) $$extra || exit 1; \
+	    train.max_steps=$(ABLATION_STEPS) $(ABLATION_BASE) $$extra || exit 1; \
 	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 --precision fp32 \
 	    --systems speech --tasks repeat,alignment --latency-clips 0 --group-by source --model $$out/best \
 	    --train-manifest $(CORPUS_DIR)/train.responses.jsonl \

@@ -60,13 +60,22 @@ def test_the_sectioned_config_round_trips_through_json():
     assert BlspKdConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
+# The reference recipes' post-CIF layers start from Whisper's decoder since the ninth session, stage 1 at token_ce 2
+# (docs/RESULTS.md); the first reference run had encoder layers and token_ce 0.5.
+CHANGED_SINCE_THE_FIRST_REFERENCE_RUN = {
+    "reference-stage1": ["model.architecture.cformer.post_layers=encoder", "model.objective.loss_weights.token_ce=0.5"],
+    "reference-stage2-plora": ["model.architecture.cformer.post_layers=encoder"],
+    "reference-stage2-encoder": ["model.architecture.cformer.post_layers=encoder"],
+}
+
+
 @pytest.mark.parametrize("run", ["reference-stage1", "reference-stage2-plora", "reference-stage2-encoder",
                                  "reference-blsp"])
 def test_a_run_folders_flat_recipe_reads_as_the_shipped_recipe(run):
     """docs/reference-run/RUN/recipe.yaml was written with a flat `model`; it describes the same model as the shipped
-    recipe of that name in the sectioned layout."""
+    recipe of that name in the sectioned layout, with the settings the recipe changed since set back."""
     old = load_recipe(REPO / "docs" / "reference-run" / run / "recipe.yaml")
-    assert old.model == load_recipe(run).model
+    assert old.model == load_recipe(run, CHANGED_SINCE_THE_FIRST_REFERENCE_RUN.get(run, [])).model
 
 
 @pytest.mark.parametrize(("model_section", "mixed_precision", "expected"), [

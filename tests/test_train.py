@@ -33,6 +33,10 @@ def tiny_setup(tmp_path_factory):
     return {"root": root, "whisper": whisper, "llm": llm, "train": train, "valid": valid}
 
 
+# CFormer settings whose post-CIF layers can start from the tiny Whisper's decoder (one layer, 4 heads, FFN 64)
+TINY_WHISPER_DECODER = {"model.architecture.cformer.num_post_layers": 1, "model.architecture.cformer.ffn_dim": 64}
+
+
 def tiny_overrides(setup: dict, output_dir: Path, **extra) -> list[str]:
     settings = {
         "model.architecture.whisper": setup["whisper"], "model.architecture.llm": setup["llm"],
@@ -177,6 +181,8 @@ def test_every_recipe_loads_and_dry_runs_on_tiny_models(recipe, tiny_setup, tmp_
         assert architecture.plora.scope in ("speech", "all")
     settings = {"train.max_steps": 1, "train.init_from": "null", "model.precision": "fp32", "data.num_workers": 0, "train.save_every": 1,
                 "train.grad_accum_steps": min(loaded.train.grad_accum_steps, 2)}
+    if architecture.adapter == "cformer" and architecture.cformer.post_layers == "whisper_decoder":
+        settings |= TINY_WHISPER_DECODER  # post-CIF layers started from the tiny Whisper's decoder
     overrides = tiny_overrides(tiny_setup, tmp_path / "run", **settings)
     result = subprocess.run(train_command(recipe, overrides), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -461,8 +467,7 @@ def test_post_cif_decoder_layers_start_from_whispers_decoder_and_a_checkpoint_ke
     from blsp_kd.models.pretrained import load_whisper_decoder
 
     settings = {"model.architecture.cformer.post_layers": "whisper_decoder", "train.max_steps": 2,
-                "model.architecture.cformer.num_post_layers": 1, "model.architecture.cformer.ffn_dim": 64,
-                "train.eval_every": 0}  # the tiny Whisper: one decoder layer, 4 heads, FFN 64
+                **TINY_WHISPER_DECODER, "train.eval_every": 0}
     recipe = load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(tiny_setup, tmp_path / "run",
                                                                                     **settings))
     whisper_layer = load_whisper_decoder(tiny_setup["whisper"]).layers[0]
@@ -486,8 +491,7 @@ def test_a_stage_2_recipe_that_does_not_build_the_checkpoints_architecture_is_re
     from blsp_kd import cli
 
     stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
-    decoder = {"model.architecture.cformer.post_layers": "whisper_decoder", "model.architecture.cformer.ffn_dim": 64,
-               "model.architecture.cformer.num_post_layers": 1}
+    decoder = {"model.architecture.cformer.post_layers": "whisper_decoder", **TINY_WHISPER_DECODER}
     first = run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
         tiny_setup, stage1, **decoder, **{"train.max_steps": 1, "train.eval_every": 0})))
     settings = tiny_overrides(tiny_setup, stage2, **{"train.init_from": str(stage1 / "final"), "train.max_steps": 1,
