@@ -117,6 +117,12 @@ class Trainer:
     def __init__(self, recipe: Recipe):
         self.recipe = recipe
         config = recipe.train
+        architecture = recipe.model.architecture
+        if config.init_from:  # before anything is written or built for a model the checkpoint would not fit
+            overrides = architecture_overrides(read_config(config.init_from).architecture, architecture)
+            if overrides:
+                raise ArchitectureMismatch(f"train.init_from {config.init_from} was trained with another architecture "
+                                           f"than the recipe's; add: {' '.join(overrides)}")
         self.output_dir = Path(config.output_dir)
         precision = resolve_precision(recipe.model.precision)
         # cpu=True on a machine without CUDA lets torchrun / accelerate launch start gloo DDP across CPU processes.
@@ -127,12 +133,6 @@ class Trainer:
         self.log_file = self.output_dir / "log.jsonl"
         self.tensorboard = SummaryWriter(self.output_dir / "tensorboard") if self.is_main else None
         set_seed(config.seed)
-        architecture = recipe.model.architecture
-        if config.init_from:  # before minutes go into building a model the checkpoint would not fit
-            overrides = architecture_overrides(read_config(config.init_from).architecture, architecture)
-            if overrides:
-                raise ArchitectureMismatch(f"train.init_from {config.init_from} was trained with another architecture "
-                                           f"than the recipe's; add: {' '.join(overrides)}")
         self.log(f"building the model ({architecture.whisper} → {architecture.adapter} → {architecture.llm})")
         model = BlspKdModel.from_config(recipe.model, dtype=torch.float32)  # fp32 for what trains; frozen: below
         if config.init_from:
