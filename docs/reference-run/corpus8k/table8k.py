@@ -1,7 +1,8 @@
 """The held-out tables of the corpus8k reference run (docs/RESULTS.md): text path, cascade and the previously shipped
 model from EVAL/shipped-cascade; per seed the BLSP baseline (EVAL/blsp-fp32-s*, evaluated in fp32 like the others), stage 1 and + PLoRA (EVAL/seed*); mean and
 half-range over seeds; the same for stage 1 continued with token_ce 2 (EVAL/tce2-seed*) and for stage 1 with
-Whisper-decoder post-CIF layers and token_ce 2 (EVAL/wd-tce2-seed*). Repeat WER also by kind of sentence and by engine, against the text path's answer, and split into
+Whisper-decoder post-CIF layers and token_ce 2 (EVAL/wd-tce2-seed*) and for that stage 1 continued on corpus20k
+(EVAL/cont20k-seed*, a link to run20k-cont.sh's eval20k/cont-seed*). Repeat WER also by kind of sentence and by engine, against the text path's answer, and split into
 substitutions, deletions and insertions.
 
 usage: python table8k.py [EVAL_FOLDER] [TEST_MANIFEST]"""
@@ -81,9 +82,11 @@ for folder in sorted(root.glob("blsp-fp32-s*")):
             rows.setdefault("BLSP baseline (last step)", []).append(row_values(result["last"], utts, "last"))
             seed_utts[f"BLSP last {folder.name[-2:]}"] = (utts, "last")
 # EVAL/seed*: the reference run; EVAL/tce2-seed*: stage 1 continued with token_ce 2 (run8k-tce2.sh, eighth session);
-# EVAL/wd-tce2-seed*: stage 1 from scratch with Whisper-decoder post-CIF layers and token_ce 2 (run8k-wd.sh, ninth)
+# EVAL/wd-tce2-seed*: stage 1 from scratch with Whisper-decoder post-CIF layers and token_ce 2 (run8k-wd.sh, ninth);
+# EVAL/cont20k-seed*: that stage 1 continued on corpus20k (run20k-cont.sh, tenth)
 for pattern, stage1, tag in (("seed*", "BLSP-KD stage 1", ""), ("tce2-seed*", "stage 1 + token_ce 2 (continued)", "tce2 "),
-                             ("wd-tce2-seed*", "stage 1, Whisper-decoder layers + token_ce 2", "wd ")):
+                             ("wd-tce2-seed*", "stage 1, Whisper-decoder layers + token_ce 2", "wd "),
+                             ("cont20k-seed*", "wd stage 1 continued on corpus20k", "20k ")):
     for folder in sorted(root.glob(pattern)):
         if not (folder / "results.json").exists():
             continue
