@@ -407,6 +407,34 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients_with_plora():
         torch.testing.assert_close(checkpointed_gradients[name], gradients[name], atol=1e-6, rtol=1e-5)
 
 
+def test_a_teacher_cache_builder_skips_the_batches_another_process_wrote_meanwhile(tmp_path):
+    """As the feature cache (test_features): once another process has filled the cache, this builder writes no
+    more, and every entry is the teacher's."""
+    from blsp_kd.models.teacher import TeacherCache
+
+    model = tiny_model()
+    examples = [{"id": str(index), "text": text, "instruction": "repeat what was said.",
+                 "response_ids": model.tokenizer.encode(" and so on", add_special_tokens=False), "early_stop": True}
+                for index, text in enumerate(["the cat sat", "hello world", "a nice day", "the dog ran off"])]
+    cache, other = TeacherCache(tmp_path / "teacher", model), TeacherCache(tmp_path / "teacher", model)
+    written = []
+    save = cache.store.save
+
+    def save_then_let_the_other_build(key, tensors):
+        save(key, tensors)
+        written.append(key)
+        if len(written) == 1:
+            other.build(examples, batch_size=1, progress=False)
+
+    cache.store.save = save_then_let_the_other_build
+    cache.build(examples, batch_size=1, progress=False)
+    assert len(written) == 1
+    reference = TeacherCache(tmp_path / "alone", model)
+    reference.build(examples, batch_size=1, progress=False)
+    for example in examples:
+        assert torch.equal(cache.load(example).hidden, reference.load(example).hidden)
+
+
 @pytest.mark.real
 def test_cached_teachers_against_the_live_teacher(embedded_llm, espeak, tmp_path):
     """On a fixed batch of real speech: the hidden-state teacher cache gives the live teacher's losses exactly

@@ -1,6 +1,6 @@
-"""FeatureCache on a tiny BlspKdModel: one entry per clip, nothing rewritten, exact encoder outputs, misses on a
-changed file or encoder, bad records reported, refused while the encoder trains; and the training loss on cached
-features equals the loss on features encoded in the step."""
+"""FeatureCache on a tiny BlspKdModel: one entry per clip, nothing rewritten, a batch another process wrote meanwhile
+skipped, exact encoder outputs, misses on a changed file or encoder, bad records reported, refused while the encoder
+trains; and the training loss on cached features equals the loss on features encoded in the step."""
 
 import time
 from pathlib import Path
@@ -84,6 +84,27 @@ def test_one_entry_per_clip_and_a_second_build_writes_nothing(model, records, tm
     cached_again, problems = FeatureCache(tmp_path / "cache", model).build(records, progress=False)
     assert not problems and len(cached_again) == len(records)
     assert {path: path.stat().st_mtime_ns for path in cache_files(tmp_path / "cache")} == modified
+
+
+def test_a_builder_skips_the_batches_another_process_wrote_meanwhile(model, records, tmp_path):
+    """Two processes filling one cache (two seeds started together) share the work. Here the 'other process' fills
+    the cache with every clip as soon as this builder has written its first batch: this builder writes no more."""
+    cache, other = FeatureCache(tmp_path / "cache", model), FeatureCache(tmp_path / "cache", model)
+    written = []
+    save = cache.store.save
+
+    def save_then_let_the_other_build(key, tensors):
+        save(key, tensors)
+        written.append(key)
+        if len(written) == 1:
+            other.build(records, batch_size=1, progress=False)
+
+    cache.store.save = save_then_let_the_other_build
+    cached, problems = cache.build(records, batch_size=1, progress=False)
+    assert not problems and len(cached) == len(records)
+    assert len(written) == 1 and len(cache_files(tmp_path / "cache")) == len(records)
+    for record in records:
+        torch.testing.assert_close(cache.load(record), encoded_alone(model, record), rtol=0, atol=1e-5)
 
 
 def test_cached_hidden_is_the_clips_encoder_output(model, records, tmp_path):

@@ -1,12 +1,14 @@
 """A folder of small safetensors files addressed by a content key (sha256 hex), written atomically.
 
 Used by the frozen-encoder feature cache and the teacher top-k cache: one file per record, so a cache grows
-incrementally, a killed build loses at most the file being written, and any record can be read on its own.
+incrementally, a killed build loses at most the file being written, any record can be read on its own, and two
+processes filling one cache at once (two seeds started together) share the work (`in_own_order`).
 """
 
 import hashlib
 import json
 import os
+import random
 import tempfile
 from pathlib import Path
 
@@ -43,6 +45,16 @@ def save_tensors(tensors: dict[str, Tensor], path: str | Path, metadata: dict[st
     0600). Every safetensors file the project writes goes through here."""
     save_file(tensors, str(path), metadata=metadata)
     as_if_created_plainly(path)
+
+
+def in_own_order(batches: list[list]) -> list[list]:
+    """The batches of a cache build in an order of this process's own (shuffled by its pid; each batch keeps its
+    records). A builder that skips every batch already in the store when it reaches it then shares the work with any
+    other process filling the same cache: each writes the batches the other has not reached yet, instead of both
+    writing all of them."""
+    batches = list(batches)
+    random.Random(os.getpid()).shuffle(batches)
+    return batches
 
 
 class TensorStore:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from blsp_kd.data.audio import AudioError, load_record_audio
 from blsp_kd.data.manifest import ManifestRecord, Problem, record_problem
 from blsp_kd.models.encoder import min_clip_samples
-from blsp_kd.store import TensorStore, content_key, tensor_fingerprint
+from blsp_kd.store import TensorStore, content_key, in_own_order, tensor_fingerprint
 
 # The first part of a key, by the architecture's encoder_input (the real-length kind keeps the name it had before
 # the padded input existed, so caches built then stay valid).
@@ -47,28 +47,33 @@ class FeatureCache:
     def build(self, records: list[ManifestRecord], batch_size: int = 16, max_seconds: float | None = None,
               progress: bool = True) -> tuple[list[ManifestRecord], list[Problem]]:
         """Encode every record not yet cached. Returns (records with cached features, problems of the others)."""
-        missing, problems = [], []
+        missing, problems = [], []  # (record, key) pairs
         for record in records:
             try:
-                if self.key(record) not in self.store:
-                    missing.append(record)
+                key = self.key(record)
+                if key not in self.store:
+                    missing.append((record, key))
             except OSError as error:
                 problems.append(record_problem(record, f"audio: {error}"))
+        batches = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
         bar = tqdm(total=len(missing), desc="encoder feature cache", unit="clip", disable=not progress)
-        for start in range(0, len(missing), batch_size):
+        for chunk in in_own_order(batches):
+            if all(key in self.store for _, key in chunk):  # written meanwhile by another process filling this cache
+                bar.update(len(chunk))
+                continue
             loaded = []
-            for record in missing[start : start + batch_size]:
+            for record, key in chunk:
                 try:
                     audio = load_record_audio(record, max_seconds, min_samples=self.min_samples)
-                    loaded.append((record, audio.samples))
+                    loaded.append((key, audio.samples))
                 except AudioError as error:
                     problems.append(record_problem(record, error.reason))
             if loaded:
                 features, lengths = self.model.features([samples for _, samples in loaded])
                 hidden, frame_mask = self.model.encode(features, lengths)
-                for (record, _), clip_hidden, clip_mask in zip(loaded, hidden, frame_mask, strict=True):
-                    self.store.save(self.key(record), {"hidden": clip_hidden[clip_mask]})
-            bar.update(len(missing[start : start + batch_size]))
+                for (key, _), clip_hidden, clip_mask in zip(loaded, hidden, frame_mask, strict=True):
+                    self.store.save(key, {"hidden": clip_hidden[clip_mask]})
+            bar.update(len(chunk))
         bar.close()
         bad_ids = {problem.record_id for problem in problems}
         return [record for record in records if record.id not in bad_ids], problems

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from blsp_kd.layout.batch import TextBatch, collate_text
 from blsp_kd.losses import response_logit_mask, teacher_topk
-from blsp_kd.store import TensorStore, content_key, tensor_fingerprint
+from blsp_kd.store import TensorStore, content_key, in_own_order, tensor_fingerprint
 
 
 @dataclass
@@ -94,11 +94,15 @@ class TeacherCache:
     @torch.no_grad()
     def build(self, examples: list[dict], batch_size: int = 16, progress: bool = True) -> None:
         """Run the teacher over every example not yet cached (text only: no audio needed)."""
-        missing = [example for example in examples if self.key(example) not in self.store]
+        keys = [self.key(example) for example in examples]
+        missing = [(example, key) for example, key in zip(examples, keys, strict=True) if key not in self.store]
+        batches = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
         model = self.model
-        for start in tqdm(range(0, len(missing), batch_size), desc=f"teacher cache ({self.mode})", unit="batch",
+        for pairs in tqdm(in_own_order(batches), desc=f"teacher cache ({self.mode})", unit="batch",
                           disable=not progress):
-            chunk = missing[start : start + batch_size]
+            if all(key in self.store for _, key in pairs):  # written meanwhile by another process filling this cache
+                continue
+            chunk = [example for example, _ in pairs]
             batch = collate_text(chunk, model.prompts).to(model.device)
             used = used_positions(batch)
             hidden = model.teacher_hidden(batch, used)
@@ -109,5 +113,5 @@ class TeacherCache:
                 logprobs, ids = teacher_topk(model.lm_head(hidden), self.k, self.temperature)
                 records = [{"logprobs": logprobs[rows == row].float(), "ids": ids[rows == row].int()}
                            for row in range(len(chunk))]
-            for example, tensors in zip(chunk, records, strict=True):
-                self.store.save(self.key(example), tensors)
+            for (_, key), tensors in zip(pairs, records, strict=True):
+                self.store.save(key, tensors)
