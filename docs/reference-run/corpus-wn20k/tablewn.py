@@ -1,0 +1,73 @@
+"""The held-out tables of the WordNet-corpus continuation (docs/RESULTS.md, eleventh session): from EVAL/shipped
+(the shipped model as `speech`, the text path, the cascade) and EVAL/wn-cont-s0, EVAL/wn-cont-s1 (the continued seeds),
+on the new corpus' first 160 test clips. Per system: repeat WER (corpus, per-clip median, by kind of sentence),
+against the text path's answer, its substitutions / deletions / insertions per transcript word, continuation
+BLEU/chrF, own-vs-shuffled gaps, CIF count error and token accuracy by training frequency.
+
+usage: python tablewn.py [EVAL_FOLDER] [TEST_MANIFEST]"""
+import collections
+import json
+import sys
+from pathlib import Path
+
+import jiwer
+
+from blsp_kd.eval.metrics import error_rate, normalize
+
+root = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/ref/eval")
+manifest_path = sys.argv[2] if len(sys.argv) > 2 else "/work/ref/data/corpus/test.responses.jsonl"
+source = {r["id"]: r["source"] for r in map(json.loads, open(manifest_path))}
+
+
+def load(folder):
+    utterances = [json.loads(line) for line in open(folder / "utterances.jsonl")]
+    return json.loads((folder / "results.json").read_text()), utterances
+
+
+def repeats(utterances, system):
+    return [u for u in utterances if u["system"] == system and u["task"] == "repeat"]
+
+
+def error_components(answers):
+    """Substitutions, deletions and insertions per transcript word (their sum is the corpus WER), Whisper-normalised."""
+    counts = collections.Counter()
+    for u in answers:
+        words = jiwer.process_words(normalize(u["reference"]), normalize(u["output"]))
+        counts.update(S=words.substitutions, D=words.deletions, I=words.insertions,
+                      N=words.substitutions + words.deletions + words.hits)
+    return [counts[kind] / counts["N"] for kind in "SDI"]
+
+
+shipped, shipped_utterances = load(root / "shipped")
+text_answer = {u["id"]: u["output"] for u in repeats(shipped_utterances, "text")}
+systems = {"text": (shipped, shipped_utterances, "text"), "cascade": (shipped, shipped_utterances, "cascade"),
+           "shipped": (shipped, shipped_utterances, "speech"),
+           **{f"continued s{seed}": (*load(root / f"wn-cont-s{seed}"), "speech") for seed in (0, 1)}}
+kinds = sorted({source[u["id"]] for u in repeats(shipped_utterances, "text")})
+
+print("| system | repeat WER | median | " + " | ".join(kinds) + " | vs text answer | S | D | I | BLEU | chrF | "
+      "gap transcript | gap response | CIF count error | token acc. 100+ | 10–99 | 1–9 |")
+print("|---" * (16 + len(kinds)) + "|")
+for label, (results, utterances, system) in systems.items():
+    result, answers = results[system], repeats(utterances, system)
+    by_kind = collections.defaultdict(list)
+    for u in answers:
+        by_kind[source[u["id"]]].append(u)
+    cells = [f"{result['repeat']['wer']:.3f}", f"{result['repeat']['median_utterance_wer']:.3f}"]
+    cells += [f"{error_rate([u['reference'] for u in by_kind[k]], [u['output'] for u in by_kind[k]])['wer']:.2f} "
+              f"({len(by_kind[k])})" for k in kinds]
+    vs_text = error_rate([text_answer[u["id"]] for u in answers], [u["output"] for u in answers])["wer"]
+    cells += ["—" if system == "text" else f"{vs_text:.3f}"] + [f"{x:.3f}" for x in error_components(answers)]
+    continuation = result.get("continuation", {})
+    cells += [f"{continuation[k]:.1f}" if k in continuation else "—" for k in ("bleu", "chrf")]
+    alignment = result.get("alignment")
+    if alignment:
+        cells += [f"{(alignment[f'shuffled_{k}'] - alignment[k]) / alignment[f'shuffled_{k}']:.1%}"
+                  for k in ("input_kl", "response_kl")]
+        cells += [f"{alignment['cif_count_error']:.3f}"]
+        cells += [f"{result[f'alignment (train count={band})']['token_accuracy']:.1%}" for band in ("100+", "10-99", "1-9")]
+    else:
+        cells += ["—"] * 6
+    print(f"| {label} | " + " | ".join(cells) + " |")
+asr = shipped["cascade"]["asr"]
+print(f"\ncascade's ASR WER {asr['wer']:.3f}, median {asr['median_utterance_wer']:.3f}")
