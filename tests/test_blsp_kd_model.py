@@ -1,6 +1,7 @@
 """The composed model on tiny random configs: oracle alignment, batch invariance, PLoRA in generation, optimisation,
 save/load; and the oracle on the real SmolLM2."""
 
+import collections
 import json
 from dataclasses import replace
 
@@ -407,32 +408,36 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients_with_plora():
         torch.testing.assert_close(checkpointed_gradients[name], gradients[name], atol=1e-6, rtol=1e-5)
 
 
-def test_a_teacher_cache_builder_skips_the_batches_another_process_wrote_meanwhile(tmp_path):
-    """As the feature cache (test_features): once another process has filled the cache, this builder writes no
-    more, and every entry is the teacher's."""
+def test_two_teacher_cache_builders_filling_one_cache_write_each_entry_once(tmp_path, monkeypatch):
+    """As the feature cache (test_features): this builder takes its batches last to first; once it has written its
+    first batch, the 'other process' writes example 1; this builder then computes example 0 alone. Every entry is
+    written once, and is the teacher's."""
+    from blsp_kd.models import teacher
     from blsp_kd.models.teacher import TeacherCache
 
+    monkeypatch.setattr(teacher, "in_own_order", lambda batches: batches[::-1])
     model = tiny_model()
     examples = [{"id": str(index), "text": text, "instruction": "repeat what was said.",
                  "response_ids": model.tokenizer.encode(" and so on", add_special_tokens=False), "early_stop": True}
                 for index, text in enumerate(["the cat sat", "hello world", "a nice day", "the dog ran off"])]
     cache, other = TeacherCache(tmp_path / "teacher", model), TeacherCache(tmp_path / "teacher", model)
-    written = []
-    save = cache.store.save
+    writes = collections.Counter()
 
-    def save_then_let_the_other_build(key, tensors):
-        save(key, tensors)
-        written.append(key)
-        if len(written) == 1:
-            other.build(examples, batch_size=1, progress=False)
+    def counted(save):
+        def save_and_count(key, tensors):
+            save(key, tensors)
+            writes[key] += 1
+            if sum(writes.values()) == 2:
+                other.build(examples[1:], batch_size=1, progress=False)
+        return save_and_count
 
-    cache.store.save = save_then_let_the_other_build
-    cache.build(examples, batch_size=1, progress=False)
-    assert len(written) == 1
-    reference = TeacherCache(tmp_path / "alone", model)
-    reference.build(examples, batch_size=1, progress=False)
+    cache.store.save, other.store.save = counted(cache.store.save), counted(other.store.save)
+    cache.build(examples, batch_size=2, progress=False)
+    assert len(writes) == len(examples) and set(writes.values()) == {1}
+    alone = TeacherCache(tmp_path / "alone", model)
+    alone.build(examples, batch_size=1, progress=False)
     for example in examples:
-        assert torch.equal(cache.load(example).hidden, reference.load(example).hidden)
+        torch.testing.assert_close(cache.load(example).hidden, alone.load(example).hidden, rtol=0, atol=1e-5)
 
 
 @pytest.mark.real

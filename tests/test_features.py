@@ -1,7 +1,8 @@
-"""FeatureCache on a tiny BlspKdModel: one entry per clip, nothing rewritten, a batch another process wrote meanwhile
-skipped, exact encoder outputs, misses on a changed file or encoder, bad records reported, refused while the encoder
+"""FeatureCache on a tiny BlspKdModel: one entry per clip, nothing rewritten, nothing another process wrote meanwhile
+computed again, exact encoder outputs, misses on a changed file or encoder, bad records reported, refused while the encoder
 trains; and the training loss on cached features equals the loss on features encoded in the step."""
 
+import collections
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import soundfile
 import torch
 
+from blsp_kd.data import features
 from blsp_kd.data.dataset import SpeechCollator, SpeechDataset
 from blsp_kd.data.features import FeatureCache
 from blsp_kd.data.manifest import ManifestRecord, read_manifest, write_manifest
@@ -53,6 +55,16 @@ def write_corpus(directory: Path, tokenizer) -> list[ManifestRecord]:
     return records
 
 
+def count_writes(save, writes: collections.Counter):
+    """`save` of a TensorStore, counting the writes per key in `writes`."""
+
+    def counted(key, tensors):
+        save(key, tensors)
+        writes[key] += 1
+
+    return counted
+
+
 def cache_files(directory: Path) -> list[Path]:
     return sorted(directory.rglob("*.safetensors"))
 
@@ -86,23 +98,26 @@ def test_one_entry_per_clip_and_a_second_build_writes_nothing(model, records, tm
     assert {path: path.stat().st_mtime_ns for path in cache_files(tmp_path / "cache")} == modified
 
 
-def test_a_builder_skips_the_batches_another_process_wrote_meanwhile(model, records, tmp_path):
-    """Two processes filling one cache (two seeds started together) share the work. Here the 'other process' fills
-    the cache with every clip as soon as this builder has written its first batch: this builder writes no more."""
+def test_two_builders_filling_one_cache_write_each_clip_once(model, records, tmp_path, monkeypatch):
+    """Two processes filling one cache (two seeds started together) share the work: on reaching a batch, a builder
+    computes only what is not yet written. Here this builder takes its batches last to first, and once it has written
+    its first batch (clips 2, 3) the 'other process' writes clip 1: this builder then computes clip 0 alone."""
+    monkeypatch.setattr(features, "in_own_order", lambda batches: batches[::-1])
     cache, other = FeatureCache(tmp_path / "cache", model), FeatureCache(tmp_path / "cache", model)
-    written = []
+    writes = collections.Counter()
+    for builder in (cache, other):
+        builder.store.save = count_writes(builder.store.save, writes)
     save = cache.store.save
 
     def save_then_let_the_other_build(key, tensors):
         save(key, tensors)
-        written.append(key)
-        if len(written) == 1:
-            other.build(records, batch_size=1, progress=False)
+        if sum(writes.values()) == 2:
+            other.build(records[1:], batch_size=1, progress=False)
 
     cache.store.save = save_then_let_the_other_build
-    cached, problems = cache.build(records, batch_size=1, progress=False)
+    cached, problems = cache.build(records, batch_size=2, progress=False)
     assert not problems and len(cached) == len(records)
-    assert len(written) == 1 and len(cache_files(tmp_path / "cache")) == len(records)
+    assert len(writes) == len(records) and set(writes.values()) == {1}
     for record in records:
         torch.testing.assert_close(cache.load(record), encoded_alone(model, record), rtol=0, atol=1e-5)
 

@@ -48,10 +48,9 @@ def save_tensors(tensors: dict[str, Tensor], path: str | Path, metadata: dict[st
 
 
 def in_own_order(batches: list[list]) -> list[list]:
-    """The batches of a cache build in an order of this process's own (shuffled by its pid; each batch keeps its
-    records). A builder that skips every batch already in the store when it reaches it then shares the work with any
-    other process filling the same cache: each writes the batches the other has not reached yet, instead of both
-    writing all of them."""
+    """The batches of a cache build in an order of this process's own (shuffled by its pid). A builder that, on
+    reaching a batch, computes only its entries not yet in the store then shares the work with any other process
+    filling the same cache: each writes what the other has not reached yet, instead of both writing all of it."""
     batches = list(batches)
     random.Random(os.getpid()).shuffle(batches)
     return batches

@@ -58,11 +58,10 @@ class FeatureCache:
         batches = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
         bar = tqdm(total=len(missing), desc="encoder feature cache", unit="clip", disable=not progress)
         for chunk in in_own_order(batches):
-            if all(key in self.store for _, key in chunk):  # written meanwhile by another process filling this cache
-                bar.update(len(chunk))
-                continue
             loaded = []
             for record, key in chunk:
+                if key in self.store:  # written meanwhile by another process filling this cache
+                    continue
                 try:
                     audio = load_record_audio(record, max_seconds, min_samples=self.min_samples)
                     loaded.append((key, audio.samples))

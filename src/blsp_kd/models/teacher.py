@@ -100,7 +100,9 @@ class TeacherCache:
         model = self.model
         for pairs in tqdm(in_own_order(batches), desc=f"teacher cache ({self.mode})", unit="batch",
                           disable=not progress):
-            if all(key in self.store for _, key in pairs):  # written meanwhile by another process filling this cache
+            # what another process filling this cache has written meanwhile is not computed again
+            pairs = [(example, key) for example, key in pairs if key not in self.store]
+            if not pairs:
                 continue
             chunk = [example for example, _ in pairs]
             batch = collate_text(chunk, model.prompts).to(model.device)
