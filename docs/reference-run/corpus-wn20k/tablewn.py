@@ -47,7 +47,7 @@ kinds = sorted({source[u["id"]] for u in repeats(shipped_utterances, "text")})
 
 print("| system | repeat WER | median | " + " | ".join(kinds) + " | vs text answer | S | D | I | BLEU | chrF | "
       "gap transcript | gap response | CIF count error | token acc. 100+ | 10–99 | 1–9 |")
-print("|---" * (16 + len(kinds)) + "|")
+print("|---" * (15 + len(kinds)) + "|")
 for label, (results, utterances, system) in systems.items():
     result, answers = results[system], repeats(utterances, system)
     by_kind = collections.defaultdict(list)
