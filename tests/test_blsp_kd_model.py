@@ -17,7 +17,15 @@ from blsp_kd.models.blsp_kd import CONFIG_FILE, WEIGHTS_FILE, BlspKdModel, place
 from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig, ObjectiveConfig
 from blsp_kd.models.plora import PLoRAConfig, PLoRALinear
 from blsp_kd.models.teacher import used_positions
-from tiny import STYLES, OracleAdapter, save_tiny_base_models, tiny_chat_tokenizer, tiny_llama, tiny_whisper
+from tiny import (
+    STYLES,
+    OracleAdapter,
+    count_writes,
+    save_tiny_base_models,
+    tiny_chat_tokenizer,
+    tiny_llama,
+    tiny_whisper,
+)
 
 INSTRUCTION = "repeat what was said."
 RECORDS = [
@@ -423,15 +431,12 @@ def test_two_teacher_cache_builders_filling_one_cache_write_each_entry_once(tmp_
     cache, other = TeacherCache(tmp_path / "teacher", model), TeacherCache(tmp_path / "teacher", model)
     writes = collections.Counter()
 
-    def counted(save):
-        def save_and_count(key, tensors):
-            save(key, tensors)
-            writes[key] += 1
-            if sum(writes.values()) == 2:
-                other.build(examples[1:], batch_size=1, progress=False)
-        return save_and_count
+    def let_the_other_build():
+        if sum(writes.values()) == 2:
+            other.build(examples[1:], batch_size=1, progress=False)
 
-    cache.store.save, other.store.save = counted(cache.store.save), counted(other.store.save)
+    cache.store.save = count_writes(cache.store.save, writes, let_the_other_build)
+    other.store.save = count_writes(other.store.save, writes)
     cache.build(examples, batch_size=2, progress=False)
     assert len(writes) == len(examples) and set(writes.values()) == {1}
     alone = TeacherCache(tmp_path / "alone", model)

@@ -1,6 +1,6 @@
 """FeatureCache on a tiny BlspKdModel: one entry per clip, nothing rewritten, nothing another process wrote meanwhile
-computed again, exact encoder outputs, misses on a changed file or encoder, bad records reported, refused while the encoder
-trains; and the training loss on cached features equals the loss on features encoded in the step."""
+computed again, exact encoder outputs, misses on a changed file or encoder, bad records reported, refused while the
+encoder trains; and the training loss on cached features equals the loss on features encoded in the step."""
 
 import collections
 import time
@@ -18,7 +18,7 @@ from blsp_kd.data.manifest import ManifestRecord, read_manifest, write_manifest
 from blsp_kd.models.adapters import CFormerConfig
 from blsp_kd.models.blsp_kd import BlspKdModel
 from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig
-from tiny import STYLES, tiny_chat_tokenizer, tiny_llama, tiny_whisper
+from tiny import STYLES, count_writes, tiny_chat_tokenizer, tiny_llama, tiny_whisper
 
 SAMPLE_RATE = 16000
 CLIP_SECONDS = [0.6, 1.4, 0.9, 2.1]
@@ -53,16 +53,6 @@ def write_corpus(directory: Path, tokenizer) -> list[ManifestRecord]:
     records, problems = read_manifest(directory / "train.jsonl")
     assert not problems
     return records
-
-
-def count_writes(save, writes: collections.Counter):
-    """`save` of a TensorStore, counting the writes per key in `writes`."""
-
-    def counted(key, tensors):
-        save(key, tensors)
-        writes[key] += 1
-
-    return counted
 
 
 def cache_files(directory: Path) -> list[Path]:
@@ -105,16 +95,13 @@ def test_two_builders_filling_one_cache_write_each_clip_once(model, records, tmp
     monkeypatch.setattr(features, "in_own_order", lambda batches: batches[::-1])
     cache, other = FeatureCache(tmp_path / "cache", model), FeatureCache(tmp_path / "cache", model)
     writes = collections.Counter()
-    for builder in (cache, other):
-        builder.store.save = count_writes(builder.store.save, writes)
-    save = cache.store.save
 
-    def save_then_let_the_other_build(key, tensors):
-        save(key, tensors)
+    def let_the_other_build():
         if sum(writes.values()) == 2:
             other.build(records[1:], batch_size=1, progress=False)
 
-    cache.store.save = save_then_let_the_other_build
+    cache.store.save = count_writes(cache.store.save, writes, let_the_other_build)
+    other.store.save = count_writes(other.store.save, writes)
     cached, problems = cache.build(records, batch_size=2, progress=False)
     assert not problems and len(cached) == len(records)
     assert len(writes) == len(records) and set(writes.values()) == {1}

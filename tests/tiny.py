@@ -1,5 +1,6 @@
 """Tiny offline building blocks shared by the tests: chat tokenizers in three template styles and tiny random
-Whisper / Llama models (hidden sizes 32–64), so the whole model runs in milliseconds on a CPU."""
+Whisper / Llama models (hidden sizes 32–64), so the whole model runs in milliseconds on a CPU; and a write counter
+for the cache tests."""
 
 from dataclasses import dataclass
 
@@ -184,6 +185,19 @@ def write_tiny_corpus(root, num_train: int = 16, num_valid: int = 4, seed: int =
         paths[split] = root / f"{split}.jsonl"
         paths[split].write_text("".join(json.dumps(line) + "\n" for line in lines))
     return str(paths["train"]), str(paths["valid"])
+
+
+def count_writes(save, writes, after_write=None):
+    """A TensorStore's `save` that also counts the writes per key in `writes` (a Counter) and then calls
+    `after_write()` (the cache tests' stand-in for another process)."""
+
+    def counted(key, tensors):
+        save(key, tensors)
+        writes[key] += 1
+        if after_write is not None:
+            after_write()
+
+    return counted
 
 
 class OracleAdapter(nn.Module):
