@@ -352,7 +352,7 @@ def test_oracle_on_real_smollm2(embedded_llm):
     from blsp_kd.models.pretrained import load_whisper_encoder
 
     llm, tokenizer = embedded_llm
-    encoder, feature_extractor = load_whisper_encoder()
+    encoder, feature_extractor, _ = load_whisper_encoder()
     model = BlspKdModel(BlspKdConfig(), encoder, feature_extractor, llm, tokenizer).eval()
     records = [{"text": "The quick brown fox jumps over the lazy dog.", "instruction": "Repeat what was said."},
                {"text": "I would like to visit Paris next summer.",
@@ -455,7 +455,7 @@ def test_cached_teachers_against_the_live_teacher(embedded_llm, espeak, tmp_path
     from blsp_kd.models.teacher import TeacherCache, TeacherHidden, TeacherTopK
 
     llm, tokenizer = embedded_llm
-    encoder, feature_extractor = load_whisper_encoder()
+    encoder, feature_extractor, _ = load_whisper_encoder()
     torch.manual_seed(0)
     model = BlspKdModel(BlspKdConfig(), encoder, feature_extractor, llm, tokenizer).eval()
     instruction = "Continue the following text in a coherent style:"

@@ -219,7 +219,7 @@ def test_padded_input_equals_stock_whisper_tiny_en_on_real_clips():
     """The same with the embedded Whisper tiny.en, on which the real-length states differ by whole units."""
     from blsp_kd.models.pretrained import load_whisper_encoder
 
-    whisper_encoder, feature_extractor = load_whisper_encoder()
+    whisper_encoder, feature_extractor, _ = load_whisper_encoder()
     padded, real_length = SpeechEncoder(whisper_encoder, "padded").eval(), SpeechEncoder(whisper_encoder).eval()
     for name in REAL_CLIPS:
         audio = real_clip(name)

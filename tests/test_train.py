@@ -278,7 +278,7 @@ def test_the_unfrozen_encoder_trains_at_its_own_lr(encoder_lr, tiny_setup, tmp_p
                 "train.eval_every": 0, "train.encoder_lr": "null" if encoder_lr is None else encoder_lr}
     trainer = run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml",
                                          tiny_overrides(tiny_setup, tmp_path / "run", **settings)))
-    pretrained, _ = load_whisper_encoder(tiny_setup["whisper"], dtype=torch.float32)
+    pretrained, _, _ = load_whisper_encoder(tiny_setup["whisper"], dtype=torch.float32)
     trained = dict(trainer.model.encoder.encoder.named_parameters())
     unchanged = [torch.equal(trained[name], parameter) for name, parameter in pretrained.named_parameters()]
     assert all(unchanged) if encoder_lr == 0.0 else not any(unchanged)
@@ -464,13 +464,13 @@ def test_post_cif_decoder_layers_start_from_whispers_decoder_and_a_checkpoint_ke
     """cformer.post_layers: whisper_decoder — a new model's post-CIF layers are Whisper's decoder layers; training
     moves them; the saved model loads back with its trained weights, not Whisper's."""
     from blsp_kd.models.blsp_kd import BlspKdModel
-    from blsp_kd.models.pretrained import load_whisper_decoder
+    from blsp_kd.models.pretrained import load_whisper_encoder
 
     settings = {"model.architecture.cformer.post_layers": "whisper_decoder", "train.max_steps": 2,
                 **TINY_WHISPER_DECODER, "train.eval_every": 0}
     recipe = load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(tiny_setup, tmp_path / "run",
                                                                                     **settings))
-    whisper_layer = load_whisper_decoder(tiny_setup["whisper"]).layers[0]
+    whisper_layer = load_whisper_encoder(tiny_setup["whisper"], with_decoder=True)[2].layers[0]
     assert torch.equal(BlspKdModel.from_config(recipe.model).adapter.post_layers[0].linear1.weight,
                        whisper_layer.fc1.weight)
     trained = run_in_process(recipe).model.adapter.state_dict()
@@ -479,6 +479,22 @@ def test_post_cif_decoder_layers_start_from_whispers_decoder_and_a_checkpoint_ke
     assert loaded.keys() == trained.keys()
     for name, tensor in trained.items():
         assert torch.equal(loaded[name], tensor), name
+
+
+def test_a_new_model_with_whisper_decoder_layers_reads_the_whisper_checkpoint_once(tiny_setup, tmp_path, monkeypatch):
+    """The encoder and the decoder that starts the post-CIF layers come from one read of the Whisper checkpoint."""
+    from transformers import WhisperModel
+
+    from blsp_kd.models.blsp_kd import BlspKdModel
+
+    reads, read = [], WhisperModel.from_pretrained.__func__
+    monkeypatch.setattr(WhisperModel, "from_pretrained",
+                        classmethod(lambda cls, *args, **kwargs: reads.append(args) or read(cls, *args, **kwargs)))
+    recipe = load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, tmp_path / "run", **{"model.architecture.cformer.post_layers": "whisper_decoder",
+                                         **TINY_WHISPER_DECODER}))
+    BlspKdModel.from_config(recipe.model)
+    assert len(reads) == 1
 
 
 def test_a_stage_2_recipe_that_does_not_build_the_checkpoints_architecture_is_refused_with_the_fix(tiny_setup, tmp_path,

@@ -9,7 +9,7 @@ CFormer (METHOD §1), one vector per transcript token:
 
     With `post_layers: whisper_decoder` the post-CIF layers are Whisper decoder layers instead (self-attention over
     the token vectors, not causal; cross-attention to the Whisper encoder's frames; FFN), initialised from the first
-    layers of Whisper's own decoder (`load_whisper_decoder`): the cross-attention that reads words from the frames
+    layers of Whisper's own decoder (`load_whisper_decoder` below): the cross-attention that reads words from the frames
     for Whisper's 680k-hour decoder, here reading them for the vector that stands for each token.
 
 ConvSubsampler, the BLSP v1 baseline: three Conv1d (kernel 5, stride 2) + GELU ≈ 8× fewer frames, then a

@@ -132,20 +132,13 @@ class BlspKdModel(nn.Module):
         precision, or in `dtype` when given (training loads them in fp32 and stores the frozen weights in the
         precision itself: `store_frozen_weights`). initialise: start the adapter weights that come from a base
         model from it (a CFormer with `post_layers: whisper_decoder`); `from_pretrained` loads its own instead."""
-        from blsp_kd.models.pretrained import (
-            load_llm,
-            load_whisper_decoder,
-            load_whisper_encoder,
-            resolve_precision,
-        )
+        from blsp_kd.models.pretrained import load_llm, load_whisper_encoder, resolve_precision
 
         dtype = dtype or resolve_precision(config.precision)
         architecture = config.architecture
-        encoder, feature_extractor = load_whisper_encoder(architecture.whisper, dtype=dtype)
+        with_decoder = initialise and getattr(architecture.adapter_config, "post_layers", None) == "whisper_decoder"
+        encoder, feature_extractor, decoder = load_whisper_encoder(architecture.whisper, dtype, with_decoder)
         llm, tokenizer = load_llm(architecture.llm, dtype=dtype)
-        decoder = None
-        if initialise and getattr(architecture.adapter_config, "post_layers", None) == "whisper_decoder":
-            decoder = load_whisper_decoder(architecture.whisper)  # in fp32, as the adapter trains
         model = cls(config, encoder, feature_extractor, llm, tokenizer, decoder)
         return model.eval()  # training calls .train() itself
 

@@ -225,21 +225,18 @@ def load_whisper(name: str = EMBEDDED, dtype: torch.dtype = torch.float32):
     return model.eval(), WhisperProcessor.from_pretrained(checkpoint)
 
 
-def load_whisper_encoder(name: str = EMBEDDED, dtype: torch.dtype = torch.float32):
-    """(WhisperEncoder, WhisperFeatureExtractor): what BLSP-KD needs; the decoder is not kept in memory."""
+def load_whisper_encoder(name: str = EMBEDDED, dtype: torch.dtype = torch.float32, with_decoder: bool = False):
+    """(WhisperEncoder in eval mode, WhisperFeatureExtractor, decoder): what BLSP-KD needs. The decoder is None
+    unless `with_decoder`: then Whisper's decoder (transformers' WhisperDecoder) in fp32, the start of a CFormer
+    whose post-CIF layers are decoder layers (`post_layers: whisper_decoder`), from the same read of the checkpoint
+    (read in fp32, the encoder then cast to `dtype`). Otherwise the decoder is not kept in memory."""
     from transformers import WhisperFeatureExtractor, WhisperModel
 
     checkpoint = whisper_checkpoint(name)
-    encoder = WhisperModel.from_pretrained(checkpoint, dtype=dtype).get_encoder()
-    return encoder.eval(), WhisperFeatureExtractor.from_pretrained(checkpoint)
-
-
-def load_whisper_decoder(name: str = EMBEDDED, dtype: torch.dtype = torch.float32):
-    """Whisper's decoder (transformers' WhisperDecoder) in eval mode: the start of a CFormer whose post-CIF layers
-    are decoder layers (`post_layers: whisper_decoder`)."""
-    from transformers import WhisperModel
-
-    return WhisperModel.from_pretrained(whisper_checkpoint(name), dtype=dtype).get_decoder().eval()
+    whisper = WhisperModel.from_pretrained(checkpoint, dtype=torch.float32 if with_decoder else dtype)
+    encoder = whisper.get_encoder().to(dtype).eval()
+    decoder = whisper.get_decoder().eval() if with_decoder else None
+    return encoder, WhisperFeatureExtractor.from_pretrained(checkpoint), decoder
 
 
 # -------------------------------------------------------------------------------------------------------------- LLM
