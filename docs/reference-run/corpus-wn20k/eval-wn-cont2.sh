@@ -1,5 +1,5 @@
-# Issue #13, twelfth session: the two models of run-wn-cont2.sh (the continuation, longer) on the WordNet corpus' first 160 test
-# clips, as eval-shipped.sh (token accuracy by the new corpus' training counts). Code: /work/ref/code9 (6a4c33c).
+# Issue #13, twelfth session: the two models of run-wn-cont2.sh (the continuation, longer) on the WordNet corpus'
+# first 160 test clips, as eval-shipped.sh (token accuracy by the new corpus' training counts). Code: /work/ref/code9 (6a4c33c).
 cd /work/ref
 export PYTHONPATH=/work/ref/code9/src OMP_NUM_THREADS=1
 B=/work/main/.venv/bin/blsp-kd

@@ -1,5 +1,6 @@
 """The held-out tables of the WordNet-corpus continuation (docs/RESULTS.md, eleventh session): from EVAL/shipped
-(the shipped model as `speech`, the text path, the cascade) and EVAL/wn-cont-s0, EVAL/wn-cont-s1 (the continued seeds),
+(the shipped model as `speech`, the text path, the cascade), EVAL/wn-cont-s0, EVAL/wn-cont-s1 (the continued seeds)
+and, where present, EVAL/wn-cont2-s0, EVAL/wn-cont2-s1 (the same continued for longer, twelfth session),
 on the new corpus' first 160 test clips. Per system: repeat WER (corpus, per-clip median, by kind of sentence),
 against the text path's answer, its substitutions / deletions / insertions per transcript word, continuation
 BLEU/chrF, own-vs-shuffled gaps, CIF count error and token accuracy by training frequency.
@@ -42,7 +43,9 @@ shipped, shipped_utterances = load(root / "shipped")
 text_answer = {u["id"]: u["output"] for u in repeats(shipped_utterances, "text")}
 systems = {"text": (shipped, shipped_utterances, "text"), "cascade": (shipped, shipped_utterances, "cascade"),
            "shipped": (shipped, shipped_utterances, "speech"),
-           **{f"continued s{seed}": (*load(root / f"wn-cont-s{seed}"), "speech") for seed in (0, 1)}}
+           **{f"continued s{seed}": (*load(root / f"wn-cont-s{seed}"), "speech") for seed in (0, 1)},
+           **{f"continued longer s{seed}": (*load(root / f"wn-cont2-s{seed}"), "speech") for seed in (0, 1)
+              if (root / f"wn-cont2-s{seed}").is_dir()}}  # twelfth session, run-wn-cont2.sh
 kinds = sorted({source[u["id"]] for u in repeats(shipped_utterances, "text")})
 
 print("| system | repeat WER | median | " + " | ".join(kinds) + " | vs text answer | S | D | I | BLEU | chrF | "
