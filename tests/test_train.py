@@ -470,7 +470,8 @@ def test_post_cif_decoder_layers_start_from_whispers_decoder_and_a_checkpoint_ke
                 **TINY_WHISPER_DECODER, "train.eval_every": 0}
     recipe = load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(tiny_setup, tmp_path / "run",
                                                                                     **settings))
-    whisper_layer = load_whisper_encoder(tiny_setup["whisper"], with_decoder=True)[2].layers[0]
+    _, _, whisper_decoder = load_whisper_encoder(tiny_setup["whisper"], with_decoder=True)
+    whisper_layer = whisper_decoder.layers[0]
     assert torch.equal(BlspKdModel.from_config(recipe.model).adapter.post_layers[0].linear1.weight,
                        whisper_layer.fc1.weight)
     trained = run_in_process(recipe).model.adapter.state_dict()
