@@ -209,6 +209,29 @@ def test_cascade_transcribes_past_30_s_and_prints_no_transformers_warnings(embed
     assert "coffee" in short[0].lower() and "coffee" in long.lower(), (short, long)
 
 
+@pytest.mark.real
+def test_cascade_temperature_fallback_ends_a_greedy_loop(embedded_whisper):
+    """A held-out corpus clip (espeak-ng en-us+f5, "A morgue is a morgue is a morgue.") on which greedy tiny.en loops
+    to its 448-token limit: the fallback decodes it again at a higher temperature and gets the sentence, reproducibly
+    (seeded sampling); the caller's random state is not touched."""
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from blsp_kd.eval.cascade import transcribe
+
+    whisper, processor = embedded_whisper
+    audio, _ = sf.read(Path(__file__).parent / "data" / "wn20k-test-000036-morgue.flac", dtype="float32")
+    (greedy,) = transcribe(whisper, processor, [audio], fallback=False)
+    assert greedy.count("the more it is") > 10, f"the clip no longer makes greedy decoding loop: {greedy!r}"
+    before = torch.random.get_rng_state()
+    (first,) = transcribe(whisper, processor, [audio])
+    assert torch.equal(torch.random.get_rng_state(), before)
+    (second,) = transcribe(whisper, processor, [audio])
+    assert first == second
+    assert "morgue" in first.lower() and len(first) < 60, first
+
+
 def test_a_running_conversion_is_not_cleaned_up_by_another(home):
     """Two processes converting at once (e.g. DDP ranks on a fresh machine): neither deletes the other's work."""
     cache, source = home
