@@ -1,7 +1,7 @@
 """The held-out tables of the WordNet-corpus continuation (docs/RESULTS.md, eleventh session): from EVAL/shipped
 (the shipped model as `speech`, the text path, the cascade), EVAL/wn-cont-s0, EVAL/wn-cont-s1 (the continued seeds)
-and, where present, EVAL/wn-cont2-s0, EVAL/wn-cont2-s1 (the same continued for longer, twelfth session),
-on the new corpus' first 160 test clips. Per system: repeat WER (corpus, per-clip median, by kind of sentence),
+and, where present, EVAL/wn-cont2-s0, EVAL/wn-cont2-s1 (the same continued for longer, twelfth session) and
+EVAL/cascade-fallback (the cascade with Whisper's temperature fallback, thirteenth session), on the new corpus' first 160 test clips. Per system: repeat WER (corpus, per-clip median, by kind of sentence),
 against the text path's answer, its substitutions / deletions / insertions per transcript word, continuation
 BLEU/chrF, own-vs-shuffled gaps, CIF count error and token accuracy by training frequency.
 
@@ -42,6 +42,8 @@ def error_components(answers):
 shipped, shipped_utterances = load(root / "shipped")
 text_answer = {u["id"]: u["output"] for u in repeats(shipped_utterances, "text")}
 systems = {"text": (shipped, shipped_utterances, "text"), "cascade": (shipped, shipped_utterances, "cascade"),
+           **{"cascade, temperature fallback": (*load(root / "cascade-fallback"), "cascade")
+              for _ in [0] if (root / "cascade-fallback").is_dir()},  # thirteenth session
            "shipped": (shipped, shipped_utterances, "speech"),
            **{f"continued s{seed}": (*load(root / f"wn-cont-s{seed}"), "speech") for seed in (0, 1)},
            **{f"continued longer s{seed}": (*load(root / f"wn-cont2-s{seed}"), "speech") for seed in (0, 1)
