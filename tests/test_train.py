@@ -532,3 +532,50 @@ def test_a_stage_2_recipe_that_does_not_build_the_checkpoints_architecture_is_re
     assert started.keys() == trained.keys() and "post_layers.0.multihead_attn.in_proj_weight" in started
     for name, tensor in trained.items():
         assert torch.equal(started[name], tensor), name
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from blsp_kd.train.checkpoint import lock_run_folder
+lock = lock_run_folder(Path(sys.argv[1]))
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_training_process_into_the_same_folder_is_refused_until_the_first_one_dies(tiny_setup, tmp_path,
+                                                                                            capsys):
+    """Two runs into one output folder would interleave their log lines and checkpoints: while another process
+    holds the folder, `blsp-kd train` into it is a one-line error naming the holder's pid, before anything is
+    written; once that process is killed (-9), the folder is free again and training runs."""
+    from accelerate.state import AcceleratorState
+
+    from blsp_kd import cli
+
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        arguments = ["train", "--recipe", "default-stage1", *tiny_overrides(
+            tiny_setup, run, **{"train.max_steps": 1, "train.eval_every": 0})]
+        AcceleratorState._reset_state(reset_partial_state=True)
+        try:
+            code = cli.main(arguments)
+        finally:
+            AcceleratorState._reset_state(reset_partial_state=True)
+        assert code == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error == (f"error: {run} is being trained by another process (pid {holder.pid}); wait for it or stop "
+                         "it (a stopped run resumes from its last checkpoint)")
+        assert sorted(path.name for path in run.iterdir()) == [".train-lock"]  # nothing else written
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        assert cli.main(arguments) == 0
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    assert read_log(run).keys() == {1} and (run / "final" / "model.safetensors").exists()

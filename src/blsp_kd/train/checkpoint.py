@@ -1,6 +1,8 @@
 """Checkpoint folders written atomically: into a temporary sibling, then renamed. A process killed while saving
-leaves a `.tmp-*` folder that nothing reads (and the next save removes), never a half-written checkpoint."""
+leaves a `.tmp-*` folder that nothing reads (and the next save removes), never a half-written checkpoint. A run folder
+is trained by one process at a time: `lock_run_folder`."""
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -8,6 +10,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 from blsp_kd.store import as_if_created_plainly
+
+
+class RunFolderBusy(RuntimeError):
+    """Another process is training into the same output folder."""
+
+
+def lock_run_folder(directory: Path):
+    """Hold `directory/.train-lock` for as long as the returned file stays open (the process's end, even by kill -9,
+    releases it). A second run into the same folder would interleave its log lines and checkpoints with the first's:
+    it is refused with the holder's pid."""
+    handle = open(directory / ".train-lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise RunFolderBusy(f"{directory} is being trained by another process (pid {holder}); wait for it or stop it "
+                            "(a stopped run resumes from its last checkpoint)") from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def save_atomically(directory: Path, write: Callable[[Path], None]) -> None:

@@ -34,7 +34,7 @@ from blsp_kd.models.encoder import min_clip_samples
 from blsp_kd.models.plora import enable_gradient_checkpointing
 from blsp_kd.models.pretrained import blsp_home, resolve_precision
 from blsp_kd.models.teacher import TeacherCache
-from blsp_kd.train.checkpoint import latest_checkpoint, prune_checkpoints, save_atomically
+from blsp_kd.train.checkpoint import latest_checkpoint, lock_run_folder, prune_checkpoints, save_atomically
 from blsp_kd.train.config import Recipe, save_recipe
 
 TRAINING_STATE = "training_state.pt"
@@ -130,6 +130,7 @@ class Trainer:
                                        cpu=not torch.cuda.is_available())
         self.is_main = self.accelerator.is_main_process
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = lock_run_folder(self.output_dir) if self.is_main else None  # released when train() ends
         self.log_file = self.output_dir / "log.jsonl"
         self.tensorboard = SummaryWriter(self.output_dir / "tensorboard") if self.is_main else None
         set_seed(config.seed)
@@ -293,6 +294,8 @@ class Trainer:
         if self.is_main:
             self.model.save_pretrained(self.output_dir / "final")
         self.accelerator.wait_for_everyone()
+        if self.lock is not None:
+            self.lock.close()
         return {"steps": self.step, "seconds": time.perf_counter() - started, "best_kl": self.best_kl}
 
     def any_rank(self, flag: bool) -> bool:
