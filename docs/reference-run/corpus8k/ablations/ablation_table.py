@@ -1,5 +1,7 @@
 """The stage-1 ablation table on corpus8k (docs/RESULTS.md): per variant, mean ± half-range over seeds of the held-out
-numbers (first 160 test clips, fp32) and the best validation KL of the run.
+numbers (first 160 test clips, fp32) and the best validation KL of the run. Also the thirteenth session's ablations on
+the WordNet corpus (`reference` = today's reference stage 1; docs/reference-run/corpus-wn20k/ablations/):
+`python ablation_table.py /work/ref/runs/ablations /work/ref/eval/cascade-fallback /work/ref/data/corpus/test.responses.jsonl`
 
 usage: python ablation_table.py [ABLATIONS_FOLDER] [SHIPPED_CASCADE_EVAL] [TEST_MANIFEST]"""
 import json
@@ -12,7 +14,7 @@ root = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/ref/ablations8k")
 base = Path(sys.argv[2] if len(sys.argv) > 2 else "/work/ref/eval8k/shipped-cascade")
 manifest_path = sys.argv[3] if len(sys.argv) > 3 else "/work/ref/data/corpus8k/test.responses.jsonl"
 manifest = {r["id"]: r for r in map(json.loads, open(manifest_path))}
-NAMES = ["both", "input-kl-only", "response-kl-only", "no-speech-rms", "no-token-ce", "token-ce-2", "token-ce-4",
+NAMES = ["reference", "both", "input-kl-only", "response-kl-only", "no-speech-rms", "no-token-ce", "token-ce-2", "token-ce-4",
          "padded-encoder", "whisper-decoder"]
 text_answers = {u["id"]: u["output"] for u in map(json.loads, open(base / "utterances.jsonl"))
                 if u["system"] == "text" and u["task"] == "repeat"}
