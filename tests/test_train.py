@@ -249,6 +249,19 @@ def run_in_process(recipe):
     return trainer
 
 
+def cli_in_process(arguments: list[str]) -> int:
+    """`blsp-kd ARGUMENTS` in this process (its exit code); accelerate's state is reset around it, as above."""
+    from accelerate.state import AcceleratorState
+
+    from blsp_kd import cli
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        return cli.main(arguments)
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+
+
 def test_max_minutes_counts_the_runs_it_resumes_too(tiny_setup, tmp_path):
     """train.max_minutes is a budget over a run and its resumptions: rerunning a command whose minutes are spent trains
     no further (make reference can be rerun after a kill or when done), a larger budget goes on."""
@@ -370,10 +383,6 @@ def test_bad_clips_are_skipped_and_named_with_or_without_the_feature_cache(featu
 
 @pytest.mark.parametrize("case", ["empty", "no words", "all too short"])
 def test_a_training_manifest_without_usable_records_is_a_one_line_error(case, tiny_setup, tmp_path, capsys):
-    from accelerate.state import AcceleratorState
-
-    from blsp_kd import cli
-
     records = [json.loads(line) for line in Path(tiny_setup["train"]).read_text().splitlines()]
     for record in records:
         record["audio"] = str(Path(tiny_setup["train"]).parent / record["audio"])
@@ -384,12 +393,8 @@ def test_a_training_manifest_without_usable_records_is_a_one_line_error(case, ti
     soundfile.write(tmp_path / "ten-ms.wav", np.full(160, 0.1, dtype=np.float32), 16000)
     manifest = tmp_path / "train.jsonl"
     manifest.write_text("" if case == "empty" else "".join(json.dumps(record) + "\n" for record in records))
-    AcceleratorState._reset_state(reset_partial_state=True)
-    try:
-        code = cli.main(["train", "--recipe", "default-stage1", *tiny_overrides(
-            tiny_setup, tmp_path / "run", **{"data.train": f"[{manifest}]", "data.cache_dir": str(tmp_path / "cache")})])
-    finally:
-        AcceleratorState._reset_state(reset_partial_state=True)
+    code = cli_in_process(["train", "--recipe", "default-stage1", *tiny_overrides(
+        tiny_setup, tmp_path / "run", **{"data.train": f"[{manifest}]", "data.cache_dir": str(tmp_path / "cache")})])
     assert code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith(f"error: data.train ({manifest}): no usable records (")
@@ -503,21 +508,13 @@ def test_a_stage_2_recipe_that_does_not_build_the_checkpoints_architecture_is_re
     """train.init_from a stage 1 with Whisper-decoder post-CIF layers, into the stage-2 recipe (encoder post-CIF
     layers): a one-line error before the model is built, naming the overrides that make the recipe build stage 1's
     adapter; with them, stage 2 starts from stage 1's trained layers (at lr 0 it keeps them) and adds PLoRA."""
-    from accelerate.state import AcceleratorState
-
-    from blsp_kd import cli
-
     stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
     decoder = {"model.architecture.cformer.post_layers": "whisper_decoder", **TINY_WHISPER_DECODER}
     first = run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
         tiny_setup, stage1, **decoder, **{"train.max_steps": 1, "train.eval_every": 0})))
     settings = tiny_overrides(tiny_setup, stage2, **{"train.init_from": str(stage1 / "final"), "train.max_steps": 1,
                                                      "train.eval_every": 0, "train.lr": 0.0})
-    AcceleratorState._reset_state(reset_partial_state=True)
-    try:
-        code = cli.main(["train", "--recipe", "default-stage2", *settings])
-    finally:
-        AcceleratorState._reset_state(reset_partial_state=True)
+    code = cli_in_process(["train", "--recipe", "default-stage2", *settings])
     assert code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith(f"error: train.init_from {stage1 / 'final'} was trained with another architecture")
@@ -549,10 +546,6 @@ def test_a_second_training_process_into_the_same_folder_is_refused_until_the_fir
     """Two runs into one output folder would interleave their log lines and checkpoints: while another process
     holds the folder, `blsp-kd train` into it is a one-line error naming the holder's pid, before anything is
     written; once that process is killed (-9), the folder is free again and training runs."""
-    from accelerate.state import AcceleratorState
-
-    from blsp_kd import cli
-
     run = tmp_path / "run"
     run.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run)], stdout=subprocess.PIPE, text=True)
@@ -560,12 +553,7 @@ def test_a_second_training_process_into_the_same_folder_is_refused_until_the_fir
         assert holder.stdout.readline().strip() == "locked"
         arguments = ["train", "--recipe", "default-stage1", *tiny_overrides(
             tiny_setup, run, **{"train.max_steps": 1, "train.eval_every": 0})]
-        AcceleratorState._reset_state(reset_partial_state=True)
-        try:
-            code = cli.main(arguments)
-        finally:
-            AcceleratorState._reset_state(reset_partial_state=True)
-        assert code == 2
+        assert cli_in_process(arguments) == 2
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error == (f"error: {run} is being trained by another process (pid {holder.pid}); wait for it or stop "
                          "it (a stopped run resumes from its last checkpoint)")
@@ -573,9 +561,5 @@ def test_a_second_training_process_into_the_same_folder_is_refused_until_the_fir
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    AcceleratorState._reset_state(reset_partial_state=True)
-    try:
-        assert cli.main(arguments) == 0
-    finally:
-        AcceleratorState._reset_state(reset_partial_state=True)
+    assert cli_in_process(arguments) == 0
     assert read_log(run).keys() == {1} and (run / "final" / "model.safetensors").exists()
