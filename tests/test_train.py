@@ -16,7 +16,7 @@ import soundfile
 import torch
 
 from blsp_kd.models.plora import PLoRAConfig
-from blsp_kd.train.checkpoint import latest_checkpoint, save_atomically
+from blsp_kd.train.checkpoint import latest_checkpoint, lock_run_folder, save_atomically
 from blsp_kd.train.config import load_recipe
 from blsp_kd.train.loop import epoch_batches
 from tiny import save_tiny_base_models, write_tiny_corpus
@@ -563,3 +563,21 @@ def test_a_second_training_process_into_the_same_folder_is_refused_until_the_fir
         holder.wait()
     assert cli_in_process(arguments) == 0
     assert read_log(run).keys() == {1} and (run / "final" / "model.safetensors").exists()
+
+
+def test_a_run_that_fails_midway_frees_its_folder(tiny_setup, tmp_path, monkeypatch):
+    """The lock is released when train() raises, not only when it returns: a caller in the same process that still
+    holds the error (a notebook keeps the last traceback, and with it the trainer) can start the folder again."""
+    from blsp_kd.train.loop import Trainer
+
+    def disk_full(self):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Trainer, "save_checkpoint", disk_full)
+    run = tmp_path / "run"
+    recipe = load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, run, **{"train.max_steps": 1, "train.eval_every": 0}))
+    with pytest.raises(OSError, match="No space left") as failure:
+        run_in_process(recipe)
+    assert failure.traceback  # the failed trainer stays referenced from here on
+    lock_run_folder(run).close()  # would raise RunFolderBusy if the failed run still held it

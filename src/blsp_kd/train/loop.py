@@ -130,7 +130,7 @@ class Trainer:
                                        cpu=not torch.cuda.is_available())
         self.is_main = self.accelerator.is_main_process
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.lock = lock_run_folder(self.output_dir) if self.is_main else None  # released when train() ends
+        self.lock = lock_run_folder(self.output_dir) if self.is_main else None  # released when train() returns or raises
         self.log_file = self.output_dir / "log.jsonl"
         self.tensorboard = SummaryWriter(self.output_dir / "tensorboard") if self.is_main else None
         set_seed(config.seed)
@@ -239,6 +239,13 @@ class Trainer:
     # ------------------------------------------------------------------------------------------------ training
 
     def train(self) -> dict:
+        try:
+            return self.train_until_done()
+        finally:
+            if self.lock is not None:
+                self.lock.close()
+
+    def train_until_done(self) -> dict:
         config = self.recipe.train
         self.resume()
         accumulated = config.grad_accum_steps
@@ -294,8 +301,6 @@ class Trainer:
         if self.is_main:
             self.model.save_pretrained(self.output_dir / "final")
         self.accelerator.wait_for_everyone()
-        if self.lock is not None:
-            self.lock.close()
         return {"steps": self.step, "seconds": time.perf_counter() - started, "best_kl": self.best_kl}
 
     def any_rank(self, flag: bool) -> bool:
