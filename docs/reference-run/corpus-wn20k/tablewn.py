@@ -1,7 +1,9 @@
 """The held-out tables of the WordNet-corpus continuation (docs/RESULTS.md, eleventh session): from EVAL/shipped
 (the shipped model as `speech`, the text path, the cascade), EVAL/wn-cont-s0, EVAL/wn-cont-s1 (the continued seeds)
-and, where present, EVAL/wn-cont2-s0, EVAL/wn-cont2-s1 (the same continued for longer, twelfth session) and
-EVAL/cascade-fallback (the cascade with Whisper's temperature fallback, thirteenth session), on the new corpus' first 160 test clips. Per system: repeat WER (corpus, per-clip median, by kind of sentence),
+and, where present, EVAL/wn-cont2-s0, EVAL/wn-cont2-s1 (the same continued for longer, twelfth session),
+EVAL/cascade-fallback (the cascade with Whisper's temperature fallback, thirteenth session) and EVAL/wn40k-new-s0,
+EVAL/wn40k-new-s1 (the shipped model on the 40k corpus' new sentences, fifteenth session: ../corpus-wn40k/), on the
+new corpus' first 160 test clips. Per system: repeat WER (corpus, per-clip median, by kind of sentence),
 against the text path's answer, its substitutions / deletions / insertions per transcript word, continuation
 BLEU/chrF, own-vs-shuffled gaps, CIF count error and token accuracy by training frequency.
 
@@ -47,7 +49,9 @@ systems = {"text": (shipped, shipped_utterances, "text"), "cascade": (shipped, s
            "shipped": (shipped, shipped_utterances, "speech"),
            **{f"continued s{seed}": (*load(root / f"wn-cont-s{seed}"), "speech") for seed in (0, 1)},
            **{f"continued longer s{seed}": (*load(root / f"wn-cont2-s{seed}"), "speech") for seed in (0, 1)
-              if (root / f"wn-cont2-s{seed}").is_dir()}}  # twelfth session, run-wn-cont2.sh
+              if (root / f"wn-cont2-s{seed}").is_dir()},  # twelfth session, run-wn-cont2.sh
+           **{f"new sentences, repeat-heavy s{seed}": (*load(root / f"wn40k-new-s{seed}"), "speech") for seed in (0, 1)
+              if (root / f"wn40k-new-s{seed}").is_dir()}}  # fifteenth session, ../corpus-wn40k/run-wn40k-new.sh
 kinds = sorted({source[u["id"]] for u in repeats(shipped_utterances, "text")})
 
 print("| system | repeat WER | median | " + " | ".join(kinds) + " | vs text answer | S | D | I | BLEU | chrF | "
