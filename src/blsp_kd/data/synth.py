@@ -215,6 +215,21 @@ def synthesize(utterance: Utterance, audio_dir: Path) -> tuple[Path, float]:
     return path, len(samples) / SAMPLE_RATE
 
 
+def manifest_record(utterance: Utterance, path: Path, seconds: float) -> ManifestRecord:
+    """The manifest record of a spoken utterance: its transcript, audio and how it was made (in `extra`)."""
+    extra = {"source": utterance.source, "engine": utterance.engine, "voice": utterance.voice,
+             "rate": utterance.prosody.rate}
+    if utterance.engine in ("espeak-ng", "festival"):
+        extra["pitch"] = utterance.prosody.pitch
+    if utterance.engine == "piper":
+        extra |= {"noise_scale": utterance.prosody.noise_scale, "noise_w": utterance.prosody.noise_w}
+    if utterance.augmentation is not None:
+        extra |= {"speed": utterance.augmentation.speed, "snr_db": utterance.augmentation.snr_db,
+                  "gain_db": utterance.augmentation.gain_db}
+    extra["seconds"] = round(seconds, 3)
+    return ManifestRecord(id=utterance.id, audio=str(path), text=utterance.text, extra=extra)
+
+
 def load_sources(fortunes_dir: str | Path = FORTUNES_DIR, questions: str | Path | None = None,
                  seed: int = 0, wordnet_dir: str | Path | None = None) -> dict[str, list[str]]:
     """The sentences of each source; `questions` only when a questions file is given, `wordnet` only with its
@@ -265,20 +280,7 @@ def prepare_synth(
     for utterance in plan:
         if utterance.id not in spoken:
             continue
-        path, seconds = spoken[utterance.id]
-        extra = {"source": utterance.source, "engine": utterance.engine, "voice": utterance.voice,
-                 "rate": utterance.prosody.rate}
-        if utterance.engine in ("espeak-ng", "festival"):
-            extra["pitch"] = utterance.prosody.pitch
-        if utterance.engine == "piper":
-            extra |= {"noise_scale": utterance.prosody.noise_scale, "noise_w": utterance.prosody.noise_w}
-        if utterance.augmentation is not None:
-            extra |= {"speed": utterance.augmentation.speed, "snr_db": utterance.augmentation.snr_db,
-                      "gain_db": utterance.augmentation.gain_db}
-        extra["seconds"] = round(seconds, 3)
-        records[utterance.split].append(
-            ManifestRecord(id=utterance.id, audio=str(path), text=utterance.text, extra=extra)
-        )
+        records[utterance.split].append(manifest_record(utterance, *spoken[utterance.id]))
     for split in SPLITS:
         write_manifest(out_dir / f"{split}.jsonl", records[split])
     problems.sort(key=lambda problem: problem.record_id)

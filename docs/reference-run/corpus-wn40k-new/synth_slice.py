@@ -1,0 +1,39 @@
+"""Issue #13, sixteenth session: speak only a slice of the 40k WordNet corpus' plan (the machine keeps being replaced
+between sessions, so the run must fit one session; speaking all 40,000 clips takes 37 minutes of this CPU).
+
+`prepare synth --num 40000` plans utterance i of each split the same way whatever the corpus size (synth.py), so
+the first 256 test and validation records here are the 20k corpus' (the evaluation's 160 clips among them) and the
+training slice [16000, 16000 + N) holds sentences the 20k corpus' 16,000 training clips never used.
+
+    python synth_slice.py OUT QUESTIONS TRAIN_START TRAIN_END
+"""
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tqdm import tqdm
+
+from blsp_kd.data.engines import TtsError
+from blsp_kd.data.manifest import write_manifest
+from blsp_kd.data.synth import load_sources, manifest_record, plan_utterances, synthesize
+from blsp_kd.data.texts import WORDNET_DIR
+
+out, questions, start, end = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+plan = plan_utterances(load_sources(questions=questions, wordnet_dir=WORDNET_DIR), num=40000, seed=0)
+by_split = {split: [u for u in plan if u.split == split] for split in ("train", "valid", "test")}
+chosen = {"test": by_split["test"][:256], "valid": by_split["valid"][:256], "train-new": by_split["train"][start:end]}
+audio_dir = out / "audio"
+audio_dir.mkdir(parents=True, exist_ok=True)
+
+
+def speak(utterance):
+    try:
+        return manifest_record(utterance, *synthesize(utterance, audio_dir))
+    except TtsError as error:
+        print(f"{utterance.id}: skipped, {utterance.engine}/{utterance.voice} failed: {error}", file=sys.stderr)
+
+
+with ThreadPoolExecutor(max_workers=2) as pool:
+    for name, utterances in chosen.items():
+        records = list(tqdm(pool.map(speak, utterances), total=len(utterances), desc=name))
+        write_manifest(out / f"{name}.jsonl", [record for record in records if record is not None])
