@@ -2,7 +2,7 @@
 (the shipped model as `speech`, the text path, the cascade), EVAL/wn-cont-s0, EVAL/wn-cont-s1 (the continued seeds)
 and, where present, EVAL/wn-cont2-s0, EVAL/wn-cont2-s1 (the same continued for longer, twelfth session),
 EVAL/cascade-fallback (the cascade with Whisper's temperature fallback, thirteenth session) and EVAL/wn40k-new-s0,
-EVAL/wn40k-new-s1 (the shipped model on the 40k corpus' new sentences, fifteenth session: ../corpus-wn40k/), on the
+EVAL/wn40k-new-s1 (the shipped model on the 40k corpus' new sentences, sixteenth session: ../corpus-wn40k-new/), on the
 new corpus' first 160 test clips. Per system: repeat WER (corpus, per-clip median, by kind of sentence),
 against the text path's answer, its substitutions / deletions / insertions per transcript word, continuation
 BLEU/chrF, own-vs-shuffled gaps, CIF count error and token accuracy by training frequency.
@@ -51,7 +51,7 @@ systems = {"text": (shipped, shipped_utterances, "text"), "cascade": (shipped, s
            **{f"continued longer s{seed}": (*load(root / f"wn-cont2-s{seed}"), "speech") for seed in (0, 1)
               if (root / f"wn-cont2-s{seed}").is_dir()},  # twelfth session, run-wn-cont2.sh
            **{f"new sentences, repeat-heavy s{seed}": (*load(root / f"wn40k-new-s{seed}"), "speech") for seed in (0, 1)
-              if (root / f"wn40k-new-s{seed}").is_dir()}}  # fifteenth session, ../corpus-wn40k/run-wn40k-new.sh
+              if (root / f"wn40k-new-s{seed}").is_dir()}}  # sixteenth session, ../corpus-wn40k-new/chain.sh
 kinds = sorted({source[u["id"]] for u in repeats(shipped_utterances, "text")})
 
 print("| system | repeat WER | median | " + " | ".join(kinds) + " | vs text answer | S | D | I | BLEU | chrF | "

@@ -5,7 +5,8 @@
 # lever of "Where the repeat WER goes": the response KL on "repeat" responses asks for the transcript's words), then
 # the shipped model continued with reference-stage2-plora at lr 5e-5, warm-up 20, cosine over STEPS, two data-order
 # seeds side by side with one thread each, then both evaluated on the 160 held-out test clips (speech path only; the
-# cascade's rows are committed). Code: /work/ref/code16src (main's src/ at the commit in code16src/COMMIT).
+# cascade's rows are committed). Code: /work/ref/code16src (main's src/ at the commit in code16src/COMMIT, with
+# recipes/ copied in for its blsp_kd/recipes link).
 # Run as `STEPS=<n> M=<minutes> bash chain.sh` from /work/ref; reruns resume.
 cd /work/ref
 export PYTHONPATH=/work/ref/code16src OMP_NUM_THREADS=1
