@@ -2,10 +2,12 @@
 (the shipped model as `speech`, the text path, the cascade), EVAL/wn-cont-s0, EVAL/wn-cont-s1 (the continued seeds)
 and, where present, EVAL/wn-cont2-s0, EVAL/wn-cont2-s1 (the same continued for longer, twelfth session),
 EVAL/cascade-fallback (the cascade with Whisper's temperature fallback, thirteenth session) and EVAL/wn40k-new-s0,
-EVAL/wn40k-new-s1 (the shipped model on the 40k corpus' new sentences, sixteenth session: ../corpus-wn40k-new/), on the
-new corpus' first 160 test clips. Per system: repeat WER (corpus, per-clip median, by kind of sentence),
-against the text path's answer, its substitutions / deletions / insertions per transcript word, continuation
-BLEU/chrF, own-vs-shuffled gaps, CIF count error and token accuracy by training frequency.
+EVAL/wn40k-new-s1 and EVAL/wn40k-new-full-s{0,1} (the shipped model on the 40k corpus' new sentences, stopped by the
+sixteenth session's budget and resumed to the end of the cosine in the seventeenth: ../corpus-wn40k-new/), on the
+new corpus' first 160 test clips (those all of them answered). Per system: repeat WER (corpus, per-clip median, by
+kind of sentence), against the text path's answer, its substitutions / deletions / insertions per transcript word,
+continuation BLEU/chrF, own-vs-shuffled gaps, CIF count error and token accuracy by training frequency. TEST_MANIFEST
+gives each clip's kind of sentence (its "source"): the corpus' test manifest, e.g. data/c40new/test.jsonl.
 
 usage: python tablewn.py [EVAL_FOLDER] [TEST_MANIFEST]"""
 import collections
@@ -42,27 +44,36 @@ def error_components(answers):
 
 
 shipped, shipped_utterances = load(root / "shipped")
+systems = {"text": (shipped, shipped_utterances, "text"), "cascade": (shipped, shipped_utterances, "cascade")}
+if (root / "cascade-fallback").is_dir():  # thirteenth session
+    systems["cascade, temperature fallback"] = (*load(root / "cascade-fallback"), "cascade")
+systems["shipped"] = (shipped, shipped_utterances, "speech")
+for prefix, label in [("wn-cont", "continued"), ("wn-cont2", "continued longer"),  # twelfth session, run-wn-cont2.sh
+                      ("wn40k-new", "new sentences, repeat-heavy, 80 min"),  # 16th session, ../corpus-wn40k-new/
+                      ("wn40k-new-full", "new sentences, repeat-heavy, full cosine")]:  # 17th session, resume.sh
+    for seed in (0, 1):
+        if (root / f"{prefix}-s{seed}").is_dir():
+            systems[f"{label} s{seed}"] = (*load(root / f"{prefix}-s{seed}"), "speech")
+# The 40k corpus' runs were evaluated on the first 160 clips of a regenerated response manifest, which kept 156 of
+# the shipped evaluation's 160 clips: the per-clip columns compare every system on the clips all of them answered.
+answered = [{u["id"] for u in repeats(utterances, system)} for _, utterances, system in systems.values()]
+common = set.intersection(*answered)
+print(f"{len(common)} clips answered by every system; continuation BLEU/chrF, the gaps, the CIF count error and the "
+      "token accuracies are each evaluation's own (over its 160 clips)\n")
 text_answer = {u["id"]: u["output"] for u in repeats(shipped_utterances, "text")}
-systems = {"text": (shipped, shipped_utterances, "text"), "cascade": (shipped, shipped_utterances, "cascade"),
-           **{"cascade, temperature fallback": (*load(root / "cascade-fallback"), "cascade")
-              for _ in [0] if (root / "cascade-fallback").is_dir()},  # thirteenth session
-           "shipped": (shipped, shipped_utterances, "speech"),
-           **{f"continued s{seed}": (*load(root / f"wn-cont-s{seed}"), "speech") for seed in (0, 1)},
-           **{f"continued longer s{seed}": (*load(root / f"wn-cont2-s{seed}"), "speech") for seed in (0, 1)
-              if (root / f"wn-cont2-s{seed}").is_dir()},  # twelfth session, run-wn-cont2.sh
-           **{f"new sentences, repeat-heavy s{seed}": (*load(root / f"wn40k-new-s{seed}"), "speech") for seed in (0, 1)
-              if (root / f"wn40k-new-s{seed}").is_dir()}}  # sixteenth session, ../corpus-wn40k-new/chain.sh
 kinds = sorted({source[u["id"]] for u in repeats(shipped_utterances, "text")})
 
 print("| system | repeat WER | median | " + " | ".join(kinds) + " | vs text answer | S | D | I | BLEU | chrF | "
       "gap transcript | gap response | CIF count error | token acc. 100+ | 10–99 | 1–9 |")
 print("|---" * (15 + len(kinds)) + "|")
 for label, (results, utterances, system) in systems.items():
-    result, answers = results[system], repeats(utterances, system)
+    result = results[system]
+    answers = [u for u in repeats(utterances, system) if u["id"] in common]
     by_kind = collections.defaultdict(list)
     for u in answers:
         by_kind[source[u["id"]]].append(u)
-    cells = [f"{result['repeat']['wer']:.3f}", f"{result['repeat']['median_utterance_wer']:.3f}"]
+    repeat = error_rate([u["reference"] for u in answers], [u["output"] for u in answers])
+    cells = [f"{repeat['wer']:.3f}", f"{repeat['median_utterance_wer']:.3f}"]
     cells += [f"{error_rate([u['reference'] for u in by_kind[k]], [u['output'] for u in by_kind[k]])['wer']:.2f} "
               f"({len(by_kind[k])})" for k in kinds]
     vs_text = error_rate([text_answer[u["id"]] for u in answers], [u["output"] for u in answers])["wer"]
@@ -74,7 +85,8 @@ for label, (results, utterances, system) in systems.items():
         cells += [f"{(alignment[f'shuffled_{k}'] - alignment[k]) / alignment[f'shuffled_{k}']:.1%}"
                   for k in ("input_kl", "response_kl")]
         cells += [f"{alignment['cif_count_error']:.3f}"]
-        cells += [f"{result[f'alignment (train count={band})']['token_accuracy']:.1%}" for band in ("100+", "10-99", "1-9")]
+        cells += [f"{result[f'alignment (train count={band})']['token_accuracy']:.1%}"
+                  if f"alignment (train count={band})" in result else "—" for band in ("100+", "10-99", "1-9")]
     else:
         cells += ["—"] * 6
     print(f"| {label} | " + " | ".join(cells) + " |")
