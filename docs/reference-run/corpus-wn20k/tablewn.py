@@ -4,7 +4,8 @@ and, where present, EVAL/wn-cont2-s0, EVAL/wn-cont2-s1 (the same continued for l
 EVAL/cascade-fallback (the cascade with Whisper's temperature fallback, thirteenth session) and EVAL/wn40k-new-s0,
 EVAL/wn40k-new-s1 and EVAL/wn40k-new-full-s{0,1} (the shipped model on the 40k corpus' new sentences, stopped by the
 sixteenth session's budget and resumed to the end of the cosine in the seventeenth: ../corpus-wn40k-new/) and
-EVAL/tce2-s{0,1} (the shipped model continued at lr 1e-4 with token_ce 2, eighteenth session), on the
+EVAL/tce2-s{0,1} (the shipped model continued at lr 1e-4 with token_ce 2, eighteenth session) and EVAL/br-s{0,1}
+(the shipped model continued on 5,200 more new sentences as well, nineteenth session), on the
 new corpus' first 160 test clips (those all of them answered). Per system: repeat WER (corpus, per-clip median, by
 kind of sentence), against the text path's answer, its substitutions / deletions / insertions per transcript word,
 continuation BLEU/chrF, own-vs-shuffled gaps, CIF count error and token accuracy by training frequency. TEST_MANIFEST
@@ -52,7 +53,8 @@ systems["shipped"] = (shipped, shipped_utterances, "speech")
 for prefix, label in [("wn-cont", "continued"), ("wn-cont2", "continued longer"),  # twelfth session, run-wn-cont2.sh
                       ("wn40k-new", "new sentences, repeat-heavy, 80 min"),  # 16th session, ../corpus-wn40k-new/
                       ("wn40k-new-full", "new sentences, repeat-heavy, full cosine"),  # 17th session, resume.sh
-                      ("tce2", "+ 1.3 epochs at lr 1e-4, token_ce 2")]:  # 18th session, ../corpus-wn40k-new/tce2.sh
+                      ("tce2", "+ 1.3 epochs at lr 1e-4, token_ce 2"),  # 18th session, ../corpus-wn40k-new/tce2.sh
+                      ("br", "+ 5,200 more new sentences, 540 steps")]:  # 19th session, ../corpus-wn40k-new/chain19.sh
     for seed in (0, 1):
         if (root / f"{prefix}-s{seed}").is_dir():
             systems[f"{label} s{seed}"] = (*load(root / f"{prefix}-s{seed}"), "speech")
