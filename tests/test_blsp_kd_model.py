@@ -238,6 +238,23 @@ def test_token_ce_names_each_speech_vector_after_its_transcript_token_and_trains
     assert "token_ce" not in tiny_model()(batch, SpeechInput(hidden, frame_mask)).losses  # weight 0 (default): not computed
 
 
+def test_without_a_loss_on_the_llms_logits_the_llm_is_not_run_and_the_speech_losses_are_unchanged():
+    speech_only = {"input_kl": 0.0, "response_kl": 0.0, "response_ce": 0.0, "cif": 1.0, "speech_rms": 3.0,
+                   "token_ce": 1.0}
+    batch = collate_text(RECORDS, tiny_model().prompts)
+    full, fast = tiny_model(loss_weights=speech_only | {"input_kl": 1.0}), tiny_model(loss_weights=speech_only)
+    hidden, frame_mask = encode_clips(fast, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
+    calls = []
+    fast.llm.get_decoder().register_forward_pre_hook(lambda module, args, kwargs: calls.append(1), with_kwargs=True)
+    full_output, fast_output = (model.eval()(batch, SpeechInput(hidden, frame_mask)) for model in (full, fast))
+    assert calls == []
+    assert set(fast_output.losses) == {"cif", "speech_rms", "token_ce"}
+    for name, value in fast_output.losses.items():
+        assert value.item() == pytest.approx(full_output.losses[name].item(), rel=1e-6), name
+    assert fast_output.loss.item() == pytest.approx(full_output.loss.item() - full_output.losses["input_kl"].item(),
+                                                    rel=1e-6)
+
+
 def test_save_and_load_give_identical_outputs(tmp_path):
     tokenizer = tiny_chat_tokenizer(STYLES["qwen2"])
     tiny_llama(tokenizer, seed=0).save_pretrained(tmp_path / "llm")

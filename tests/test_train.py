@@ -581,3 +581,17 @@ def test_a_run_that_fails_midway_frees_its_folder(tiny_setup, tmp_path, monkeypa
         run_in_process(recipe)
     assert failure.traceback  # the failed trainer stays referenced from here on
     lock_run_folder(run).close()  # would raise RunFolderBusy if the failed run still held it
+
+
+def test_speech_side_training_builds_no_teacher_cache_and_lowers_token_ce(tiny_setup, tmp_path):
+    output_dir, cache = tmp_path / "run", tmp_path / "cache"
+    weights = {f"model.objective.loss_weights.{name}": value
+               for name, value in {"input_kl": 0, "response_kl": 0, "token_ce": 1, "speech_rms": 3}.items()}
+    trainer = run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, output_dir, **weights, **{"data.cache_dir": str(cache), "train.lr": 3e-3})))
+    assert trainer.teacher_cache is None and not (cache / "teacher").exists() and (cache / "features").is_dir()
+    log = read_log(output_dir)
+    assert set(log[1]) >= {"token_ce", "cif", "speech_rms"} and "input_kl" not in log[1]
+    first, last = (sum(log[step]["token_ce"] for step in steps) for steps in (range(1, 6), range(36, 41)))
+    assert last < 0.8 * first, (first, last)
+    assert sorted(read_log(output_dir, "valid")) == [0, 20, 40]  # validation still measures the KL

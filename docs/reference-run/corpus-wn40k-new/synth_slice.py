@@ -5,7 +5,10 @@ between sessions, so the run must fit one session; speaking all 40,000 clips tak
 the first 256 test and validation records here are the 20k corpus' (the evaluation's 160 clips among them) and the
 training slice [16000, 16000 + N) holds sentences the 20k corpus' 16,000 training clips never used.
 
-    python synth_slice.py OUT QUESTIONS TRAIN_START TRAIN_END
+    python synth_slice.py OUT QUESTIONS TRAIN_START TRAIN_END [PLAN_SIZE]
+
+PLAN_SIZE (default 40000): the plan to slice; a larger plan's splits begin with the smaller one's (80000: training
+records up to 64,000, the test and validation records the same).
 """
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +22,8 @@ from blsp_kd.data.synth import load_sources, manifest_record, plan_utterances, s
 from blsp_kd.data.texts import WORDNET_DIR
 
 out, questions, start, end = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-plan = plan_utterances(load_sources(questions=questions, wordnet_dir=WORDNET_DIR), num=40000, seed=0)
+plan_size = int(sys.argv[5]) if len(sys.argv) > 5 else 40000
+plan = plan_utterances(load_sources(questions=questions, wordnet_dir=WORDNET_DIR), num=plan_size, seed=0)
 by_split = {split: [u for u in plan if u.split == split] for split in ("train", "valid", "test")}
 chosen = {"test": by_split["test"][:256], "valid": by_split["valid"][:256], "train-new": by_split["train"][start:end]}
 audio_dir = out / "audio"

@@ -294,6 +294,8 @@ class BlspKdModel(nn.Module):
         """
         temperature = self.config.objective.temperature if temperature is None else temperature
         weights = self.loss_weights
+        if not (weights.input_kl or weights.response_kl or weights.response_ce):
+            return self.speech_side_losses(batch, speech_input)
         needs_teacher = teacher is None and bool(weights.input_kl or weights.response_kl)
         cached_hidden = teacher if isinstance(teacher, TeacherHidden) else None
         logits = self.kd_logits(batch, *self.encoder_outputs(speech_input), run_teacher=needs_teacher,
@@ -313,14 +315,28 @@ class BlspKdModel(nn.Module):
         if weights.response_ce:
             losses["response_ce"] = response_ce(logits.student, logits.next_ids, logits.response_positions)
         speech = logits.speech
+        return BlspKdOutput(*self.speech_losses(batch, speech, losses), speech=speech)
+
+    def speech_side_losses(self, batch: TextBatch, speech_input: SpeechInput) -> BlspKdOutput:
+        """`forward` when no loss reads the LLM's logits (input_kl, response_kl and response_ce all 0): only the
+        losses on the speech vectors themselves (token_ce, speech_rms, cif), and the LLM is never run. A CFormer
+        trained so learns to name each transcript token from the audio at a fraction of a KD step's cost."""
+        aligned = self.adapter.aligned_to_tokens
+        speech = self.speech(*self.encoder_outputs(speech_input), batch.num_tokens if aligned else None)
+        return BlspKdOutput(*self.speech_losses(batch, speech, {}), speech=speech)
+
+    def speech_losses(self, batch: TextBatch, speech: AdapterOutput, losses: dict[str, Tensor]
+                      ) -> tuple[Tensor, dict[str, Tensor]]:
+        """`losses` plus the losses on the speech vectors (speech_rms, token_ce, cif); (weighted total, all)."""
+        weights = self.loss_weights
         if weights.speech_rms:
             losses["speech_rms"] = speech_rms_loss(speech.embeds, speech.mask, self.token_rms)
-        if weights.token_ce and logits.input_positions is not None:  # CFormer: vector i stands for token i
+        if weights.token_ce and self.adapter.aligned_to_tokens:  # CFormer: vector i stands for token i
             losses["token_ce"] = speech_token_ce(speech.embeds[speech.mask], batch.input_ids[batch.speech_mask],
                                                  self.llm.get_input_embeddings().weight)
         if speech.alpha_sum is not None:
             losses["cif"] = cif_quantity_loss(speech.alpha_sum, batch.num_tokens)
-        return BlspKdOutput(loss=weighted_total(losses, weights), losses=losses, speech=speech)
+        return weighted_total(losses, weights), losses
 
     # ------------------------------------------------------------------------------------------------ generation
 
@@ -436,8 +452,9 @@ class BlspKdModel(nn.Module):
 
         The file must hold exactly this model's trainable tensors; with `partial` (stage 2 starting from stage 1)
         it may lack some, which keep their initialisation (e.g. PLoRA, new in stage 2), and may hold weights this
-        model keeps frozen (an encoder trained before). Returns the names of the trainable tensors not loaded."""
-        state = load_file(Path(directory) / WEIGHTS_FILE)
+        model keeps frozen (an encoder trained before). Returns the names of the trainable tensors not loaded.
+        `directory` may also name a shipped model ('default')."""
+        state = load_file(Path(SHIPPED_MODELS.get(str(directory), directory)) / WEIGHTS_FILE)
         trainable = set(self.trainable_state_dict())
         unexpected = set(state) - (set(self.state_dict()) if partial else trainable)
         missing = sorted(trainable - set(state))

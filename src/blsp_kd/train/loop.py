@@ -200,7 +200,8 @@ class Trainer:
                                                               min_samples)
             for problem in problems + valid_problems:
                 self.log(f"skipped: {problem}")
-            if recipe.data.teacher_cache != "none":
+            weights = recipe.model.objective.loss_weights
+            if recipe.data.teacher_cache != "none" and (weights.input_kl or weights.response_kl):
                 teacher_cache = TeacherCache(cache_dir / "teacher", model, recipe.data.teacher_cache,
                                              recipe.data.teacher_cache_topk, model.config.objective.temperature)
                 teacher_cache.build([text_example(record, recipe.data.default_instruction)
