@@ -595,3 +595,4 @@ def test_speech_side_training_builds_no_teacher_cache_and_lowers_token_ce(tiny_s
     first, last = (sum(log[step]["token_ce"] for step in steps) for steps in (range(1, 6), range(36, 41)))
     assert last < 0.8 * first, (first, last)
     assert sorted(read_log(output_dir, "valid")) == [0, 20, 40]  # validation still measures the KL
+    assert 0 < log[1]["seconds"] < log[20]["seconds"] < log[40]["seconds"]  # the loop's time, for the step rate

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 MEL_FRAME_SECONDS = 0.01  # Whisper's log-mel: hop 160 samples at 16 kHz
 ENCODER_FRAME_SECONDS = 0.02  # the encoder's stride-2 convolution halves the frame rate
-NON_CURVE_KEYS = {"split", "step", "epoch"}
+NON_CURVE_KEYS = {"split", "step", "epoch", "seconds"}
 
 
 @dataclass

@@ -279,15 +279,16 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
             bar.update(1)
+            now = time.perf_counter()
+            self.trained_seconds, clock = self.trained_seconds + now - clock, now
             if self.step % config.log_every == 0 or self.step == 1:
                 metrics = self.reduce_metrics(step_metrics)
                 lrs = self.scheduler.get_last_lr()  # [adapter (+ PLoRA)] or [adapter (+ PLoRA), encoder]
                 metrics |= {"lr": lrs[0]} | ({"encoder_lr": lrs[1]} if len(lrs) > 1 else {})
-                metrics |= {"grad_norm": float(grad_norm), "epoch": self.epoch}
+                # seconds: the training loop's time so far (validation included), so a log gives the step rate
+                metrics |= {"grad_norm": float(grad_norm), "epoch": self.epoch, "seconds": self.trained_seconds}
                 bar.set_postfix(loss=f"{metrics['total']:.3f}")
                 self.write_log("train", metrics)
-            now = time.perf_counter()
-            self.trained_seconds, clock = self.trained_seconds + now - clock, now
             out_of_time = budget is not None and self.any_rank(self.trained_seconds >= budget)
             finished = self.step >= self.total_steps or out_of_time
             if self.valid_records and ((config.eval_every and self.step % config.eval_every == 0) or finished):
