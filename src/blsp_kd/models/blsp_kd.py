@@ -294,7 +294,7 @@ class BlspKdModel(nn.Module):
         """
         temperature = self.config.objective.temperature if temperature is None else temperature
         weights = self.loss_weights
-        if not (weights.input_kl or weights.response_kl or weights.response_ce):
+        if not self.runs_llm:
             return self.speech_side_losses(batch, speech_input)
         needs_teacher = teacher is None and bool(weights.input_kl or weights.response_kl)
         cached_hidden = teacher if isinstance(teacher, TeacherHidden) else None
@@ -423,6 +423,14 @@ class BlspKdModel(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         return self.llm.dtype
+
+    @property
+    def runs_llm(self) -> bool:
+        """Whether a training step runs the LLM: some loss reads its logits (input_kl, response_kl, response_ce).
+        Without one, only the losses on the speech vectors train (`speech_side_losses`) and no weight inside the
+        LLM (PLoRA) gets a gradient."""
+        weights = self.loss_weights
+        return bool(weights.input_kl or weights.response_kl or weights.response_ce)
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> None:
         """Our config + trainable weights only (safetensors); the base models stay referenced by name. `dtype`

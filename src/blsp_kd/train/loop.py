@@ -139,6 +139,8 @@ class Trainer:
         if config.init_from:
             new = model.load_weights(config.init_from, partial=True)
             self.log(f"initialised from {config.init_from}; {len(new)} tensors new in this model keep their init")
+        if not model.runs_llm:  # speech-side losses only: PLoRA gets no gradient; keep it out of DDP and AdamW
+            model.llm.requires_grad_(False)
         if config.gradient_checkpointing:
             enable_gradient_checkpointing(model.llm)
         if precision != torch.float32:  # before the caches: they hold what the base models compute in it
@@ -200,8 +202,7 @@ class Trainer:
                                                               min_samples)
             for problem in problems + valid_problems:
                 self.log(f"skipped: {problem}")
-            weights = recipe.model.objective.loss_weights
-            if recipe.data.teacher_cache != "none" and (weights.input_kl or weights.response_kl):
+            if recipe.data.teacher_cache != "none" and model.runs_llm:
                 teacher_cache = TeacherCache(cache_dir / "teacher", model, recipe.data.teacher_cache,
                                              recipe.data.teacher_cache_topk, model.config.objective.temperature)
                 teacher_cache.build([text_example(record, recipe.data.default_instruction)
