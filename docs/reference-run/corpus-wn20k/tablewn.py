@@ -5,7 +5,8 @@ EVAL/cascade-fallback (the cascade with Whisper's temperature fallback, thirteen
 EVAL/wn40k-new-s1 and EVAL/wn40k-new-full-s{0,1} (the shipped model on the 40k corpus' new sentences, stopped by the
 sixteenth session's budget and resumed to the end of the cosine in the seventeenth: ../corpus-wn40k-new/) and
 EVAL/tce2-s{0,1} (the shipped model continued at lr 1e-4 with token_ce 2, eighteenth session) and EVAL/br-s{0,1}
-(the shipped model continued on 5,200 more new sentences as well, nineteenth session), on the
+(the shipped model continued on 5,200 more new sentences as well, nineteenth session) and EVAL/ce-s{0,1} (the
+shipped model continued with the speech-side losses only on 24,000 new sentences, twentieth session), on the
 new corpus' first 160 test clips (those all of them answered). Per system: repeat WER (corpus, per-clip median, by
 kind of sentence), against the text path's answer, its substitutions / deletions / insertions per transcript word,
 continuation BLEU/chrF, own-vs-shuffled gaps, CIF count error and token accuracy by training frequency. TEST_MANIFEST
@@ -54,7 +55,8 @@ for prefix, label in [("wn-cont", "continued"), ("wn-cont2", "continued longer")
                       ("wn40k-new", "new sentences, repeat-heavy, 80 min"),  # 16th session, ../corpus-wn40k-new/
                       ("wn40k-new-full", "new sentences, repeat-heavy, full cosine"),  # 17th session, resume.sh
                       ("tce2", "+ 1.3 epochs at lr 1e-4, token_ce 2"),  # 18th session, ../corpus-wn40k-new/tce2.sh
-                      ("br", "+ 5,200 more new sentences, 540 steps")]:  # 19th session, ../corpus-wn40k-new/chain19.sh
+                      ("br", "+ 5,200 more new sentences, 540 steps"),  # 19th session, ../corpus-wn40k-new/chain19.sh
+                      ("ce", "speech-side losses only, 24,000 new sentences")]:  # 20th, ../corpus-wn80k-ce/chain20.sh
     for seed in (0, 1):
         if (root / f"{prefix}-s{seed}").is_dir():
             systems[f"{label} s{seed}"] = (*load(root / f"{prefix}-s{seed}"), "speech")
