@@ -292,10 +292,10 @@ class BlspKdModel(nn.Module):
         teacher: a cached teacher at the used positions (exact hidden states or approximate top-k), or None to run
         the base LLM now.
         """
-        temperature = self.config.objective.temperature if temperature is None else temperature
-        weights = self.loss_weights
         if not self.runs_llm:
             return self.speech_side_losses(batch, speech_input)
+        temperature = self.config.objective.temperature if temperature is None else temperature
+        weights = self.loss_weights
         needs_teacher = teacher is None and bool(weights.input_kl or weights.response_kl)
         cached_hidden = teacher if isinstance(teacher, TeacherHidden) else None
         logits = self.kd_logits(batch, *self.encoder_outputs(speech_input), run_teacher=needs_teacher,
@@ -461,8 +461,8 @@ class BlspKdModel(nn.Module):
         The file must hold exactly this model's trainable tensors; with `partial` (stage 2 starting from stage 1)
         it may lack some, which keep their initialisation (e.g. PLoRA, new in stage 2), and may hold weights this
         model keeps frozen (an encoder trained before). Returns the names of the trainable tensors not loaded.
-        `directory` may also name a shipped model ('default')."""
-        state = load_file(Path(SHIPPED_MODELS.get(str(directory), directory)) / WEIGHTS_FILE)
+        `directory` may also name a shipped model ('default'), as everywhere (`checkpoint_folder`)."""
+        state = load_file(checkpoint_folder(directory) / WEIGHTS_FILE)
         trainable = set(self.trainable_state_dict())
         unexpected = set(state) - (set(self.state_dict()) if partial else trainable)
         missing = sorted(trainable - set(state))
