@@ -10,6 +10,7 @@ from blsp_kd.models.adapters import (
     ConvSubsampler,
     ConvSubsamplerConfig,
     build_adapter,
+    vocabulary_readout,
 )
 
 ENCODER_DIM = 48
@@ -202,3 +203,25 @@ def test_build_adapter():
         build_adapter("qformer", CFormerConfig())
     with pytest.raises(ValueError, match="CFormerConfig"):
         build_adapter("cformer", ConvSubsamplerConfig(encoder_dim=32, llm_dim=16))
+
+
+def test_vocabulary_readout_is_the_token_classifiers_mean_embedding():
+    # The docstring's worked example.
+    embeddings = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    out = vocabulary_readout(torch.tensor([[[2.0, 0.2]]]), torch.tensor([[True]]), embeddings, temperature=0.1)
+    assert out[0, 0].tolist() == pytest.approx([0.99987, 0.00013], abs=1e-5)
+    # Random vectors over a random vocabulary: the formula, a near-zero temperature gives the nearest embedding,
+    # padded rows stay 0, gradients reach the vectors.
+    generator = torch.Generator().manual_seed(0)
+    embeddings = torch.randn(50, LLM_DIM, generator=generator) * 0.1
+    vectors = torch.randn(2, 4, LLM_DIM, generator=generator, requires_grad=True)
+    mask = lengths_to_mask(torch.tensor([4, 2]), 4)
+    out = vocabulary_readout(vectors, mask, embeddings, temperature=0.05)
+    cosines = torch.nn.functional.cosine_similarity(vectors[..., None, :], embeddings, dim=-1)
+    expected = torch.softmax(cosines / 0.05, dim=-1) @ embeddings
+    assert torch.allclose(out[mask], expected[mask], atol=1e-6)
+    assert (out[~mask] == 0).all()
+    hard = vocabulary_readout(vectors, mask, embeddings, temperature=1e-6)
+    assert torch.allclose(hard[mask], embeddings[cosines.argmax(-1)][mask], atol=1e-6)
+    out[mask].sum().backward()
+    assert vectors.grad[mask].abs().sum() > 0 and (vectors.grad[~mask] == 0).all()

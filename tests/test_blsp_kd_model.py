@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from blsp_kd.layout.batch import SpeechInput, collate_text
 from blsp_kd.losses import LossWeights, kd_kl, speech_rms_loss, speech_token_ce
-from blsp_kd.models.adapters import CFormerConfig, ConvSubsamplerConfig
+from blsp_kd.models.adapters import CFormerConfig, ConvSubsamplerConfig, vocabulary_readout
 from blsp_kd.models.blsp_kd import CONFIG_FILE, WEIGHTS_FILE, BlspKdModel, place_speech
 from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig, ObjectiveConfig
 from blsp_kd.models.plora import PLoRAConfig, PLoRALinear
@@ -42,13 +42,14 @@ def clip(seconds: float, seed: int) -> np.ndarray:
 
 
 def tiny_model(adapter: str = "cformer", plora: dict | None = None, seed: int = 0,
-               loss_weights: dict | None = None) -> BlspKdModel:
+               loss_weights: dict | None = None, vocabulary_readout: float | None = None) -> BlspKdModel:
     tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
     encoder, feature_extractor = tiny_whisper(seed)
     architecture = ArchitectureConfig(whisper="tiny", llm="tiny", adapter=adapter,
                                       cformer=CFormerConfig(num_heads=4, dropout=0.0),
                                       conv=ConvSubsamplerConfig(bottleneck_dim=32),
-                                      plora=PLoRAConfig(**plora) if plora is not None else None)
+                                      plora=PLoRAConfig(**plora) if plora is not None else None,
+                                      vocabulary_readout=vocabulary_readout)
     blsp_config = BlspKdConfig(architecture, objective=ObjectiveConfig(loss_weights=LossWeights(**(loss_weights or {}))))
     torch.manual_seed(seed)
     model = BlspKdModel(blsp_config, encoder, feature_extractor, tiny_llama(tokenizer, seed), tokenizer).eval()
@@ -236,6 +237,31 @@ def test_token_ce_names_each_speech_vector_after_its_transcript_token_and_trains
         losses.append(output.losses["token_ce"].item())
     assert losses[-1] < 0.7 * losses[0], losses
     assert "token_ce" not in tiny_model()(batch, SpeechInput(hidden, frame_mask)).losses  # weight 0 (default): not computed
+
+
+def test_with_a_vocabulary_readout_the_llm_reads_embedding_mixtures_and_the_losses_train_through_them(tmp_path):
+    weights = {"input_kl": 1.0, "response_kl": 1.0, "cif": 1.0, "token_ce": 1.0, "speech_rms": 1.0}
+    plain, readout = tiny_model(loss_weights=weights), tiny_model(loss_weights=weights, vocabulary_readout=0.05)
+    batch = collate_text(RECORDS, plain.prompts)
+    hidden, frame_mask = encode_clips(plain, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
+    embeddings = readout.llm.get_input_embeddings().weight
+    speech = readout.speech(hidden, frame_mask, batch.num_tokens)
+    own = plain.speech(hidden, frame_mask, batch.num_tokens)  # same seed: the same adapter weights
+    assert torch.equal(speech.vectors, own.embeds)
+    assert torch.allclose(speech.embeds, vocabulary_readout(own.embeds, own.mask, embeddings, 0.05))
+    assert not torch.allclose(speech.embeds, own.embeds)
+    # token_ce and speech_rms train the adapter's own vectors; the KD terms read what the LLM reads.
+    output, plain_output = readout(batch, SpeechInput(hidden, frame_mask)), plain(batch, SpeechInput(hidden, frame_mask))
+    for name in ("token_ce", "speech_rms", "cif"):
+        assert output.losses[name].item() == pytest.approx(plain_output.losses[name].item(), rel=1e-6), name
+    assert output.losses["input_kl"].item() != pytest.approx(plain_output.losses["input_kl"].item(), rel=1e-3)
+    readout.train()
+    readout(batch, SpeechInput(hidden, frame_mask)).losses["input_kl"].backward()
+    assert readout.adapter.output_layer.weight.grad.abs().sum() > 0
+    # The checkpoint's config keeps the readout.
+    readout.save_pretrained(tmp_path / "model")
+    saved = BlspKdConfig.from_dict(json.loads((tmp_path / "model" / CONFIG_FILE).read_text()))
+    assert saved.architecture.vocabulary_readout == 0.05
 
 
 def test_without_a_loss_on_the_llms_logits_the_llm_is_not_run_and_the_speech_losses_are_unchanged():

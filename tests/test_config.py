@@ -10,7 +10,13 @@ import pytest
 from blsp_kd.losses import LossWeights
 from blsp_kd.models.adapters import CFormerConfig, ConvSubsamplerConfig
 from blsp_kd.models.blsp_kd import CONFIG_FILE, SHIPPED_MODELS
-from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig, ObjectiveConfig, PromptConfig
+from blsp_kd.models.config import (
+    ArchitectureConfig,
+    BlspKdConfig,
+    ObjectiveConfig,
+    PromptConfig,
+    architecture_overrides,
+)
 from blsp_kd.models.plora import PLoRAConfig
 from blsp_kd.train.config import load_recipe
 
@@ -108,3 +114,12 @@ def test_an_old_recipe_with_two_different_precisions_is_a_one_line_error(tmp_pat
     assert cli.main(["train", "--recipe", str(recipe)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: train.mixed_precision fp32 and model.precision bf16") and "\n" not in error
+
+
+def test_a_vocabulary_readout_is_a_positive_temperature_that_a_stage_may_change():
+    assert ArchitectureConfig(vocabulary_readout=0.01).vocabulary_readout == 0.01
+    for bad in (0.0, -0.1):
+        with pytest.raises(ValueError, match="vocabulary_readout"):
+            ArchitectureConfig(vocabulary_readout=bad)
+    # Not a weight's shape: a checkpoint trained without it loads into a recipe with it, and back.
+    assert architecture_overrides(ArchitectureConfig(), ArchitectureConfig(vocabulary_readout=0.01)) == []

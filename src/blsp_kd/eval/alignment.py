@@ -78,7 +78,7 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, with_shuffled: bool
             num_utterances += size
         if logits.input_positions is not None:  # vector i stands for transcript token i
             targets = batch.text.input_ids[batch.text.speech_mask]
-            hits = nearest_token_matches(logits.speech.embeds[logits.speech.mask], targets, token_embeddings,
+            hits = nearest_token_matches(logits.speech.adapter_vectors[logits.speech.mask], targets, token_embeddings,
                                          inverse_norms).cpu()
             band = (training_count_band(token_counts[targets.cpu()]) if token_counts is not None
                     else torch.zeros_like(hits, dtype=torch.long))

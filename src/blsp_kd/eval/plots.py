@@ -60,7 +60,7 @@ def cif_alignment(model, audio: np.ndarray, clip_id: str, transcript: str) -> Ci
         raise ValueError(f"the {model.config.architecture.adapter!r} adapter has no CIF weights to plot")
     num_frames = int(frame_mask[0].sum())
     embedding_matrix = model.llm.get_input_embeddings().weight
-    nearest = nearest_token_ids(speech.embeds[0, : len(transcript_ids)], embedding_matrix)
+    nearest = nearest_token_ids(speech.adapter_vectors[0, : len(transcript_ids)], embedding_matrix)
     alpha_sum = float(speech.alpha_sum[0])
     return CifAlignment(
         clip_id=clip_id,

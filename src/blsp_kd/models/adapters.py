@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 from blsp_kd.layout.batch import lengths_to_mask
@@ -38,6 +39,39 @@ class AdapterOutput:
     num_tokens: Tensor  # [B] long
     alpha_sum: Tensor | None  # [B] unscaled Σα for the CIF quantity loss (CFormer); None for conv
     cif_weights: Tensor | None  # [B, N, T] CIF integration weights (CFormer); None for conv
+    vectors: Tensor | None = None  # [B, N, llm_dim] the adapter's own vectors when a vocabulary readout replaced
+    # `embeds` (`vocabulary_readout`); None: `embeds` are the adapter's own
+
+    @property
+    def adapter_vectors(self) -> Tensor:
+        """The vectors the adapter emitted (what token_ce and speech_rms train), before any readout."""
+        return self.embeds if self.vectors is None else self.vectors
+
+
+def vocabulary_readout(vectors: Tensor, mask: Tensor, token_embeddings: Tensor, temperature: float) -> Tensor:
+    """Each speech vector replaced by the mean of the LLM's input embeddings under the token classifier's
+    distribution over the vocabulary (the classifier of `speech_token_ce`, at its own temperature T):
+
+        p(v) = softmax(cos(v, E_k) / T over k),   readout(v) = Σ_k p_k(v) · E_k
+
+    so the LLM reads a point on (or near) its own embeddings: a confident vector becomes its token's embedding, an
+    unsure one a mixture of its candidates. T → 0 is the nearest embedding (a hard choice). Differentiable, so a
+    model can also be trained through it.
+
+    Worked example (2-dim embeddings E = [[1, 0], [0, 1]], T = 0.1): v = [2, 0.2] has cosines 0.995, 0.0995,
+    p = softmax([9.95, 0.995]) ≈ [0.99987, 0.00013], readout ≈ [0.99987, 0.00013]: its rms follows the embedding's,
+    not v's.
+
+    Args:
+        vectors: [B, N, H] the adapter's vectors; mask: [B, N] bool, the valid ones (padded rows come back 0).
+        token_embeddings: [V, H] the LLM's input embedding matrix (frozen).
+    Returns:
+        [B, N, H] in the vectors' dtype.
+    """
+    embeddings = token_embeddings.detach().float()
+    cosines = F.normalize(vectors.float(), dim=-1) @ F.normalize(embeddings, dim=-1).T  # [B, N, V]
+    readout = torch.softmax(cosines / temperature, dim=-1) @ embeddings
+    return (readout * mask[..., None]).to(vectors.dtype)
 
 
 @dataclass

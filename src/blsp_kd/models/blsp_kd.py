@@ -37,7 +37,7 @@ from blsp_kd.losses import (
     speech_token_ce,
     weighted_total,
 )
-from blsp_kd.models.adapters import AdapterOutput, build_adapter, dropout_off
+from blsp_kd.models.adapters import AdapterOutput, build_adapter, dropout_off, vocabulary_readout
 from blsp_kd.models.config import BlspKdConfig
 from blsp_kd.models.encoder import SpeechEncoder, log_mel, min_clip_samples
 from blsp_kd.models.plora import adapters_disabled, apply_plora, speech_positions
@@ -186,13 +186,19 @@ class BlspKdModel(nn.Module):
 
     def speech(self, hidden: Tensor, frame_mask: Tensor, num_tokens: Tensor | None = None) -> AdapterOutput:
         """Speech vectors for the LLM; num_tokens given (training, evaluation against the transcript) → exactly
-        that many per clip, None (free inference) → the CIF's own estimate.
+        that many per clip, None (free inference) → the CIF's own estimate. With `architecture.vocabulary_readout`
+        set, `embeds` are the vectors' vocabulary readout and `vectors` the adapter's own.
 
         The adapter keeps fp32 weights over bf16 base models (precision bf16): under autocast (training) the
         ops pick their dtype; outside it (inference, evaluation) the encoder output is cast to the adapter's dtype."""
         if not torch.is_autocast_enabled(hidden.device.type):
             hidden = hidden.to(next(self.adapter.parameters()).dtype)
-        return self.adapter(hidden, frame_mask, num_tokens)
+        speech = self.adapter(hidden, frame_mask, num_tokens)
+        temperature = self.config.architecture.vocabulary_readout
+        if temperature is None:
+            return speech
+        readout = vocabulary_readout(speech.embeds, speech.mask, self.llm.get_input_embeddings().weight, temperature)
+        return replace(speech, embeds=readout, vectors=speech.embeds)
 
     # -------------------------------------------------------------------------------------------------- LLM side
 
@@ -330,9 +336,9 @@ class BlspKdModel(nn.Module):
         """`losses` plus the losses on the speech vectors (speech_rms, token_ce, cif); (weighted total, all)."""
         weights = self.loss_weights
         if weights.speech_rms:
-            losses["speech_rms"] = speech_rms_loss(speech.embeds, speech.mask, self.token_rms)
+            losses["speech_rms"] = speech_rms_loss(speech.adapter_vectors, speech.mask, self.token_rms)
         if weights.token_ce and self.adapter.aligned_to_tokens:  # CFormer: vector i stands for token i
-            losses["token_ce"] = speech_token_ce(speech.embeds[speech.mask], batch.input_ids[batch.speech_mask],
+            losses["token_ce"] = speech_token_ce(speech.adapter_vectors[speech.mask], batch.input_ids[batch.speech_mask],
                                                  self.llm.get_input_embeddings().weight)
         if speech.alpha_sum is not None:
             losses["cif"] = cif_quantity_loss(speech.alpha_sum, batch.num_tokens)

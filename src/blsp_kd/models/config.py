@@ -33,12 +33,17 @@ class ArchitectureConfig:
     # "real": the encoder on each clip's own length (METHOD §1) | "padded": on stock Whisper's 30 s-padded input,
     # cut to the clip's frames (an ablation, METHOD §9); models/encoder.py
     encoder_input: str = "real"
+    # None: the LLM reads the adapter's vectors (METHOD) | a temperature T: it reads each vector's vocabulary readout,
+    # the mean of its input embeddings under softmax(cos(vector, embedding) / T) (METHOD §9; models/adapters.py)
+    vocabulary_readout: float | None = None
 
     def __post_init__(self):
         if self.adapter not in ADAPTERS:
             raise ValueError(f"unknown adapter {self.adapter!r}; expected one of {sorted(ADAPTERS)}")
         if self.encoder_input not in ENCODER_INPUTS:
             raise ValueError(f"unknown encoder_input {self.encoder_input!r}; expected one of {ENCODER_INPUTS}")
+        if self.vocabulary_readout is not None and not self.vocabulary_readout > 0:
+            raise ValueError(f"vocabulary_readout {self.vocabulary_readout!r}: a temperature > 0, or null for none")
 
     @property
     def adapter_config(self) -> CFormerConfig | ConvSubsamplerConfig:
@@ -51,7 +56,7 @@ class ArchitectureMismatch(ValueError):
 
 
 # What a trained adapter's weights do not depend on: a stage may change them.
-STAGE_SETTINGS = frozenset({"plora", "train_encoder", "dropout", "alpha_bias_init"})
+STAGE_SETTINGS = frozenset({"plora", "train_encoder", "dropout", "alpha_bias_init", "vocabulary_readout"})
 
 
 def architecture_overrides(trained: ArchitectureConfig, recipe: ArchitectureConfig) -> list[str]:
