@@ -228,6 +228,13 @@ def speech_rms_loss(speech_embeds: torch.Tensor, mask: torch.Tensor, target_rms:
     return _token_mean(torch.log(rms / target_rms).pow(2), temperature=1.0, scale_by_t2=False)
 
 
+def token_cosines(vectors: torch.Tensor, token_embeddings: torch.Tensor) -> torch.Tensor:
+    """cos(v, E_k) of each vector [..., H] with every token embedding E [V, H] (detached: it is frozen) → [..., V],
+    float32: the scores of the token classifier that `speech_token_ce` trains and `vocabulary_readout` reads."""
+    vectors = F.normalize(vectors.float(), dim=-1)
+    return vectors @ F.normalize(token_embeddings.detach().float(), dim=-1).T
+
+
 def speech_token_ce(
     speech_vectors: torch.Tensor, target_ids: torch.Tensor, token_embeddings: torch.Tensor, temperature: float = 0.05
 ) -> torch.Tensor:
@@ -259,9 +266,7 @@ def speech_token_ce(
             f"speech_token_ce: token_embeddings {tuple(token_embeddings.shape)} and speech_vectors "
             f"{tuple(speech_vectors.shape)} differ in width"
         )
-    vectors = F.normalize(speech_vectors.float(), dim=-1)
-    embeddings = F.normalize(token_embeddings.detach().float(), dim=-1)
-    logits = vectors @ embeddings.T / temperature  # [K, V]
+    logits = token_cosines(speech_vectors, token_embeddings) / temperature  # [K, V]
     per_token = F.cross_entropy(logits, target_ids, reduction="none")
     return _token_mean(per_token, temperature=1.0, scale_by_t2=False)
 

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from blsp_kd.losses import token_cosines
+
 MEL_FRAME_SECONDS = 0.01  # Whisper's log-mel: hop 160 samples at 16 kHz
 ENCODER_FRAME_SECONDS = 0.02  # the encoder's stride-2 convolution halves the frame rate
 NON_CURVE_KEYS = {"split", "step", "epoch", "seconds"}
@@ -38,9 +40,7 @@ class CifAlignment:
 def nearest_token_ids(vectors: torch.Tensor, embedding_matrix: torch.Tensor) -> torch.Tensor:
     """argmax_v cos(vectors[j], embedding_matrix[v]) for each j.
     vectors [n, H], embedding_matrix [V, H] → [n]."""
-    vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)
-    embeddings = torch.nn.functional.normalize(embedding_matrix.float(), dim=-1)
-    return (vectors @ embeddings.T).argmax(dim=-1)
+    return token_cosines(vectors, embedding_matrix).argmax(dim=-1)
 
 
 def token_label(tokenizer, token_id: int) -> str:

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
 from blsp_kd.layout.batch import lengths_to_mask
+from blsp_kd.losses import token_cosines
 from blsp_kd.models.cif import cif
 
 
@@ -68,9 +68,8 @@ def vocabulary_readout(vectors: Tensor, mask: Tensor, token_embeddings: Tensor, 
     Returns:
         [B, N, H] in the vectors' dtype.
     """
-    embeddings = token_embeddings.detach().float()
-    cosines = F.normalize(vectors.float(), dim=-1) @ F.normalize(embeddings, dim=-1).T  # [B, N, V]
-    readout = torch.softmax(cosines / temperature, dim=-1) @ embeddings
+    cosines = token_cosines(vectors, token_embeddings)  # [B, N, V]
+    readout = torch.softmax(cosines / temperature, dim=-1) @ token_embeddings.detach().float()
     return (readout * mask[..., None]).to(vectors.dtype)
 
 
