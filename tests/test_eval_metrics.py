@@ -4,7 +4,15 @@ import math
 
 import pytest
 
-from blsp_kd.eval.metrics import bleu_tokenizer, corpus_bleu, corpus_chrf, error_rate, normalize
+from blsp_kd.eval.metrics import (
+    bleu_tokenizer,
+    corpus_bleu,
+    corpus_chrf,
+    error_rate,
+    error_rate_difference,
+    normalize,
+    utterance_errors,
+)
 from blsp_kd.eval.report import MISSING, format_value, markdown_table
 
 
@@ -27,6 +35,42 @@ def test_median_utterance_wer_says_what_a_typical_clip_gets():
                         ["red green glue black", "cats sit on the mat every day now", "a b c d"])
     assert result["wer"] == pytest.approx(7 / 10)
     assert result["median_utterance_wer"] == pytest.approx(1 / 4)
+
+
+def test_utterance_errors_sum_to_the_corpus_rate():
+    # S+D+I and N per utterance: "red green glue black" 1 of 4; "cats sit on the mat" 3 insertions over 2;
+    # "" against "b c" 2 deletions; an empty reference counts its answer's words as insertions, with length 0.
+    references = ["red green blue black", "cats sit", "a b c", ""]
+    hypotheses = ["red green glue black", "cats sit on the mat", "a", "hello there"]
+    counts = utterance_errors(references, hypotheses)
+    assert counts.tolist() == [[1, 4], [3, 2], [2, 3], [2, 0]]
+    assert counts[:, 0].sum() / counts[:, 1].sum() == pytest.approx(error_rate(references, hypotheses)["wer"])
+
+
+def test_error_rate_difference_with_its_paired_bootstrap_interval():
+    references = ["red green", "blue black", "cats sit", "dogs run"] * 10
+    good = list(references)
+    bad = [f"{reference} and some rambling on" for reference in references]
+    # A perfect and a rambling system (4 insertions per 2 words): A − B = −160/80 exactly, and every resample
+    # says so.
+    difference = error_rate_difference(references, good, bad)
+    assert difference["difference"] == pytest.approx(-2.0)
+    assert difference["low"] == pytest.approx(-2.0) and difference["high"] == pytest.approx(-2.0)
+    # The docstring's example: A 0, 2, 0 errors, B 1, 1, 1 on 2-word references: −1/6, an interval around it.
+    references = ["a b", "c d", "e f"]
+    difference = error_rate_difference(references, ["a b", "x y", "e f"], ["a x", "c y", "e z"])
+    assert difference["difference"] == pytest.approx(-1 / 6)
+    assert difference["low"] < -1 / 6 < difference["high"]
+    # Half the clips better, half worse by the same amount: the difference is 0 and the interval holds it on both
+    # sides; the same seed draws the same interval.
+    references = [f"red green blue {i}" for i in range(30)]
+    mixed_a = [r if i % 2 else "red" for i, r in enumerate(references)]
+    mixed_b = [r if i % 2 == 0 else "red" for i, r in enumerate(references)]
+    difference = error_rate_difference(references, mixed_a, mixed_b)
+    assert difference["difference"] == 0 and difference["low"] < 0 < difference["high"]
+    assert error_rate_difference(references, mixed_a, mixed_b) == difference
+    with pytest.raises(ValueError, match="empty"):
+        error_rate_difference(["", " "], ["a", "b"], ["c", "d"])
 
 
 def test_wer_counts_deletions_and_insertions():

@@ -25,10 +25,11 @@ from blsp_kd.eval.evaluate import (
     TextSystem,
     evaluate,
     load_clips,
+    score_task,
     task_instruction,
     tokenizer_mismatch,
 )
-from blsp_kd.eval.metrics import error_rate
+from blsp_kd.eval.metrics import error_rate, error_rate_difference
 from blsp_kd.eval.plots import firing_times, read_training_log, token_centres
 from blsp_kd.layout.tasks import EVALUATION_SYSTEMS
 from blsp_kd.models.adapters import CFormerConfig, ConvSubsamplerConfig
@@ -291,6 +292,27 @@ def test_tiny_evaluation_utterances_are_the_systems_own_answers(tiny_run):
             assert row["reference"] == text_continuations[row["id"]]
         if row["task"] == "translation":
             assert row["reference"] == "hallo welt"
+
+
+def test_repeat_scores_carry_the_difference_to_the_cascade_with_its_interval():
+    """With a cascade among the systems, every other system's repeat WER comes with its difference to the
+    cascade's and the paired bootstrap interval of that difference; without a cascade there is none."""
+    records = [ManifestRecord(id=str(index), audio="unused.wav", text=text)
+               for index, text in enumerate(["the cat sat", "hello world", "good morning to you", "it rains"])]
+    clips = [Clip(record, np.zeros(16000, dtype=np.float32)) for record in records]
+    systems = {"speech": SpeechSystem(None), "text": TextSystem(None), "cascade": CascadeSystem(None, None, None)}
+    answers = {"speech": ["the cat sat", "hello", "good morning to you all day long", "it rains"],
+               "text": [record.text for record in records],
+               "cascade": ["the cat sad", "hello world", "good morning to you", "it rains"]}
+    scores = score_task("repeat", clips, answers, systems, "en")
+    expected = error_rate_difference([r.text for r in records], answers["speech"], answers["cascade"])
+    assert scores["speech"]["wer_minus_cascade"] == pytest.approx(
+        scores["speech"]["wer"] - scores["cascade"]["wer"]) == pytest.approx(expected["difference"])
+    assert scores["speech"]["wer_minus_cascade_low"] == expected["low"] < expected["high"]
+    assert scores["text"]["wer_minus_cascade"] == pytest.approx(-scores["cascade"]["wer"])
+    assert not any(name.startswith("wer_minus") for name in scores["cascade"])
+    del systems["cascade"], answers["cascade"]
+    assert not any("minus" in name for name in score_task("repeat", clips, answers, systems, "en")["speech"])
 
 
 def test_tiny_evaluation_report_and_plots(tiny_run):

@@ -12,7 +12,9 @@ Tasks, each applied to every record it fits:
     repeat        "Repeat what was said." → WER (CER for languages without spaces) vs the transcript;
                   for the cascade also the WER of its ASR transcripts alone (task "asr"); beside the text
                   system, every other system's WER against the text system's answer (wer_vs_text: does the
-                  speech get the answer the transcript gets, even where the LLM answers instead of repeating?)
+                  speech get the answer the transcript gets, even where the LLM answers instead of repeating?);
+                  beside the cascade, every other system's WER minus the cascade's with its 95 % paired bootstrap
+                  interval (wer_minus_cascade, _low, _high: is it told apart from the cascade at all?)
     continuation  "Continue the following text in a coherent style:" → BLEU / chrF vs the text system's
                   answer
     translation   records with a `translation`: "Translate the following English text into German:" → BLEU
@@ -40,7 +42,15 @@ from blsp_kd.data.audio import AudioError, load_record_audio
 from blsp_kd.data.manifest import ManifestRecord, Problem, read_manifest, record_problem, require_records
 from blsp_kd.eval.alignment import TRAINING_COUNT_BANDS, held_out_alignment, training_token_counts
 from blsp_kd.eval.cascade import transcribe
-from blsp_kd.eval.metrics import base_language, corpus_bleu, corpus_chrf, error_rate, normalize
+from blsp_kd.eval.metrics import (
+    base_language,
+    corpus_bleu,
+    corpus_chrf,
+    error_rate,
+    error_rate_difference,
+    normalize,
+    uses_characters,
+)
 from blsp_kd.eval.plots import cif_alignment, plot_cif_alignment, plot_training_curves, read_training_log
 from blsp_kd.eval.report import ReportContext, render_report, results_tables
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
@@ -290,6 +300,15 @@ def score_task(task: str, clips: list[Clip], answers: dict[str, list[str]], syst
                 if name != text_name:
                     against_text = error_rate(answers[text_name], answers[name], language)
                     scores[name] |= {f"{metric}_vs_text": value for metric, value in against_text.items()}
+        cascade_name = cascade_system(systems)
+        if cascade_name is not None:  # how sure "better or worse than the cascade" is: paired bootstrap, 95 %
+            metric = "cer" if uses_characters(language) else "wer"
+            for name in systems:
+                if name != cascade_name:
+                    difference = error_rate_difference(transcripts, answers[name], answers[cascade_name], language)
+                    scores[name] |= {f"{metric}_minus_cascade": difference["difference"],
+                                     f"{metric}_minus_cascade_low": difference["low"],
+                                     f"{metric}_minus_cascade_high": difference["high"]}
     elif task == "continuation":
         text_name = reference_system(systems)
         for name in systems:
@@ -334,6 +353,11 @@ def grouped_scores(task: str, clips: list[Clip], answers: dict[str, list[str]], 
 def text_system(systems: dict[str, System]) -> str | None:
     """The name of the text system, or None when there is none."""
     return next((name for name, system in systems.items() if isinstance(system, TextSystem)), None)
+
+
+def cascade_system(systems: dict[str, System]) -> str | None:
+    """The name of the cascade system, or None when there is none."""
+    return next((name for name, system in systems.items() if isinstance(system, CascadeSystem)), None)
 
 
 def reference_system(systems: dict[str, System]) -> str:
