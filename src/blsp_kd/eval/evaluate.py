@@ -48,8 +48,8 @@ from blsp_kd.eval.metrics import (
     corpus_chrf,
     error_rate,
     error_rate_difference,
+    error_rate_name,
     normalize,
-    uses_characters,
 )
 from blsp_kd.eval.plots import cif_alignment, plot_cif_alignment, plot_training_curves, read_training_log
 from blsp_kd.eval.report import ReportContext, render_report, results_tables
@@ -302,7 +302,7 @@ def score_task(task: str, clips: list[Clip], answers: dict[str, list[str]], syst
                     scores[name] |= {f"{metric}_vs_text": value for metric, value in against_text.items()}
         cascade_name = cascade_system(systems)
         if cascade_name is not None:  # how sure "better or worse than the cascade" is: paired bootstrap, 95 %
-            metric = "cer" if uses_characters(language) else "wer"
+            metric = error_rate_name(language)
             for name in systems:
                 if name != cascade_name:
                     difference = error_rate_difference(transcripts, answers[name], answers[cascade_name], language)

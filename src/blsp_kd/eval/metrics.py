@@ -44,23 +44,9 @@ def normalize(text: str, language: str = "en") -> str:
     return "".join(words) if uses_characters(language) else " ".join(words)
 
 
-def error_rate(references: list[str], hypotheses: list[str], language: str = "en") -> dict[str, float]:
-    """{"wer": ..., "median_utterance_wer": ...} (or "cer" for character languages) of the hypotheses against the
-    references, both normalised. The corpus rate pools the errors of all utterances, so one rambling answer can
-    weigh like many good ones; the median of the per-utterance rates (over references that are not empty after
-    normalisation) says what a typical clip gets. A reference that normalises to nothing counts its hypothesis'
-    words as insertions in the corpus rate."""
-    check_pairs(references, hypotheses)
-    references = [normalize(text, language) for text in references]
-    hypotheses = [normalize(text, language) for text in hypotheses]
-    if not any(references):
-        raise ValueError("every reference is empty after normalisation; an error rate is undefined")
-    name = "cer" if uses_characters(language) else "wer"
-    process = jiwer.process_characters if name == "cer" else jiwer.process_words
-    per_utterance = [getattr(process(reference, hypothesis), name)
-                     for reference, hypothesis in zip(references, hypotheses, strict=True) if reference]
-    return {name: getattr(process(references, hypotheses), name),
-            f"median_utterance_{name}": float(statistics.median(per_utterance))}
+def error_rate_name(language: str) -> str:
+    """"cer" for languages written without spaces between words, "wer" otherwise."""
+    return "cer" if uses_characters(language) else "wer"
 
 
 def utterance_errors(references: list[str], hypotheses: list[str], language: str = "en") -> np.ndarray:
@@ -82,6 +68,26 @@ def utterance_errors(references: list[str], hypotheses: list[str], language: str
     return counts
 
 
+def corpus_rate(counts: np.ndarray) -> float:
+    """Σ errors / Σ reference length of `utterance_errors`' counts."""
+    if not counts[:, 1].any():
+        raise ValueError("every reference is empty after normalisation; an error rate is undefined")
+    return float(counts[:, 0].sum() / counts[:, 1].sum())
+
+
+def error_rate(references: list[str], hypotheses: list[str], language: str = "en") -> dict[str, float]:
+    """{"wer": ..., "median_utterance_wer": ...} (or "cer" for character languages) of the hypotheses against the
+    references, both normalised. The corpus rate pools the errors of all utterances, so one rambling answer can
+    weigh like many good ones; the median of the per-utterance rates (over references that are not empty after
+    normalisation) says what a typical clip gets. A reference that normalises to nothing counts its hypothesis'
+    words as insertions in the corpus rate."""
+    counts = utterance_errors(references, hypotheses, language)
+    name = error_rate_name(language)
+    spoken = counts[counts[:, 1] > 0]
+    return {name: corpus_rate(counts),
+            f"median_utterance_{name}": float(statistics.median((spoken[:, 0] / spoken[:, 1]).tolist()))}
+
+
 def error_rate_difference(references: list[str], hypotheses: list[str], baseline: list[str], language: str = "en",
                           resamples: int = 2000, seed: int = 0) -> dict[str, float]:
     """{"difference", "low", "high"}: corpus error rate of `hypotheses` minus that of `baseline` on the same
@@ -93,14 +99,12 @@ def error_rate_difference(references: list[str], hypotheses: list[str], baseline
     """
     a = utterance_errors(references, hypotheses, language)
     b = utterance_errors(references, baseline, language)
-    if not a[:, 1].any():
-        raise ValueError("every reference is empty after normalisation; an error rate is undefined")
+    difference = corpus_rate(a) - corpus_rate(b)  # the same references: the same lengths
     draws = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))
     lengths = a[draws, 1].sum(axis=1)
     drawn = (a[draws, 0].sum(axis=1) - b[draws, 0].sum(axis=1))[lengths > 0] / lengths[lengths > 0]
     low, high = np.percentile(drawn, [2.5, 97.5])
-    return {"difference": float((a[:, 0].sum() - b[:, 0].sum()) / a[:, 1].sum()), "low": float(low),
-            "high": float(high)}
+    return {"difference": difference, "low": float(low), "high": float(high)}
 
 
 def bleu_tokenizer(language: str) -> str:
