@@ -34,17 +34,20 @@ FLAT_CONV_CONFIG = {
 
 def test_a_flat_config_from_before_the_sections_reads_into_them():
     """The first shipped model's config (written before the sections), and today's shipped model, which has the
-    same architecture and objective in the sectioned layout but for its post-CIF layers (from Whisper's decoder
-    since the tenth session) and its vocabulary readout (since the twenty-first)."""
+    same architecture in the sectioned layout but for its post-CIF layers (from Whisper's decoder since the tenth
+    session) and its vocabulary readout (since the twenty-first), and records the objective it was last trained
+    with (the speech-side losses alone since the twenty-third: `token_ce` 1, no KL terms)."""
     data = json.loads((Path(__file__).parent / "data" / "flat-config-first-reference-run.json").read_text())
     assert "adapter_config" in data  # the old layout
     config = BlspKdConfig.from_dict(data)
     shipped = BlspKdConfig.from_dict(json.loads((SHIPPED_MODELS["default"] / CONFIG_FILE).read_text()))
     assert shipped.architecture.cformer.post_layers == "whisper_decoder"
-    assert shipped.architecture.vocabulary_readout == 0.01
+    assert shipped.architecture.vocabulary_readout == 0.02
+    assert shipped.objective == replace(config.objective, loss_weights=LossWeights(
+        input_kl=0.0, response_kl=0.0, speech_rms=3.0, token_ce=1.0))
     assert replace(shipped, architecture=replace(
         shipped.architecture, cformer=replace(shipped.architecture.cformer, post_layers="encoder"),
-        vocabulary_readout=None)) == config
+        vocabulary_readout=None), objective=config.objective) == config
     assert config.architecture == ArchitectureConfig(
         adapter="cformer", cformer=CFormerConfig(num_pre_layers=2, num_post_layers=2, num_heads=6, dropout=0.1),
         plora=PLoRAConfig(rank=16, alpha=16, dropout=0.05))
