@@ -315,6 +315,25 @@ def test_repeat_scores_carry_the_difference_to_the_cascade_with_its_interval():
     assert not any("minus" in name for name in score_task("repeat", clips, answers, systems, "en")["speech"])
 
 
+def test_repeat_scores_on_the_clips_the_text_system_repeats_carry_the_words_alone():
+    """On the clips whose transcript the text system repeats exactly (after normalisation), each other system's
+    error rate and share of exact repeats: clip 1, which the text system answers instead, does not count, so the
+    speech system's rambling there does not hide that it lost a word on clip 2."""
+    records = [ManifestRecord(id=str(index), audio="unused.wav", text=text)
+               for index, text in enumerate(["The cat sat.", "What is two plus two?", "good morning to you"])]
+    clips = [Clip(record, np.zeros(16000, dtype=np.float32)) for record in records]
+    systems = {"speech": SpeechSystem(None), "text": TextSystem(None)}
+    answers = {"text": ["the cat sat", "Two plus two is four.", "Good morning to you!"],
+               "speech": ["The cat sat.", "two plus two is four and so on and so on", "good morning you"]}
+    speech = score_task("repeat", clips, answers, systems, "en")["speech"]
+    assert speech["num_text_repeats"] == 2
+    assert speech["wer_where_text_repeats"] == pytest.approx(1 / 7)  # one deletion in 3 + 4 words
+    assert speech["exact_where_text_repeats"] == 0.5
+    assert speech["wer"] > 5 * speech["wer_where_text_repeats"]  # over all clips the answered question dominates
+    answers["text"] = ["I don't know."] * 3  # a text system that repeats nothing: no such scores
+    assert not any("where_text" in name for name in score_task("repeat", clips, answers, systems, "en")["speech"])
+
+
 def test_tiny_evaluation_report_and_plots(tiny_run):
     results, out, _, _ = tiny_run
     for name in ("plots/cif_speech_0.png", "plots/training_curves.png"):

@@ -12,7 +12,10 @@ Tasks, each applied to every record it fits:
     repeat        "Repeat what was said." → WER (CER for languages without spaces) vs the transcript;
                   for the cascade also the WER of its ASR transcripts alone (task "asr"); beside the text
                   system, every other system's WER against the text system's answer (wer_vs_text: does the
-                  speech get the answer the transcript gets, even where the LLM answers instead of repeating?);
+                  speech get the answer the transcript gets, even where the LLM answers instead of repeating?),
+                  and on the clips the text system repeats exactly, every other system's WER and share of exact
+                  repeats (wer_where_text_repeats, exact_where_text_repeats: the words it carries, with no
+                  rambling to hide them);
                   beside the cascade, every other system's WER minus the cascade's with its 95 % paired bootstrap
                   interval (wer_minus_cascade, _low, _high: is it told apart from the cascade at all?)
     continuation  "Continue the following text in a coherent style:" → BLEU / chrF vs the text system's
@@ -46,10 +49,12 @@ from blsp_kd.eval.metrics import (
     base_language,
     corpus_bleu,
     corpus_chrf,
+    corpus_rate,
     error_rate,
     error_rate_difference,
     error_rate_name,
     normalize,
+    utterance_errors,
 )
 from blsp_kd.eval.plots import cif_alignment, plot_cif_alignment, plot_training_curves, read_training_log
 from blsp_kd.eval.report import ReportContext, render_report, results_tables
@@ -300,6 +305,8 @@ def score_task(task: str, clips: list[Clip], answers: dict[str, list[str]], syst
                 if name != text_name:
                     against_text = error_rate(answers[text_name], answers[name], language)
                     scores[name] |= {f"{metric}_vs_text": value for metric, value in against_text.items()}
+            for name, carried in words_where_text_repeats(transcripts, answers, text_name, language).items():
+                scores[name] |= carried
         cascade_name = cascade_system(systems)
         if cascade_name is not None:  # how sure "better or worse than the cascade" is: paired bootstrap, 95 %
             metric = error_rate_name(language)
@@ -329,6 +336,28 @@ def score_task(task: str, clips: list[Clip], answers: dict[str, list[str]], syst
     for metrics in scores.values():
         metrics["num_utterances"] = len(clips)
     return scores
+
+
+def words_where_text_repeats(transcripts: list[str], answers: dict[str, list[str]], text_name: str,
+                             language: str) -> dict[str, dict[str, float]]:
+    """The repeat scores on the clips whose transcript the text system repeats exactly (after normalisation):
+    there the LLM neither answers nor rambles, so what is left is the words each system carries. Per system but
+    the text one: its error rate on those clips (wer_where_text_repeats), the share of them it repeats exactly too
+    (exact_where_text_repeats) and their number (num_text_repeats); nothing where the text system repeats none."""
+    repeated = [index for index, (transcript, answer) in enumerate(zip(transcripts, answers[text_name], strict=True))
+                if normalize(transcript, language) and normalize(answer, language) == normalize(transcript, language)]
+    if not repeated:
+        return {}
+    metric = error_rate_name(language)
+    carried = {}
+    for name, outputs in answers.items():
+        if name != text_name:
+            counts = utterance_errors([transcripts[index] for index in repeated],
+                                      [outputs[index] for index in repeated], language)
+            carried[name] = {f"{metric}_where_text_repeats": corpus_rate(counts),
+                             "exact_where_text_repeats": float((counts[:, 0] == 0).mean()),
+                             "num_text_repeats": len(repeated)}
+    return carried
 
 
 def record_field(record: ManifestRecord, name: str) -> str:

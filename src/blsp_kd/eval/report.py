@@ -9,7 +9,9 @@ WHAT_THE_COLUMNS_MEAN = {
     "asr": "the cascade's Whisper transcripts alone against the transcript (its ASR step)",
     "repeat": "error rate (WER, or CER for languages without spaces) of the answer to \"Repeat what was "
               "said.\" against the transcript, both Whisper-normalised; lower is better; *_vs_text: against the "
-              "text system's answer instead (does the speech get the answer the transcript gets?)",
+              "text system's answer instead (does the speech get the answer the transcript gets?); *_where_text_repeats: "
+              "on the clips whose transcript the text system repeats exactly, the error rate and the share of "
+              "exact repeats (the words a system carries, with no rambling to hide them)",
     "continuation": "BLEU / chrF (0–100) of the continuation against the text system's continuation of the "
                     "gold transcript: agreement with the upper bound",
     "translation": "BLEU (0–100) against the reference translation (bleu_LANG per target language when "
