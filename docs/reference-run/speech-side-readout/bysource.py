@@ -1,4 +1,4 @@
-"""Issue #13, twenty-third session: repeat WER and substitutions + deletions per transcript word by the sentence's
+"""Issue #13, twenty-third session (ss2-* added in the twenty-fourth): repeat WER and substitutions + deletions per transcript word by the sentence's
 source on the 744 held-out clips, from the committed records and the work folder's manifest (its `source` field).
 usage: python bysource.py [MANIFEST]"""
 import json, collections, jiwer, sys
@@ -7,7 +7,8 @@ S = str(__import__("pathlib").Path(__file__).resolve().parent) + "/"
 src = {r["id"]: r["source"] for r in map(json.loads, open(sys.argv[1] if len(sys.argv) > 1 else "/work/ref/data/c80/test-256-1000.jsonl"))}
 def rep(f, system="speech"):
     return {u["id"]: u for u in map(json.loads, open(S + f + "/utterances.jsonl")) if u["task"] == "repeat" and u["system"] == system}
-systems = {"text": rep("eval-more-shipped", "text"), "cascade": rep("eval-more-shipped", "cascade"), "ss0": rep("eval-more-ss0-T02"), "ss1": rep("eval-more-ss1-T02")}
+systems = {"text": rep("eval-more-shipped", "text"), "cascade": rep("eval-more-shipped", "cascade"), "ss0": rep("eval-more-ss0-T02"), "ss1": rep("eval-more-ss1-T02"),
+           "ss2-0": rep("eval-more-ss2-0-T02"), "ss2-1": rep("eval-more-ss2-1-T02")}
 for source in sorted(set(src.values())):
     ids = [i for i in src if src[i] == source]
     row = []
