@@ -85,6 +85,14 @@ CHANGED_SINCE_THE_FIRST_REFERENCE_RUN = {
 }
 
 
+def test_the_stage_3_recipe_describes_the_shipped_model():
+    """`make reference`'s stage 3 trains the model `default` is (architecture, vocabulary readout, objective, prompt);
+    only the precision differs: the shipped config says fp32, as its evaluation ran, the recipe trains in auto."""
+    shipped = BlspKdConfig.from_dict(json.loads((SHIPPED_MODELS["default"] / CONFIG_FILE).read_text()))
+    recipe = load_recipe("reference-stage3-speech").model
+    assert replace(recipe, precision=shipped.precision) == shipped
+
+
 @pytest.mark.parametrize("run", ["reference-stage1", "reference-stage2-plora", "reference-stage2-encoder",
                                  "reference-blsp"])
 def test_a_run_folders_flat_recipe_reads_as_the_shipped_recipe(run):

@@ -195,6 +195,7 @@ def test_every_recipe_loads_and_dry_runs_on_tiny_models(recipe, tiny_setup, tmp_
     step = read_log(tmp_path / "run")[1]
     saved = json.loads((tmp_path / "run" / "final" / "blsp_kd_config.json").read_text())
     assert saved["architecture"]["encoder_input"] == architecture.encoder_input  # e.g. the padded-encoder ablation
+    assert saved["architecture"]["vocabulary_readout"] == architecture.vocabulary_readout  # e.g. stage 3's 0.02
     for name, weight in weights.items():
         if weight and not (architecture.adapter == "conv" and name in ("input_kl", "cif")):
             assert name in step, (name, step)
