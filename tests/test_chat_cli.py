@@ -43,6 +43,33 @@ def test_precision_overrides_the_models_own_in_every_command_that_loads_one(tiny
         assert build_parser().parse_args([command, *arguments, "--precision", "auto"]).precision == "auto"
 
 
+def test_readout_overrides_the_models_own_in_every_command_that_loads_one(tiny_model_dir, tmp_path,  # noqa: F811
+                                                                            capsys):
+    """--readout T: the LLM reads the speech vectors through the vocabulary at T; --readout 0: the adapter's own
+    vectors; without it: the model's own setting (the tiny model's: none)."""
+    assert load_model(str(tiny_model_dir)).config.architecture.vocabulary_readout is None
+    through = load_model(str(tiny_model_dir), readout=0.05)
+    assert through.config.architecture.vocabulary_readout == 0.05
+    through.save_pretrained(tmp_path / "with-readout")
+    assert load_model(str(tmp_path / "with-readout")).config.architecture.vocabulary_readout == 0.05
+    assert load_model(str(tmp_path / "with-readout"), readout=0).config.architecture.vocabulary_readout is None
+
+    wav = tmp_path / "clip.wav"
+    soundfile.write(wav, noise(1.1, 0), 16000)
+    assert main(["chat", "--model", str(tiny_model_dir), "--audio", str(wav), "--max-new-tokens", "10",
+                 "--readout", "0.05", INSTRUCTION]) == 0
+    turn = [speech_turn(load_audio(wav).samples, INSTRUCTION)]
+    answer = through.chat(turn, max_new_tokens=10)
+    assert capsys.readouterr().out == answer + "\n"
+    assert answer != load_model(str(tiny_model_dir)).chat(turn, max_new_tokens=10)  # the readout was read
+    required = {"chat": [], "generate": ["--manifest", "m", "--out", "o"], "serve": [],
+                "evaluate": ["--manifest", "m", "--out", "o"]}
+    for command, arguments in required.items():
+        assert build_parser().parse_args([command, *arguments]).readout is None  # the model's own
+        assert build_parser().parse_args([command, *arguments, "--readout", "0.02"]).readout == 0.02
+        assert build_parser().parse_args([command, *arguments, "--readout", "0"]).readout == 0
+
+
 def test_a_bad_clip_is_one_error_line(tiny_model_dir, tmp_path, capsys):  # noqa: F811
     (tmp_path / "bad.wav").write_bytes(b"no audio here" * 10)
     assert main(["chat", "--model", str(tiny_model_dir), "--audio", str(tmp_path / "bad.wav"), "hi"]) == 2

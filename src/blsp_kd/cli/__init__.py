@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 
-from blsp_kd.cli.evaluate import add_evaluate_parser
+from blsp_kd.cli.evaluate import add_evaluate_parser, add_readout_argument
 from blsp_kd.cli.prepare import add_prepare_parser
 from blsp_kd.data.manifest import NoUsableRecords
 from blsp_kd.demo import DemoConfig
@@ -89,16 +89,17 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from blsp_kd.serve.model import load_model
     from blsp_kd.serve.terminal import run_chat
 
-    return run_chat(load_model(args.model, args.precision), args.instruction, args.audio, args.max_new_tokens, args.temperature,
-                    args.max_audio_seconds)
+    model = load_model(args.model, args.precision, args.readout)
+    return run_chat(model, args.instruction, args.audio, args.max_new_tokens, args.temperature, args.max_audio_seconds)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from blsp_kd.serve.batch import generate_manifest
     from blsp_kd.serve.model import load_model
 
-    summary = generate_manifest(load_model(args.model, args.precision), args.manifest, args.out, args.instruction, args.batch_size,
-                                args.max_new_tokens, args.max_audio_seconds, progress=not args.no_progress)
+    model = load_model(args.model, args.precision, args.readout)
+    summary = generate_manifest(model, args.manifest, args.out, args.instruction, args.batch_size, args.max_new_tokens,
+                                args.max_audio_seconds, progress=not args.no_progress)
     print(summary.line())
     return 0
 
@@ -111,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = ServeConfig(model_name=args.name, max_request_bytes=int(args.max_request_mb * 2**20),
                          max_audio_seconds=args.max_audio_seconds, max_tokens=args.max_tokens)
-    app = create_app(load_model(args.model, args.precision), config)
+    app = create_app(load_model(args.model, args.precision, args.readout), config)
     print(f"serving {args.name!r} on http://{args.host}:{args.port}/ (OpenAI API under /v1)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
     return 0
@@ -128,6 +129,7 @@ def add_talk_parsers(commands) -> None:
                     "--audio goes with the first line. 'exit' or Ctrl-D ends.")
     chat.add_argument("--model", default="default", help=model_help)
     add_precision_argument(chat)
+    add_readout_argument(chat)
     chat.add_argument("--audio", help="an audio file (any format libsndfile reads; resampled to 16 kHz)")
     chat.add_argument("instruction", nargs="?", help="what to ask; omit it for an interactive conversation")
     chat.add_argument("--max-new-tokens", type=int, default=256)
@@ -143,6 +145,7 @@ def add_talk_parsers(commands) -> None:
                     "resumes an interrupted one; bad records are reported (one line each) and skipped.")
     generate.add_argument("--model", default="default", help=model_help)
     add_precision_argument(generate)
+    add_readout_argument(generate)
     generate.add_argument("--manifest", required=True, help="input JSONL manifest (id, audio, text, …)")
     generate.add_argument("--out", required=True, help="output JSONL (appended to)")
     generate.add_argument("--instruction", help="the instruction for every clip (default: each record's own)")
@@ -162,6 +165,7 @@ def add_talk_parsers(commands) -> None:
                     "and see the clip's CIF firing. Requests are answered one at a time.")
     serve.add_argument("--model", default="default", help=model_help)
     add_precision_argument(serve)
+    add_readout_argument(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--name", default="blsp-kd", help="the model id clients send (GET /v1/models)")

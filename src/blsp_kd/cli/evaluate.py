@@ -30,6 +30,22 @@ def positive_int(value: str) -> int:
     return number
 
 
+def readout_temperature(value: str) -> float:
+    temperature = float(value)
+    if not temperature >= 0:
+        raise argparse.ArgumentTypeError(f"must be a temperature > 0, or 0 for none; got {value}")
+    return temperature
+
+
+def add_readout_argument(parser: argparse.ArgumentParser) -> None:
+    """--readout, on every command that loads a trained model (evaluate, chat, generate, serve)."""
+    parser.add_argument("--readout", type=readout_temperature, metavar="T",
+                        help="read the speech vectors through the LLM's vocabulary at temperature T (each vector "
+                             "becomes the mean token embedding under softmax(cosine / T); docs/METHOD.md §9), or 0: "
+                             "the adapter's own vectors (default: the model's own setting; the shipped model's is "
+                             "0.02)")
+
+
 def parse_compare(entries: list[str]) -> dict[str, str]:
     """['base=runs/a/best', ...] → {'base': 'runs/a/best', ...}."""
     compare = {}
@@ -84,6 +100,7 @@ def add_evaluate_parser(subparsers) -> None:
     parser.add_argument("--precision", choices=PRECISION_CHOICES,
                         help="the base models' precision (default: each model's own, as trained; fp32 without "
                              "--model); auto = bf16 where the device multiplies bf16 natively, else fp32")
+    add_readout_argument(parser)
     parser.add_argument("--whisper", help=f"without --model: the Whisper checkpoint (default {EMBEDDED})")
     parser.add_argument("--llm", help=f"without --model: the chat LLM (default {EMBEDDED})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -102,7 +119,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         compare = parse_compare(args.compare)
         evaluate_manifest(args.manifest, args.out, args.model, tuple(args.systems), compare, options, args.limit,
-                          args.whisper, args.llm, args.device, args.precision)
+                          args.whisper, args.llm, args.device, args.precision, args.readout)
     except (argparse.ArgumentTypeError, FileNotFoundError, NotADirectoryError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -449,13 +449,18 @@ class BlspKdModel(nn.Module):
         save_tensors(state, directory / WEIGHTS_FILE, metadata={"format": "pt"})
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, precision: str | None = None) -> "BlspKdModel":
+    def from_pretrained(cls, directory: str | Path, precision: str | None = None,
+                        readout: float | None = None) -> "BlspKdModel":
         """A folder written by `save_pretrained`, or a shipped model's name ('default'), with its base models in
-        the checkpoint's precision, or in `precision` (fp32 | bf16 | fp16 | auto) when given."""
+        the checkpoint's precision, or in `precision` (fp32 | bf16 | fp16 | auto) when given. `readout` replaces the
+        checkpoint's `vocabulary_readout` (METHOD §9): a temperature T > 0, or 0 for none (the LLM reads the
+        adapter's own vectors); None keeps the checkpoint's."""
         directory = checkpoint_folder(directory)
         config = read_config(directory)
         if precision is not None:
             config = replace(config, precision=precision)
+        if readout is not None:
+            config = replace(config, architecture=replace(config.architecture, vocabulary_readout=readout or None))
         model = cls.from_config(config, initialise=False)
         model.load_weights(directory)
         return model
