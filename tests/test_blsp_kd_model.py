@@ -281,6 +281,24 @@ def test_without_a_loss_on_the_llms_logits_the_llm_is_not_run_and_the_speech_los
                                                     rel=1e-6)
 
 
+
+def test_a_speech_side_step_skips_the_readout_and_trains_exactly_as_without_it(monkeypatch):
+    """No speech-side loss reads the readout (they train the adapter's own vectors), so a model that carries one
+    computes none in a training step and gets the same losses and gradients as without it."""
+    speech_only = {"input_kl": 0.0, "response_kl": 0.0, "cif": 1.0, "speech_rms": 3.0, "token_ce": 1.0}
+    plain, readout = tiny_model(loss_weights=speech_only), tiny_model(loss_weights=speech_only, vocabulary_readout=0.05)
+    batch = collate_text(RECORDS, plain.prompts)
+    hidden, frame_mask = encode_clips(plain, [clip(0.7, 0), clip(2.0, 1), clip(1.2, 2)])
+    calls = []
+    monkeypatch.setattr("blsp_kd.models.blsp_kd.vocabulary_readout", lambda *args: calls.append(1))
+    outputs = [model.train()(batch, SpeechInput(hidden, frame_mask)) for model in (plain, readout)]
+    assert calls == []
+    for output in outputs:
+        output.loss.backward()
+    assert torch.equal(outputs[0].loss, outputs[1].loss)
+    for (name, a), b in zip(plain.adapter.named_parameters(), readout.adapter.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad), name
+
 def test_save_and_load_give_identical_outputs(tmp_path):
     tokenizer = tiny_chat_tokenizer(STYLES["qwen2"])
     tiny_llama(tokenizer, seed=0).save_pretrained(tmp_path / "llm")

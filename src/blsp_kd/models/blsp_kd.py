@@ -184,10 +184,12 @@ class BlspKdModel(nn.Module):
             return speech.hidden.to(self.dtype), speech.frame_mask
         return self.encode(speech.features.to(self.dtype), speech.feature_lengths)
 
-    def speech(self, hidden: Tensor, frame_mask: Tensor, num_tokens: Tensor | None = None) -> AdapterOutput:
+    def speech(self, hidden: Tensor, frame_mask: Tensor, num_tokens: Tensor | None = None,
+               read_out: bool = True) -> AdapterOutput:
         """Speech vectors for the LLM; num_tokens given (training, evaluation against the transcript) → exactly
         that many per clip, None (free inference) → the CIF's own estimate. With `architecture.vocabulary_readout`
-        set, `embeds` are the vectors' vocabulary readout and `vectors` the adapter's own.
+        set, `embeds` are the vectors' vocabulary readout and `vectors` the adapter's own; `read_out` False skips
+        the readout where nothing reads it (`speech_side_losses`: a softmax over the vocabulary per vector).
 
         The adapter keeps fp32 weights over bf16 base models (precision bf16): under autocast (training) the
         ops pick their dtype; outside it (inference, evaluation) the encoder output is cast to the adapter's dtype."""
@@ -195,7 +197,7 @@ class BlspKdModel(nn.Module):
             hidden = hidden.to(next(self.adapter.parameters()).dtype)
         speech = self.adapter(hidden, frame_mask, num_tokens)
         temperature = self.config.architecture.vocabulary_readout
-        if temperature is None:
+        if temperature is None or not read_out:
             return speech
         readout = vocabulary_readout(speech.embeds, speech.mask, self.llm.get_input_embeddings().weight, temperature)
         return replace(speech, embeds=readout, vectors=speech.embeds)
@@ -328,7 +330,8 @@ class BlspKdModel(nn.Module):
         losses on the speech vectors themselves (token_ce, speech_rms, cif), and the LLM is never run. A CFormer
         trained so learns to name each transcript token from the audio at a fraction of a KD step's cost."""
         aligned = self.adapter.aligned_to_tokens
-        speech = self.speech(*self.encoder_outputs(speech_input), batch.num_tokens if aligned else None)
+        speech = self.speech(*self.encoder_outputs(speech_input), batch.num_tokens if aligned else None,
+                             read_out=False)  # these losses read the adapter's own vectors, never the readout
         return BlspKdOutput(*self.speech_losses(batch, speech, {}), speech=speech)
 
     def speech_losses(self, batch: TextBatch, speech: AdapterOutput, losses: dict[str, Tensor]
