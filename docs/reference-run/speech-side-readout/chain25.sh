@@ -8,8 +8,9 @@
 # carries: snap_eval's mode none, not soft:T, which would read the readout again; the seed is chosen there), the
 # float16 export, and that export on the 744 held-out clips (repeat) and the first 160 (every task). Run as `STEPS=<n>
 # M=<minutes> bash chain25.sh` from /work/ref; reruns resume.
-# This session: `STEPS=440 M=70 bash chain25.sh` (training 19:08–20:20 UTC, 2026-12-05, code d758d51; both stopped
-# by the time limit at step 311), stopped by hand after the 744-clip evaluation (the 160-clip runs were not made).
+# This session: `STEPS=440 M=70 bash chain25.sh` (training 19:08–20:20 UTC, 2026-12-05, code d758d51; both stopped by
+# the time limit at step 311), stopped by hand after the 744-clip evaluation; the 160-clip runs were made by hand
+# after CI, same command.
 cd /work/ref
 export OMP_NUM_THREADS=1 MALLOC_MMAP_THRESHOLD_=1048576
 export PYTHONPATH=${CODE:-/work/ref/code25}/src
