@@ -281,7 +281,6 @@ def test_without_a_loss_on_the_llms_logits_the_llm_is_not_run_and_the_speech_los
                                                     rel=1e-6)
 
 
-
 def test_a_speech_side_step_skips_the_readout_and_trains_exactly_as_without_it(monkeypatch):
     """No speech-side loss reads the readout (they train the adapter's own vectors), so a model that carries one
     computes none in a training step and gets the same losses and gradients as without it."""

@@ -10,6 +10,10 @@ from blsp_kd.data.audio import load_audio
 from blsp_kd.serve.model import load_model
 from test_serve import INSTRUCTION, noise, tiny_model_dir  # noqa: F401 - a fixture
 
+# Every command that loads a trained model, with the arguments it requires besides the model.
+LOADING_COMMANDS = {"chat": [], "generate": ["--manifest", "m", "--out", "o"], "serve": [],
+                    "evaluate": ["--manifest", "m", "--out", "o"]}
+
 
 def speech_turn(samples, text=None):
     return {"role": "user", "content": ([{"type": "text", "text": text}] if text else [])
@@ -36,9 +40,7 @@ def test_precision_overrides_the_models_own_in_every_command_that_loads_one(tiny
     assert model.dtype == torch.bfloat16 and load_model(str(tiny_model_dir)).dtype == torch.float32
     assert capsys.readouterr().out == model.chat([speech_turn(load_audio(wav).samples, INSTRUCTION)],
                                                  max_new_tokens=10) + "\n"
-    required = {"chat": [], "generate": ["--manifest", "m", "--out", "o"], "serve": [],
-                "evaluate": ["--manifest", "m", "--out", "o"]}
-    for command, arguments in required.items():
+    for command, arguments in LOADING_COMMANDS.items():
         assert build_parser().parse_args([command, *arguments]).precision is None  # the model's own
         assert build_parser().parse_args([command, *arguments, "--precision", "auto"]).precision == "auto"
 
@@ -62,9 +64,7 @@ def test_readout_overrides_the_models_own_in_every_command_that_loads_one(tiny_m
     answer = through.chat(turn, max_new_tokens=10)
     assert capsys.readouterr().out == answer + "\n"
     assert answer != load_model(str(tiny_model_dir)).chat(turn, max_new_tokens=10)  # the readout was read
-    required = {"chat": [], "generate": ["--manifest", "m", "--out", "o"], "serve": [],
-                "evaluate": ["--manifest", "m", "--out", "o"]}
-    for command, arguments in required.items():
+    for command, arguments in LOADING_COMMANDS.items():
         assert build_parser().parse_args([command, *arguments]).readout is None  # the model's own
         assert build_parser().parse_args([command, *arguments, "--readout", "0.02"]).readout == 0.02
         assert build_parser().parse_args([command, *arguments, "--readout", "0"]).readout == 0
