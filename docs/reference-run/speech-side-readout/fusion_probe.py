@@ -29,6 +29,19 @@ LAMBDAS = [0.0, 0.25, 0.5, 0.75, 1.25, 2.0]
 GREEDY_LAMBDAS = [0.25, 0.5, 0.75]
 
 
+def forced_speech(model, records, root):
+    """The text batch of the records' transcripts under the repeat instruction, and the CFormer's vectors (not read
+    out) forced to each transcript's length."""
+    audios = []
+    for record in records:
+        samples, rate = sf.read(f"{root}/{record['audio']}", dtype="float32")
+        audios.append(soxr.resample(samples, rate, 16000) if rate != 16000 else samples)
+    examples = [{"text": record["text"], "instruction": "Repeat what was said."} for record in records]
+    batch = collate_text(examples, model.prompts)
+    hidden, frame_mask = model.encode(*model.features(audios))
+    return batch, model.speech(hidden, frame_mask, batch.num_tokens, read_out=False)
+
+
 def greedy_fusion(model, batch, scores, lam):
     """Token ids chosen left to right at the speech positions (the rest of input_ids unchanged)."""
     embeddings = model.llm.get_input_embeddings().weight
@@ -67,14 +80,7 @@ def main(manifest: str, limit: int) -> None:
     with torch.inference_mode():
         for start in range(0, len(records), 16):
             chunk = records[start:start + 16]
-            audios = []
-            for record in chunk:
-                samples, rate = sf.read(f"{root}/{record['audio']}", dtype="float32")
-                audios.append(soxr.resample(samples, rate, 16000) if rate != 16000 else samples)
-            batch = collate_text([{"text": r["text"], "instruction": "Repeat what was said."} for r in chunk],
-                                 model.prompts)
-            hidden, frame_mask = model.encode(*model.features(audios))
-            speech = model.speech(hidden, frame_mask, batch.num_tokens, read_out=False)
+            batch, speech = forced_speech(model, chunk, root)
             scores = token_cosines(speech.embeds, embeddings) / T  # [B, N, V]
             with adapters_disabled():
                 text_hidden = model.run_llm(embeddings[batch.input_ids], batch)

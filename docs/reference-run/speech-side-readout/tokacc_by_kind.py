@@ -11,11 +11,9 @@ import collections
 import json
 import sys
 
-import soundfile as sf
-import soxr
 import torch
+from fusion_probe import forced_speech  # this folder's
 
-from blsp_kd.layout.batch import collate_text
 from blsp_kd.losses import token_cosines
 from blsp_kd.models.blsp_kd import BlspKdModel
 
@@ -35,14 +33,7 @@ def main(manifest: str, limit: int) -> None:
     with torch.inference_mode():
         for start in range(0, len(records), 16):
             chunk = records[start:start + 16]
-            audios = []
-            for record in chunk:
-                samples, rate = sf.read(f"{root}/{record['audio']}", dtype="float32")
-                audios.append(soxr.resample(samples, rate, 16000) if rate != 16000 else samples)
-            batch = collate_text([{"text": r["text"], "instruction": "Repeat what was said."} for r in chunk],
-                                 model.prompts)
-            hidden, frame_mask = model.encode(*model.features(audios))
-            speech = model.speech(hidden, frame_mask, batch.num_tokens, read_out=False)
+            batch, speech = forced_speech(model, chunk, root)
             named = token_cosines(speech.embeds, embeddings).argmax(-1)  # [B, N]
             for row in range(len(chunk)):
                 targets = batch.input_ids[row, batch.speech_mask[row]].tolist()
