@@ -82,23 +82,20 @@ def main(manifest: str, limit: int) -> None:
             chunk = records[start:start + 16]
             batch, speech = forced_speech(model, chunk, root)
             scores = token_cosines(speech.embeds, embeddings) / T  # [B, N, V]
-            with adapters_disabled():
-                text_hidden = model.run_llm(embeddings[batch.input_ids], batch)
-                log_probs = torch.log_softmax(model.lm_head(text_hidden).float(), -1)
-            for row in range(len(chunk)):
-                positions = batch.speech_mask[row].nonzero().squeeze(-1)
-                ids, row_scores = batch.input_ids[row, positions], scores[row, :len(positions)]
-                prior = log_probs[row, positions - 1]  # the logits at p - 1 predict the token at p
-                best = row_scores.topk(10, -1).indices
-                for k in topk:
-                    topk[k] += (best[:, :k] == ids[:, None]).any(-1).sum().item()
-                lm_alone += (prior.argmax(-1) == ids).sum().item()
-                for lam in LAMBDAS:
-                    forced[lam] += ((row_scores + lam * prior).argmax(-1) == ids).sum().item()
-                total += len(positions)
+            ids = batch.input_ids[batch.speech_mask]  # [K], row-major, as the vectors of speech.mask
+            forced_scores = scores[speech.mask]  # [K, V]
+            # the text teacher's logits one position before each transcript token predict it
+            prior = torch.log_softmax(model.teacher_logits(batch, batch.speech_mask.roll(-1, dims=1)).float(), -1)
+            best = forced_scores.topk(10, -1).indices
+            for k in topk:
+                topk[k] += (best[:, :k] == ids[:, None]).any(-1).sum().item()
+            lm_alone += (prior.argmax(-1) == ids).sum().item()
+            for lam in LAMBDAS:
+                forced[lam] += ((forced_scores + lam * prior).argmax(-1) == ids).sum().item()
+            total += len(ids)
             for lam in GREEDY_LAMBDAS:
                 chosen = greedy_fusion(model, batch, scores, lam)
-                greedy[lam] += (chosen[batch.speech_mask] == batch.input_ids[batch.speech_mask]).sum().item()
+                greedy[lam] += (chosen[batch.speech_mask] == ids).sum().item()
             print(f"{start + len(chunk)} clips", flush=True)
 
     def percent(counts):
