@@ -1,7 +1,7 @@
 """Issue #13, twenty-seventh session, lever 1 of the twenty-sixth note (Whisper's decoder knowledge), step 1 of a
 probe: the shipped model's post-CIF states, one per transcript token, for the head probe (`head_probe.py`).
 
-For every record of a manifest: the CFormer of `--model default` (fp32, eval mode) forced to the transcript's
+For every record of a manifest: the CFormer of `--model default` (eval mode) forced to the transcript's
 length in LLM tokens (as token accuracy is measured), and per speech vector
 - `states`: the 384-dim output of the post-CIF layers, before the CFormer's out_norm + out_proj (fp16);
 - `llm_ids`: the transcript token it stands for (the ids at the repeat prompt's speech positions);
@@ -32,12 +32,11 @@ BATCH = 64
 
 def main(manifest: str, out: str, precision: str, start: int, stop: int | None) -> None:
     model = BlspKdModel.from_pretrained("default", precision=precision, readout=0).eval()
-    records, problems = read_manifest(manifest)
-    records = records[start:stop]
+    records, problems = read_manifest(manifest)  # the manifest's bad lines, then the clips that cannot be encoded
     cache = FeatureCache(blsp_home() / "cache" / "features", model)
-    records, problems = cache.build(records)
-    if problems:
-        print(f"skipped {len(problems)} records: {problems[:3]}")
+    records, unreadable = cache.build(records[start:stop])
+    for problem in problems + unreadable:
+        print(f"skipped {problem}")
     captured = []
     model.adapter.out_norm.register_forward_hook(lambda module, args, output: captured.append(args[0]))
     embeddings = model.llm.get_input_embeddings().weight

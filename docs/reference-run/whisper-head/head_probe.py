@@ -21,9 +21,10 @@ candidate embeddings are frozen:
   score ~0).
 Accuracy (the argmax is the token) by how often the token occurs among the training clips' transcript tokens.
 
-usage: python head_probe.py PROBE_DIR INPUT TARGET [EPOCHS]   fit one head (INPUT states or pooled; TARGET llm,
-                                                              whisper or random; one process each)
-       python head_probe.py PROBE_DIR report                   the tables
+usage (PYTHONPATH=src):
+    python head_probe.py PROBE_DIR INPUT TARGET [EPOCHS]   fit one head: INPUT states or pooled, TARGET llm, whisper
+                                                           or random (one process each)
+    python head_probe.py PROBE_DIR report                  the tables
 (PROBE_DIR holds train.pt and the held-out splits' *.pt from extract_states.py.)
 """
 import sys
@@ -34,8 +35,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
-CACHE = Path.home() / ".cache" / "blsp-kd"
-WHISPER, LLM = CACHE / "whisper-tiny.en", CACHE / "smollm2-135m-instruct"
+from blsp_kd.models.pretrained import blsp_home
+
+WHISPER, LLM = blsp_home() / "whisper-tiny.en", blsp_home() / "smollm2-135m-instruct"  # `blsp-kd convert`'s
 BANDS = [("≥ 100", 100, None), ("10–99", 10, 100), ("1–9", 1, 10), ("never", 0, 1)]
 BATCH, LR = 4096, 2e-3
 
