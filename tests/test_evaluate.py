@@ -183,7 +183,8 @@ def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_different
     assert "vocabularies" in tokenizer_mismatch(extended, base.tokenizer)
 
     monkeypatch.setattr(BlspKdModel, "from_pretrained", classmethod(
-        lambda cls, directory, precision, readout: base if str(directory).endswith("base") else other))
+        lambda cls, directory, precision, readout, decoder_readout: base if str(directory).endswith("base")
+        else other))
     manifest = write_manifest(tmp_path, [{"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.0, 0), "text": "hi"}])
     parser = argparse.ArgumentParser()
     evaluate_cli.add_evaluate_parser(parser.add_subparsers())
@@ -194,30 +195,35 @@ def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_different
 
 
 def test_evaluate_reads_every_checkpoint_through_the_readout_it_is_given(tmp_path, monkeypatch, capsys):
-    """--readout T reaches the model and every --compare checkpoint (from_pretrained applies it: test_chat_cli)."""
+    """--readout T and --decoder-readout λ reach the model and every --compare checkpoint (from_pretrained applies
+    them: test_chat_cli)."""
     loaded = []
 
-    def from_pretrained(cls, directory, precision, readout):
-        loaded.append((Path(directory).name, readout))
+    def from_pretrained(cls, directory, precision, readout, decoder_readout):
+        loaded.append((Path(directory).name, readout, decoder_readout))
         return tiny_model()
 
     monkeypatch.setattr(BlspKdModel, "from_pretrained", classmethod(from_pretrained))
     manifest = write_manifest(tmp_path, [{"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.0, 0), "text": "hi"}])
     parser = argparse.ArgumentParser()
     evaluate_cli.add_evaluate_parser(parser.add_subparsers())
-    for readout, expected in ([], None), (["--readout", "0.05"], 0.05), (["--readout", "0"], 0.0):
+    for readout, expected in (([], (None, None)), (["--readout", "0.05"], (0.05, None)),
+                              (["--readout", "0"], (0.0, None)),
+                              (["--readout", "0.02", "--decoder-readout", "2"], (0.02, 2.0))):
         loaded.clear()
         args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "out"), "--model",
                                   str(tmp_path / "base"), "--compare", f"b={tmp_path / 'other'}", "--systems",
                                   "speech", "--tasks", "repeat", "--latency-clips", "0", "--plot-clips", "0",
                                   "--max-new-tokens", "2", "--no-progress", *readout])
         assert args.func(args) == 0
-        assert loaded == [("base", expected), ("other", expected)]
+        assert loaded == [("base", *expected), ("other", *expected)]
         settings = (tmp_path / "out" / "report.md").read_text()
-        assert ("vocabulary readout" in settings) == (expected is not None)
-    with pytest.raises(SystemExit):
-        parser.parse_args(["evaluate", "--manifest", "m", "--out", "o", "--readout", "-1"])
-    assert "--readout: must be a temperature > 0, or 0 for none" in capsys.readouterr().err
+        assert ("vocabulary readout" in settings) == (expected[0] is not None)
+        assert ("decoder readout" in settings) == (expected[1] is not None)
+    for flag, problem in ("--readout", "a temperature > 0"), ("--decoder-readout", "a weight > 0"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["evaluate", "--manifest", "m", "--out", "o", flag, "-1"])
+        assert f"{flag}: must be {problem}, or 0 for none" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

@@ -230,9 +230,12 @@ def speech_rms_loss(speech_embeds: torch.Tensor, mask: torch.Tensor, target_rms:
 
 def token_cosines(vectors: torch.Tensor, token_embeddings: torch.Tensor) -> torch.Tensor:
     """cos(v, E_k) of each vector [..., H] with every token embedding E [V, H] (detached: it is frozen) → [..., V],
-    float32: the scores of the token classifier that `speech_token_ce` trains and `vocabulary_readout` reads."""
-    vectors = F.normalize(vectors.float(), dim=-1)
-    return vectors @ F.normalize(token_embeddings.detach().float(), dim=-1).T
+    float32: the scores of the token classifier that `speech_token_ce` trains and `vocabulary_readout` reads. The
+    embeddings' norms divide the dot products rather than a normalised copy of E (V × H) being made: the same
+    numbers (to ~1e-7), 3× faster for a clip's few vectors on a CPU."""
+    token_embeddings = token_embeddings.detach().float()
+    norms = torch.linalg.vector_norm(token_embeddings, dim=-1).clamp_min(1e-12)  # F.normalize's eps
+    return (F.normalize(vectors.float(), dim=-1) @ token_embeddings.T) / norms
 
 
 def speech_token_ce(

@@ -37,13 +37,25 @@ def readout_temperature(value: str) -> float:
     return temperature
 
 
+def decoder_weight(value: str) -> float:
+    weight = float(value)
+    if not weight >= 0:
+        raise argparse.ArgumentTypeError(f"must be a weight > 0, or 0 for none; got {value}")
+    return weight
+
+
 def add_readout_argument(parser: argparse.ArgumentParser) -> None:
-    """--readout, on every command that loads a trained model (evaluate, chat, generate, serve)."""
+    """--readout and --decoder-readout, on every command that loads a trained model (evaluate, chat, generate,
+    serve)."""
     parser.add_argument("--readout", type=readout_temperature, metavar="T",
                         help="read the speech vectors through the LLM's vocabulary at temperature T (each vector "
                              "becomes the mean token embedding under softmax(cosine / T); docs/METHOD.md §9), or 0: "
                              "the adapter's own vectors (default: the model's own setting; the shipped model's is "
                              "0.02)")
+    parser.add_argument("--decoder-readout", type=decoder_weight, metavar="LAMBDA",
+                        help="fuse that readout with Whisper's decoder reading the vectors' guesses, weight λ "
+                             "(docs/METHOD.md §9), or 0: the vocabulary readout alone (default: the model's own "
+                             "setting)")
 
 
 def parse_compare(entries: list[str]) -> dict[str, str]:
@@ -119,7 +131,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         compare = parse_compare(args.compare)
         evaluate_manifest(args.manifest, args.out, args.model, tuple(args.systems), compare, options, args.limit,
-                          args.whisper, args.llm, args.device, args.precision, args.readout)
+                          args.whisper, args.llm, args.device, args.precision, args.readout,
+                          args.decoder_readout)
     except (argparse.ArgumentTypeError, FileNotFoundError, NotADirectoryError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -39,6 +39,7 @@ from blsp_kd.losses import (
 )
 from blsp_kd.models.adapters import AdapterOutput, build_adapter, dropout_off, vocabulary_readout
 from blsp_kd.models.config import BlspKdConfig
+from blsp_kd.models.decoder_readout import SharedVocabulary, decoder_readout
 from blsp_kd.models.encoder import SpeechEncoder, log_mel, min_clip_samples
 from blsp_kd.models.plora import adapters_disabled, apply_plora, speech_positions
 from blsp_kd.models.teacher import TeacherHidden, TeacherTopK, used_positions
@@ -102,8 +103,10 @@ def place_speech(token_embeds: Tensor, speech_mask: Tensor, speech: AdapterOutpu
 
 class BlspKdModel(nn.Module):
     def __init__(self, config: BlspKdConfig, whisper_encoder: nn.Module, feature_extractor, llm: nn.Module, tokenizer,
-                 whisper_decoder: nn.Module | None = None):
-        """whisper_decoder: where a CFormer with `post_layers: whisper_decoder` starts its post-CIF layers."""
+                 whisper_decoder: nn.Module | None = None, readout_decoder: nn.Module | None = None,
+                 whisper_tokenizer=None):
+        """whisper_decoder: where a CFormer with `post_layers: whisper_decoder` starts its post-CIF layers.
+        readout_decoder, whisper_tokenizer: Whisper's decoder (frozen) and tokenizer, for `decoder_readout`."""
         super().__init__()
         self.config = config
         self.encoder = SpeechEncoder(whisper_encoder, config.architecture.encoder_input)
@@ -121,6 +124,13 @@ class BlspKdModel(nn.Module):
         self.plora_config = architecture.plora
         if self.plora_config is not None:
             apply_plora(llm, self.plora_config)
+        self.readout_decoder = None
+        if architecture.decoder_readout is not None:
+            if readout_decoder is None or whisper_tokenizer is None:
+                raise ValueError("decoder_readout needs Whisper's decoder and tokenizer")
+            self.readout_decoder = readout_decoder.requires_grad_(False).eval()
+            self.shared_vocabulary = SharedVocabulary.build(tokenizer, whisper_tokenizer,
+                                                            llm.get_input_embeddings().weight.shape[0])
         self.loss_weights = config.objective.loss_weights
         self.token_rms = median_rms(llm.get_input_embeddings().weight)  # target of the optional speech_rms loss
         self.freeze_base_models()
@@ -132,14 +142,28 @@ class BlspKdModel(nn.Module):
         precision, or in `dtype` when given (training loads them in fp32 and stores the frozen weights in the
         precision itself: `store_frozen_weights`). initialise: start the adapter weights that come from a base
         model from it (a CFormer with `post_layers: whisper_decoder`); `from_pretrained` loads its own instead."""
-        from blsp_kd.models.pretrained import load_llm, load_whisper_encoder, resolve_precision
+        from transformers import AutoTokenizer
+
+        from blsp_kd.models.pretrained import (
+            load_llm,
+            load_whisper_encoder,
+            resolve_precision,
+            whisper_checkpoint,
+        )
 
         dtype = dtype or resolve_precision(config.precision)
         architecture = config.architecture
-        with_decoder = initialise and getattr(architecture.adapter_config, "post_layers", None) == "whisper_decoder"
-        encoder, feature_extractor, decoder = load_whisper_encoder(architecture.whisper, dtype, with_decoder)
+        starts_post_layers = (initialise and
+                              getattr(architecture.adapter_config, "post_layers", None) == "whisper_decoder")
+        reads_out = architecture.decoder_readout is not None
+        encoder, feature_extractor, decoder = load_whisper_encoder(architecture.whisper, dtype,
+                                                                   starts_post_layers or reads_out)
+        whisper_tokenizer = None
+        if reads_out:
+            whisper_tokenizer = AutoTokenizer.from_pretrained(whisper_checkpoint(architecture.whisper))
         llm, tokenizer = load_llm(architecture.llm, dtype=dtype)
-        model = cls(config, encoder, feature_extractor, llm, tokenizer, decoder)
+        model = cls(config, encoder, feature_extractor, llm, tokenizer, decoder if starts_post_layers else None,
+                    decoder if reads_out else None, whisper_tokenizer)
         return model.eval()  # training calls .train() itself
 
     def freeze_base_models(self) -> None:
@@ -199,7 +223,15 @@ class BlspKdModel(nn.Module):
         temperature = self.config.architecture.vocabulary_readout
         if temperature is None or not read_out:
             return speech
-        readout = vocabulary_readout(speech.embeds, speech.mask, self.llm.get_input_embeddings().weight, temperature)
+        embeddings = self.llm.get_input_embeddings().weight
+        if self.readout_decoder is None:
+            readout = vocabulary_readout(speech.embeds, speech.mask, embeddings, temperature)
+        elif self.training:
+            raise RuntimeError("decoder_readout is an inference setting: train without it (null in the recipe)")
+        else:
+            readout = decoder_readout(speech.embeds, speech.mask, hidden, frame_mask, embeddings,
+                                      self.readout_decoder, self.shared_vocabulary, temperature,
+                                      self.config.architecture.decoder_readout)
         return replace(speech, embeds=readout, vectors=speech.embeds)
 
     # -------------------------------------------------------------------------------------------------- LLM side
@@ -452,18 +484,24 @@ class BlspKdModel(nn.Module):
         save_tensors(state, directory / WEIGHTS_FILE, metadata={"format": "pt"})
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, precision: str | None = None,
-                        readout: float | None = None) -> "BlspKdModel":
+    def from_pretrained(cls, directory: str | Path, precision: str | None = None, readout: float | None = None,
+                        decoder_readout: float | None = None) -> "BlspKdModel":
         """A folder written by `save_pretrained`, or a shipped model's name ('default'), with its base models in
         the checkpoint's precision, or in `precision` (fp32 | bf16 | fp16 | auto) when given. `readout` replaces the
         checkpoint's `vocabulary_readout` (METHOD §9): a temperature T > 0, or 0 for none (the LLM reads the
-        adapter's own vectors); None keeps the checkpoint's."""
+        adapter's own vectors, and no decoder readout either); `decoder_readout` its `decoder_readout`: a weight
+        λ > 0, or 0 for none. None keeps the checkpoint's."""
         directory = checkpoint_folder(directory)
         config = read_config(directory)
         if precision is not None:
             config = replace(config, precision=precision)
-        if readout is not None:
-            config = replace(config, architecture=replace(config.architecture, vocabulary_readout=readout or None))
+        architecture = config.architecture
+        vocabulary = architecture.vocabulary_readout if readout is None else readout or None
+        decoder = architecture.decoder_readout if decoder_readout is None else decoder_readout or None
+        if readout == 0 and decoder_readout is None:
+            decoder = None
+        config = replace(config, architecture=replace(architecture, vocabulary_readout=vocabulary,
+                                                      decoder_readout=decoder))
         model = cls.from_config(config, initialise=False)
         model.load_weights(directory)
         return model

@@ -36,6 +36,9 @@ class ArchitectureConfig:
     # None: the LLM reads the adapter's vectors (METHOD) | a temperature T: it reads each vector's vocabulary readout,
     # the mean of its input embeddings under softmax(cos(vector, embedding) / T) (METHOD §9; models/adapters.py)
     vocabulary_readout: float | None = None
+    # None | a weight λ > 0: that readout fused with Whisper's decoder reading the speech vectors' guesses, at
+    # inference (METHOD §9; models/decoder_readout.py); needs vocabulary_readout
+    decoder_readout: float | None = None
 
     def __post_init__(self):
         if self.adapter not in ADAPTERS:
@@ -44,6 +47,9 @@ class ArchitectureConfig:
             raise ValueError(f"unknown encoder_input {self.encoder_input!r}; expected one of {ENCODER_INPUTS}")
         if self.vocabulary_readout is not None and not self.vocabulary_readout > 0:
             raise ValueError(f"vocabulary_readout {self.vocabulary_readout!r}: a temperature > 0, or null for none")
+        if self.decoder_readout is not None and not (self.decoder_readout > 0 and self.vocabulary_readout):
+            raise ValueError(f"decoder_readout {self.decoder_readout!r}: a weight > 0 on top of a vocabulary_readout "
+                             f"(it is {self.vocabulary_readout!r}), or null for none")
 
     @property
     def adapter_config(self) -> CFormerConfig | ConvSubsamplerConfig:
@@ -56,7 +62,8 @@ class ArchitectureMismatch(ValueError):
 
 
 # What a trained adapter's weights do not depend on: a stage may change them.
-STAGE_SETTINGS = frozenset({"plora", "train_encoder", "dropout", "alpha_bias_init", "vocabulary_readout"})
+STAGE_SETTINGS = frozenset({"plora", "train_encoder", "dropout", "alpha_bias_init", "vocabulary_readout",
+                            "decoder_readout"})
 
 
 def architecture_overrides(trained: ArchitectureConfig, recipe: ArchitectureConfig) -> list[str]:

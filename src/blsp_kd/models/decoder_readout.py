@@ -1,0 +1,113 @@
+"""The decoder readout: the CFormer's token guesses refined by Whisper's own decoder, at inference (METHOD §9).
+
+The vocabulary readout (`adapters.vocabulary_readout`) names each speech vector's token from the vector alone, with
+the classifier `speech_token_ce` trains. It names the word pieces the training data let it hear often and almost
+never the others (a piece heard fewer than ten times: ~2 % of the time; docs/RESULTS.md). Whisper's decoder names
+the next token from the previous ones and the audio, with a vocabulary learned on 680k hours. Here it gets the
+classifier's guesses as the previous tokens, all at once — one parallel pass, causal as Whisper was trained — and the
+two distributions are fused, per clip with n speech vectors v_1 … v_n:
+
+    p_c,i = softmax(cos(v_i, E) / T)                            the classifier, over the LLM's vocabulary (E)
+    g_i   = Σ_k p_c,i(k) · W(k)                                 its guess as a Whisper input embedding (W), over
+                                                                the token strings both vocabularies share
+    p_d,i = Whisper decoder([<|startoftranscript|>, <|notimestamps|>, g_1, …, g_{n−1}], frames)  at position i
+    q_i   ∝ p_c,i · p_d,i^λ                                     p_d of an LLM token: of Whisper's token of the
+                                                                same string (its smallest value where there is none)
+    readout_i = Σ_k q_i(k) · E_k
+
+The decoder's cross-attention reads the frames the CFormer reads (the encoder on the clip's real length): no second
+encoder pass. λ = 0 is the vocabulary readout itself. A clip's first token is looked up with Whisper's leading space
+(Whisper's transcripts start with one; the speech positions' first token has none in our prompts).
+
+Worked example (one clip, n = 2, "the morgue"): the classifier is sure of "Ġthe" and spreads "Ġmorgue" (never heard
+in training) over "Ġmore", "Ġmor", …; the decoder, given g_1 ≈ W("Ġthe") and the audio, puts most of its mass on
+"Ġmorgue"; with λ = 2 the product picks "Ġmorgue" where the classifier alone picked "Ġmore".
+
+Needs both tokenizers to spell tokens the same way (byte-level BPE, as SmolLM2's and Whisper's: "Ġthe" is " the"
+in each); `SharedVocabulary.build` refuses a pair that shares too few strings.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from blsp_kd.losses import token_cosines
+
+MIN_SHARED = 0.5  # of the LLM tokens a transcript uses most: below this the two tokenizers spell tokens differently
+
+
+@dataclass
+class SharedVocabulary:
+    """LLM token id → Whisper token id of the same string (−1 where Whisper has none)."""
+
+    to_whisper: Tensor  # [V_llm] long
+    to_whisper_first: Tensor  # [V_llm] long, for a clip's first token: the string with a leading space where Whisper
+    # has it, else as `to_whisper`
+    prompt: list[int]  # Whisper's decoder prompt: <|startoftranscript|> <|notimestamps|> (English-only checkpoints)
+
+    @classmethod
+    def build(cls, llm_tokenizer, whisper_tokenizer, num_llm_tokens: int) -> "SharedVocabulary":
+        """num_llm_tokens: rows of the LLM's input embedding (it may have more rows than the tokenizer has tokens)."""
+        whisper_vocab = whisper_tokenizer.get_vocab()
+        to_whisper = torch.full((num_llm_tokens,), -1)
+        to_whisper_first = torch.full((num_llm_tokens,), -1)
+        for token, index in llm_tokenizer.get_vocab().items():
+            if index < num_llm_tokens:
+                to_whisper[index] = whisper_vocab.get(token, -1)
+                to_whisper_first[index] = whisper_vocab.get("Ġ" + token, to_whisper[index])
+        common = llm_tokenizer(" the of and to in is was that for it with as on", add_special_tokens=False).input_ids
+        shared = (to_whisper[common] >= 0).float().mean().item()
+        if shared < MIN_SHARED:
+            raise ValueError(f"decoder readout: the LLM's and Whisper's tokenizers share only {shared:.0%} of the "
+                             "commonest English tokens' spellings; the readout needs byte-level BPE in both")
+        prompt = whisper_tokenizer.convert_tokens_to_ids(["<|startoftranscript|>", "<|notimestamps|>"])
+        return cls(to_whisper, to_whisper_first, prompt)
+
+    def as_llm(self, whisper_logp: Tensor) -> Tensor:
+        """[n, V_whisper] log-probabilities naming positions 1..n → [n, V_llm] by string; the first row with
+        `to_whisper_first`; an LLM token Whisper lacks gets its row's smallest value."""
+        floor = whisper_logp.min(-1, keepdim=True).values
+        table = torch.cat([self.to_whisper_first[None], self.to_whisper[None].expand(len(whisper_logp) - 1, -1)])
+        table = table.to(whisper_logp.device)
+        return torch.where(table >= 0, whisper_logp.gather(1, table.clamp_min(0)), floor)
+
+
+def decoder_readout(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: Tensor, token_embeddings: Tensor,
+                    decoder: torch.nn.Module, vocabulary: SharedVocabulary, temperature: float,
+                    weight: float) -> Tensor:
+    """The LLM's input vectors under q ∝ p_c · p_d^λ (the module docstring).
+
+    Args:
+        vectors: [B, N, H] the adapter's vectors; mask: [B, N] bool, the first n of each row valid.
+        frames: [B, T, D] the encoder states the CFormer read; frame_mask: [B, T] bool.
+        token_embeddings: [V, H] the LLM's input embeddings (frozen).
+        decoder: Whisper's decoder (transformers' WhisperDecoder); its token embedding is also its output layer.
+        temperature: the classifier's T (the vocabulary readout's); weight: λ.
+    Returns:
+        [B, N, H] in the vectors' dtype; padded rows 0. Batch invariant: each clip is read alone (Whisper's
+        cross-attention takes no padding mask).
+    """
+    embeddings = token_embeddings.detach().float()
+    whisper_embeddings = decoder.embed_tokens.weight
+    to_whisper = vocabulary.to_whisper.to(vectors.device)
+    shared = to_whisper >= 0
+    readout = torch.zeros(vectors.shape, dtype=torch.float32, device=vectors.device)
+    cosines = token_cosines(vectors, embeddings)  # [B, N, V_llm]
+    for row in range(len(vectors)):
+        n = int(mask[row].sum())
+        if n == 0:
+            continue
+        classifier = (cosines[row, :n] / temperature).log_softmax(-1)  # [n, V_llm]
+        guess = classifier.exp()[:, shared]
+        guess = guess / guess.sum(-1, keepdim=True).clamp_min(1e-12)
+        # onto Whisper's ids, then its embeddings: [n, D], token i's guess, Whisper's input at position i + 2
+        guess = torch.zeros(n, len(whisper_embeddings), device=guess.device).index_add_(1, to_whisper[shared], guess)
+        previous = guess.to(whisper_embeddings.dtype) @ whisper_embeddings
+        inputs = torch.cat([whisper_embeddings[vocabulary.prompt], previous[:-1]])[None]
+        heard = frames[row][frame_mask[row]][None].to(whisper_embeddings.dtype)
+        hidden = decoder(inputs_embeds=inputs, encoder_hidden_states=heard).last_hidden_state[0, 1:]
+        decoder_logp = (hidden @ whisper_embeddings.T).float().log_softmax(-1)  # row i names token i
+        fused = classifier + weight * vocabulary.as_llm(decoder_logp)
+        readout[row, :n] = fused.softmax(-1) @ embeddings
+    return readout.to(vectors.dtype)
