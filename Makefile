@@ -90,6 +90,9 @@ reference: corpus
 	    --group-by source --train-manifest $(CORPUS_DIR)/train.responses.jsonl --model $$out/stage1/best \
 	    --compare plora=$$out/plora/best encoder=$$out/encoder/best speech-side=$$out/speech/final blsp=$$out/blsp/best \
 	    --out $$out/eval || exit 1; \
+	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 \
+	    --precision fp32 --group-by source --model $$out/speech/final --decoder-readout 2 --systems speech \
+	    --out $$out/eval-decoder-readout || exit 1; \
 	done
 
 # The ablations of the reference run's stage 1 (issue #13), each on the same short budget and seeds, then scored on the
