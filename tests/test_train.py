@@ -548,6 +548,20 @@ time.sleep(120)
 """
 
 
+def test_a_recipe_with_the_decoder_readout_is_refused_before_anything_is_written(tiny_setup, tmp_path, capsys):
+    """The decoder readout is read at inference only (BlspKdModel.speech raises in training): `train` says so in one
+    line and writes nothing."""
+    run = tmp_path / "run"
+    code = cli_in_process(["train", "--recipe", "default-stage1", *tiny_overrides(
+        tiny_setup, run, **{"model.architecture.vocabulary_readout": 0.02,
+                            "model.architecture.decoder_readout": 2.0})])
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == ("error: model.architecture.decoder_readout 2.0: an inference setting (evaluate, chat, "
+                     "generate, serve); set it to null to train")
+    assert not run.exists()
+
+
 def test_a_second_training_process_into_the_same_folder_is_refused_until_the_first_one_dies(tiny_setup, tmp_path,
                                                                                             capsys):
     """Two runs into one output folder would interleave their log lines and checkpoints: while another process

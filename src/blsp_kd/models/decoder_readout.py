@@ -19,9 +19,11 @@ The decoder's cross-attention reads the frames the CFormer reads (the encoder on
 encoder pass. λ = 0 is the vocabulary readout itself. A clip's first token is looked up with Whisper's leading space
 (Whisper's transcripts start with one; the speech positions' first token has none in our prompts).
 
-Worked example (one clip, n = 2, "the morgue"): the classifier is sure of "Ġthe" and spreads "Ġmorgue" (never heard
-in training) over "Ġmore", "Ġmor", …; the decoder, given g_1 ≈ W("Ġthe") and the audio, puts most of its mass on
-"Ġmorgue"; with λ = 2 the product picks "Ġmorgue" where the classifier alone picked "Ġmore".
+Worked example (measured on the shipped model; tests/data/corpus8k-test-000001.flac, "We need six hundred and
+ninety seven boxes by Saturday.", a held-out voice): the classifier reads the eighth vector as "Ġbooks"; the decoder,
+given the guesses before it ("… Ġninety Ġseven") and the audio, names "Ġboxes", and at λ = 2 the product picks it.
+On the 744 held-out clips the fusion names 69.7 % of the tokens against the classifier's 61.9 %, and a third of the
+pieces heard fewer than ten times in training against 2 % (docs/RESULTS.md).
 
 Needs both tokenizers to spell tokens the same way (byte-level BPE, as SmolLM2's and Whisper's: "Ġthe" is " the"
 in each); `SharedVocabulary.build` refuses a pair that shares too few strings.
