@@ -38,6 +38,9 @@ wait
 $B evaluate --manifest data/human/human.jsonl --out eval/rf-human-default --model default --decoder-readout 2 \
   --systems speech --tasks repeat,continuation,alignment --latency-clips 0 --max-new-tokens 48 --precision fp32 \
   --group-by source
+# 3b. a second round, held out (after the shipping decision)
+$P $D/refined_eval.py 2 real 2 1 eval/rf-test744-default-r2 data/c100/test-256-1000.jsonl
+$P $D/refined_eval.py 2 real 2 1 eval/rf-human-default-r2 data/human/human.jsonl
 # 4. the shipped config (now with decoder_readout: 2.0) on the first 160 test clips, every task, as chain25.sh ran them
 $B evaluate --manifest data/c100/test.responses.jsonl --limit 160 --systems speech --model default --latency-clips 0 \
   --plot-clips 4 --max-new-tokens 48 --precision fp32 --no-progress --out eval/rf-test160-default
