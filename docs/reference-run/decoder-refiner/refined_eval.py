@@ -9,12 +9,14 @@ p_c_i over the strings both vocabularies share, naming token i at position i (p_
 string; a clip's first token with Whisper's leading space; strings Whisper lacks get p_d's smallest value); the
 LLM reads Σ_k q_k E_k with q ∝ (p_c · p_d^λ)^(1/τ) (λ = 0: the shipped model as it is; τ < 1 sharpens q
 towards its best token, as the shipped readout's 0.02 does p_c). ROUNDS 2 feeds the fused choices
-back as the previous tokens and fuses again. The decoder's cross-attention reads FRAMES: `real`, the frames the
+back as the previous tokens and fuses again. FIRST_SPACED=1 feeds a clip's first guess as Whisper spells a
+transcript's first token (with its leading space), as the outputs are already looked up. The decoder's cross-attention reads FRAMES: `real`, the frames the
 CFormer reads (no second encoder pass), or `padded`, stock Whisper's 30 s-padded encoder states.
 
 usage: PYTHONPATH=src python refined_eval.py LAMBDA FRAMES ROUNDS TAU OUT MANIFEST [LIMIT]   (speech path, fp32, ≤ 48
 new tokens, as `readout/snap_eval.py`)
 """
+import os
 import sys
 from dataclasses import replace
 
@@ -27,6 +29,7 @@ from blsp_kd.losses import token_cosines
 from blsp_kd.models.blsp_kd import BlspKdModel
 
 TEMPERATURE = 0.02  # the shipped readout's
+FIRST_SPACED = os.environ.get("FIRST_SPACED") == "1"  # see fused()
 weight, frames, rounds, sharpness = float(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 out, manifest = sys.argv[5], sys.argv[6]
 limit = int(sys.argv[7]) if len(sys.argv) > 7 else None
@@ -57,6 +60,11 @@ def fused(vectors: torch.Tensor, encoded: torch.Tensor, embeddings: torch.Tensor
     score = classifier
     for _ in range(rounds):
         soft = previous[:, shared] @ whisper_embed[vocab.to_whisper[shared]]
+        if FIRST_SPACED:  # the first guess as Whisper spells a transcript's first token (leading space, else plain)
+            first = torch.where(spaced >= 0, spaced, vocab.to_whisper)
+            usable = first >= 0
+            guess = previous[0] * usable
+            soft[0] = (guess / guess.sum().clamp_min(1e-12))[usable] @ whisper_embed[first[usable]]
         logits = decoder_pass(whisper, [encoded], [soft[:-1]], vocab.start)[0]
         score = classifier + weight * decoder_logp(logits)
         previous = torch.nn.functional.one_hot(score.argmax(-1), len(shared)).float()

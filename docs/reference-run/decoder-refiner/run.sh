@@ -38,9 +38,9 @@ wait
 $B evaluate --manifest data/human/human.jsonl --out eval/rf-human-default --model default --decoder-readout 2 \
   --systems speech --tasks repeat,continuation,alignment --latency-clips 0 --max-new-tokens 48 --precision fp32 \
   --group-by source
-# 3a. the first guess with Whisper's leading space (validation): refined_eval.py with, after `soft = …` in fused(),
-#     soft[0] recomputed from previous[0] over the first-token spellings (spaced, else plain), as a copy
-#     refined_eval_first.py → eval/rf-val-2-real-1-first
+# 3a. the first guess with Whisper's leading space (validation, then held out)
+FIRST_SPACED=1 $P $D/refined_eval.py 2 real 1 1 eval/rf-val-2-real-1-first data/c100/valid.responses.jsonl 160
+FIRST_SPACED=1 $P $D/refined_eval.py 2 real 1 1 eval/rf-test744-default-first data/c100/test-256-1000.jsonl
 # 3b. a second round, held out (after the shipping decision)
 $P $D/refined_eval.py 2 real 2 1 eval/rf-test744-default-r2 data/c100/test-256-1000.jsonl
 $P $D/refined_eval.py 2 real 2 1 eval/rf-human-default-r2 data/human/human.jsonl
