@@ -30,29 +30,26 @@ def positive_int(value: str) -> int:
     return number
 
 
-def readout_temperature(value: str) -> float:
-    temperature = float(value)
-    if not temperature >= 0:
-        raise argparse.ArgumentTypeError(f"must be a temperature > 0, or 0 for none; got {value}")
-    return temperature
-
-
-def decoder_weight(value: str) -> float:
-    weight = float(value)
-    if not weight >= 0:
-        raise argparse.ArgumentTypeError(f"must be a weight > 0, or 0 for none; got {value}")
-    return weight
+def zero_or_positive(what: str):
+    """An argparse type: a number > 0 (a `what`: temperature, weight), or 0 for none."""
+    def parse(value: str) -> float:
+        number = float(value)
+        if not number >= 0:
+            raise argparse.ArgumentTypeError(f"must be a {what} > 0, or 0 for none; got {value}")
+        return number
+    parse.__name__ = what  # argparse names it in "invalid temperature value: 'x'"
+    return parse
 
 
 def add_readout_argument(parser: argparse.ArgumentParser) -> None:
     """--readout and --decoder-readout, on every command that loads a trained model (evaluate, chat, generate,
     serve)."""
-    parser.add_argument("--readout", type=readout_temperature, metavar="T",
+    parser.add_argument("--readout", type=zero_or_positive("temperature"), metavar="T",
                         help="read the speech vectors through the LLM's vocabulary at temperature T (each vector "
                              "becomes the mean token embedding under softmax(cosine / T); docs/METHOD.md §9), or 0: "
                              "the adapter's own vectors (default: the model's own setting; the shipped model's is "
                              "0.02)")
-    parser.add_argument("--decoder-readout", type=decoder_weight, metavar="LAMBDA",
+    parser.add_argument("--decoder-readout", type=zero_or_positive("weight"), metavar="LAMBDA",
                         help="fuse that readout with Whisper's decoder reading the vectors' guesses, weight λ "
                              "(docs/METHOD.md §9), or 0: the vocabulary readout alone (default: the model's own "
                              "setting)")

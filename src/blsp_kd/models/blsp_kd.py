@@ -124,7 +124,7 @@ class BlspKdModel(nn.Module):
         self.plora_config = architecture.plora
         if self.plora_config is not None:
             apply_plora(llm, self.plora_config)
-        self.readout_decoder = None
+        self.readout_decoder, self.shared_vocabulary = None, None
         if architecture.decoder_readout is not None:
             if readout_decoder is None or whisper_tokenizer is None:
                 raise ValueError("decoder_readout needs Whisper's decoder and tokenizer")
