@@ -3,6 +3,8 @@ tokens, shifted by its two-token prompt, reads the clip's own frames, and its ch
 the vocabulary readout; batch invariant; the shared-spelling map of the embedded tokenizers; on the shipped model it
 names more of the held-out clips' words than the classifier alone."""
 
+import json
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +17,7 @@ from transformers.models.whisper.modeling_whisper import WhisperDecoder
 
 from blsp_kd.models.adapters import vocabulary_readout
 from blsp_kd.models.config import ArchitectureConfig
-from blsp_kd.models.decoder_readout import SharedVocabulary, decoder_readout
+from blsp_kd.models.decoder_readout import SharedVocabulary, decoder_readout, transcript_token_counts
 
 T = 0.02  # the shipped readout's temperature
 
@@ -61,6 +63,48 @@ def test_the_decoder_reads_the_guesses_one_step_behind_and_names_what_it_hears()
     assert named.tolist() == [1, 5, 3]
     alone = decoder_readout(vectors, mask, frames, frame_mask, embeddings, decoder, vocabulary, T, weight=0.05)
     assert (alone[0] @ embeddings.T).argmax(-1).tolist() == [1, 2, 3]  # a small λ: the classifier's choices
+
+
+def test_the_training_prior_lets_the_decoder_name_what_the_classifier_was_biased_against():
+    """Where the classifier leans on a token it was trained on very often (log prior 50 for LLM 2: its whole lead
+    over the others), dividing by the prior leaves the choice to the decoder even at a small λ; elsewhere the
+    classifier stays sure; the decoder's guesses are the prior-corrected classifier's."""
+    embeddings, vocabulary, vectors, mask = scripted_case()
+    outputs = torch.zeros(4, 5)
+    outputs[2, 4] = 20.0  # names token 2 as Whisper 4 (LLM 5)
+    frames, frame_mask = torch.randn(1, 5, 4), torch.ones(1, 5, dtype=torch.bool)
+    log_prior = torch.tensor([0.0, 0.0, 50.0, 0.0, 0.0, 0.0])
+    read = {}
+    for name, prior in ("without", None), ("with", log_prior):
+        decoder = ScriptedDecoder(outputs)
+        readout = decoder_readout(vectors, mask, frames, frame_mask, embeddings, decoder, vocabulary, T, weight=0.05,
+                                  log_prior=prior)
+        read[name] = ((readout[0] @ embeddings.T).argmax(-1).tolist(), decoder.calls[0][0][0, 3])
+    assert read["without"][0] == [1, 2, 3] and read["with"][0] == [1, 5, 3]
+    assert torch.allclose(read["without"][1], torch.eye(5)[1], atol=1e-6)  # the guess of token 2: Whisper 1
+    assert read["with"][1].max() < 0.5  # without its prior, token 2's guess is spread over the vocabulary
+
+
+def test_transcript_token_counts_count_every_occurrence():
+    counts = transcript_token_counts([[3, 1, 3], [], [0, 3]], num_llm_tokens=5)
+    assert counts.tolist() == [1, 1, 0, 3, 0]
+    assert transcript_token_counts([], num_llm_tokens=2).tolist() == [0, 0]
+
+
+def test_a_readout_prior_needs_a_decoder_readout_and_the_checkpoints_counts(tmp_path):
+    from blsp_kd.models.blsp_kd import CONFIG_FILE, BlspKdModel, read_config
+
+    assert ArchitectureConfig(vocabulary_readout=0.02, decoder_readout=2.0, readout_prior=1.0).readout_prior == 1.0
+    for settings in ({"vocabulary_readout": 0.02, "readout_prior": 1.0},
+                     {"vocabulary_readout": 0.02, "decoder_readout": 2.0, "readout_prior": 0.0}):
+        with pytest.raises(ValueError, match="readout_prior"):
+            ArchitectureConfig(**settings)
+    # a checkpoint without the counts file: refused before any model is loaded (the folder holds no weights)
+    config = read_config("default")
+    config = replace(config, architecture=replace(config.architecture, readout_prior=1.0))
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(config.to_dict()))
+    with pytest.raises(ValueError, match="token_counts.safetensors"):
+        BlspKdModel.from_pretrained(tmp_path)
 
 
 def tiny_case(seed: int = 0):

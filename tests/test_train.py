@@ -494,6 +494,31 @@ def test_post_cif_decoder_layers_start_from_whispers_decoder_and_a_checkpoint_ke
         assert torch.equal(loaded[name], tensor), name
 
 
+def test_checkpoints_keep_their_training_transcripts_token_counts_and_a_continued_run_adds_its_own(tiny_setup,
+                                                                                                    tmp_path):
+    """The classifier's training prior (`readout_prior`): every checkpoint of a run holds how often each LLM token
+    occurs in its training transcripts; a run started from a checkpoint adds its own transcripts to the checkpoint's
+    counts (here the same data once more: twice the counts)."""
+    from collections import Counter
+
+    from blsp_kd.models.blsp_kd import read_token_counts
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    settings = {"train.max_steps": 1, "train.save_every": 1, "train.eval_every": 0}
+    trainer = run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml",
+                                         tiny_overrides(tiny_setup, first, **settings)))
+    tokenizer = trainer.model.tokenizer
+    expected = Counter(token for record in trainer.train_records
+                       for token in tokenizer(record.text.strip(), add_special_tokens=False).input_ids)
+    counts = read_token_counts(first / "final")
+    assert len(counts) == trainer.model.llm.get_input_embeddings().weight.shape[0]
+    assert {token: count for token, count in enumerate(counts.tolist()) if count} == dict(expected)
+    assert torch.equal(read_token_counts(first / "checkpoints" / "step-0000001"), counts)
+    run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, second, **settings, **{"train.init_from": str(first / "final")})))
+    assert torch.equal(read_token_counts(second / "final"), 2 * counts)
+
+
 def test_a_new_model_with_whisper_decoder_layers_reads_the_whisper_checkpoint_once(tiny_setup, tmp_path, monkeypatch):
     """The encoder and the decoder that starts the post-CIF layers come from one read of the Whisper checkpoint."""
     from transformers import WhisperModel

@@ -46,6 +46,7 @@ from blsp_kd.models.teacher import TeacherHidden, TeacherTopK, used_positions
 from blsp_kd.store import save_tensors
 
 CONFIG_FILE, WEIGHTS_FILE = "blsp_kd_config.json", "model.safetensors"
+COUNTS_FILE = "token_counts.safetensors"  # the training transcripts' token counts (`readout_prior`), when written
 # Models shipped inside the package, by name: `--model default`, `BlspKdModel.from_pretrained("default")`.
 SHIPPED_MODELS = {"default": Path(__file__).resolve().parents[1] / "checkpoints" / "default"}
 
@@ -131,6 +132,9 @@ class BlspKdModel(nn.Module):
             self.readout_decoder = readout_decoder.requires_grad_(False).eval()
             self.shared_vocabulary = SharedVocabulary.build(tokenizer, whisper_tokenizer,
                                                             llm.get_input_embeddings().weight.shape[0])
+        # [V_llm] how often each token was a transcript token in the data that trained this model (`Trainer` sets
+        # it; `readout_prior` reads it); kept beside the weights, not in the state dict
+        self.token_counts: Tensor | None = None
         self.loss_weights = config.objective.loss_weights
         self.token_rms = median_rms(llm.get_input_embeddings().weight)  # target of the optional speech_rms loss
         self.freeze_base_models()
@@ -229,9 +233,11 @@ class BlspKdModel(nn.Module):
         elif self.training:
             raise RuntimeError("decoder_readout is an inference setting: train without it (null in the recipe)")
         else:
+            prior = self.config.architecture.readout_prior
+            log_prior = None if prior is None else prior * self.token_counts.to(hidden.device).float().log1p()
             readout = decoder_readout(speech.embeds, speech.mask, hidden, frame_mask, embeddings,
                                       self.readout_decoder, self.shared_vocabulary, temperature,
-                                      self.config.architecture.decoder_readout)
+                                      self.config.architecture.decoder_readout, log_prior)
         return replace(speech, embeds=readout, vectors=speech.embeds)
 
     # -------------------------------------------------------------------------------------------------- LLM side
@@ -482,6 +488,9 @@ class BlspKdModel(nn.Module):
         state = {name: tensor.detach().to(dtype or tensor.dtype).contiguous().cpu()
                  for name, tensor in self.trainable_state_dict().items()}
         save_tensors(state, directory / WEIGHTS_FILE, metadata={"format": "pt"})
+        if self.token_counts is not None:
+            save_tensors({"counts": self.token_counts.to(torch.int32).cpu()}, directory / COUNTS_FILE,
+                         metadata={"format": "pt"})
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, precision: str | None = None, readout: float | None = None,
@@ -490,7 +499,7 @@ class BlspKdModel(nn.Module):
         the checkpoint's precision, or in `precision` (fp32 | bf16 | fp16 | auto) when given. `readout` replaces the
         checkpoint's `vocabulary_readout` (METHOD §9): a temperature T > 0, or 0 for none (the LLM reads the
         adapter's own vectors, and no decoder readout either); `decoder_readout` its `decoder_readout`: a weight
-        λ > 0, or 0 for none. None keeps the checkpoint's."""
+        λ > 0, or 0 for none (its `readout_prior` goes with it). None keeps the checkpoint's."""
         directory = checkpoint_folder(directory)
         config = read_config(directory)
         if precision is not None:
@@ -500,10 +509,16 @@ class BlspKdModel(nn.Module):
         decoder = architecture.decoder_readout if decoder_readout is None else decoder_readout or None
         if readout == 0 and decoder_readout is None:
             decoder = None
+        prior = architecture.readout_prior if decoder else None
         config = replace(config, architecture=replace(architecture, vocabulary_readout=vocabulary,
-                                                      decoder_readout=decoder))
+                                                      decoder_readout=decoder, readout_prior=prior))
+        counts = read_token_counts(directory)
+        if prior is not None and counts is None:
+            raise ValueError(f"{directory}: readout_prior needs the training transcripts' token counts "
+                             f"({COUNTS_FILE}, written by `blsp-kd train`); the checkpoint has none")
         model = cls.from_config(config, initialise=False)
         model.load_weights(directory)
+        model.token_counts = counts
         return model
 
     def load_weights(self, directory: str | Path, partial: bool = False) -> list[str]:
@@ -523,6 +538,12 @@ class BlspKdModel(nn.Module):
                              f"unexpected {sorted(unexpected)[:5]}")
         self.load_state_dict(state, strict=False)
         return missing
+
+
+def read_token_counts(directory: str | Path) -> Tensor | None:
+    """A checkpoint's training transcripts' token counts (`BlspKdModel.token_counts`), None where it has none."""
+    path = checkpoint_folder(directory) / COUNTS_FILE
+    return load_file(path)["counts"] if path.is_file() else None
 
 
 def greedy_generation_config(max_new_tokens: int, end_of_turn_id: int, pad_id: int):

@@ -39,6 +39,9 @@ class ArchitectureConfig:
     # None | a weight λ > 0: that readout fused with Whisper's decoder reading the speech vectors' guesses, at
     # inference (METHOD §9; models/decoder_readout.py); needs vocabulary_readout
     decoder_readout: float | None = None
+    # None | a weight γ > 0: the decoder readout divides the classifier's distribution by its training prior^γ, the
+    # transcript tokens' counts the checkpoint's training wrote (METHOD §9); needs decoder_readout
+    readout_prior: float | None = None
 
     def __post_init__(self):
         if self.adapter not in ADAPTERS:
@@ -50,6 +53,9 @@ class ArchitectureConfig:
         if self.decoder_readout is not None and not (self.decoder_readout > 0 and self.vocabulary_readout):
             raise ValueError(f"decoder_readout {self.decoder_readout!r}: a weight > 0 on top of a vocabulary_readout "
                              f"(it is {self.vocabulary_readout!r}), or null for none")
+        if self.readout_prior is not None and not (self.readout_prior > 0 and self.decoder_readout):
+            raise ValueError(f"readout_prior {self.readout_prior!r}: a weight > 0 on top of a decoder_readout "
+                             f"(it is {self.decoder_readout!r}), or null for none")
 
     @property
     def adapter_config(self) -> CFormerConfig | ConvSubsamplerConfig:
@@ -63,7 +69,7 @@ class ArchitectureMismatch(ValueError):
 
 # What a trained adapter's weights do not depend on: a stage may change them.
 STAGE_SETTINGS = frozenset({"plora", "train_encoder", "dropout", "alpha_bias_init", "vocabulary_readout",
-                            "decoder_readout"})
+                            "decoder_readout", "readout_prior"})
 
 
 def architecture_overrides(trained: ArchitectureConfig, recipe: ArchitectureConfig) -> list[str]:

@@ -7,13 +7,19 @@ the next token from the previous ones and the audio, with a vocabulary learned o
 classifier's guesses as the previous tokens, all at once — one parallel pass, causal as Whisper was trained — and the
 two distributions are fused, per clip with n speech vectors v_1 … v_n:
 
-    p_c,i = softmax(cos(v_i, E) / T)                            the classifier, over the LLM's vocabulary (E)
+    p_c,i = softmax(cos(v_i, E) / T − γ · log(1 + c))           the classifier, over the LLM's vocabulary (E)
     g_i   = Σ_k p_c,i(k) · W(k)                                 its guess as a Whisper input embedding (W), over
                                                                 the token strings both vocabularies share
     p_d,i = Whisper decoder([<|startoftranscript|>, <|notimestamps|>, g_1, …, g_{n−1}], frames)  at position i
     q_i   ∝ p_c,i · p_d,i^λ                                     p_d of an LLM token: of Whisper's token of the
                                                                 same string (its smallest value where there is none)
     readout_i = Σ_k q_i(k) · E_k
+
+With `readout_prior` γ, the classifier's scores are divided by its training prior^γ first (c: how often each token
+was a transcript token in the data that trained the checkpoint, `transcript_token_counts`; γ = 0 without): trained
+with cross-entropy on a long-tailed vocabulary, the classifier's posterior carries that prior, and the decoder
+already brings one in context. γ = 1 is Bayes' posterior / prior (a scaled likelihood, as hybrid ASR systems divide
+their acoustic posteriors); it was also the best γ on validation (docs/RESULTS.md).
 
 The decoder's cross-attention reads the frames the CFormer reads (the encoder on the clip's real length): no second
 encoder pass. λ = 0 is the vocabulary readout itself. A clip's first token is looked up with Whisper's leading space
@@ -29,6 +35,7 @@ Needs both tokenizers to spell tokens the same way (byte-level BPE, as SmolLM2's
 in each); `SharedVocabulary.build` refuses a pair that shares too few strings.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -75,9 +82,16 @@ class SharedVocabulary:
         return torch.where(table >= 0, whisper_logp.gather(1, table.clamp_min(0)), floor)
 
 
+def transcript_token_counts(transcripts: Iterable[list[int]], num_llm_tokens: int) -> Tensor:
+    """[V_llm] int64: how often each LLM token occurs in the transcripts (as they stand at the speech positions,
+    `PromptBuilder.transcript_ids`): the classifier's training prior, for `readout_prior`."""
+    ids = [torch.as_tensor(one, dtype=torch.long) for one in transcripts]
+    return torch.bincount(torch.cat(ids) if ids else torch.zeros(0, dtype=torch.long), minlength=num_llm_tokens)
+
+
 def decoder_readout(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: Tensor, token_embeddings: Tensor,
                     decoder: torch.nn.Module, vocabulary: SharedVocabulary, temperature: float,
-                    weight: float) -> Tensor:
+                    weight: float, log_prior: Tensor | None = None) -> Tensor:
     """The LLM's input vectors under q ∝ p_c · p_d^λ (the module docstring).
 
     Args:
@@ -86,6 +100,7 @@ def decoder_readout(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: T
         token_embeddings: [V, H] the LLM's input embeddings (frozen).
         decoder: Whisper's decoder (transformers' WhisperDecoder); its token embedding is also its output layer.
         temperature: the classifier's T (the vocabulary readout's); weight: λ.
+        log_prior: [V_llm] γ · log(1 + c), taken from the classifier's scores; None: no prior.
     Returns:
         [B, N, H] in the vectors' dtype; padded rows 0. Batch invariant: each clip is read alone (Whisper's
         cross-attention takes no padding mask).
@@ -100,7 +115,8 @@ def decoder_readout(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: T
         n = int(mask[row].sum())
         if n == 0:
             continue
-        classifier = (cosines[row, :n] / temperature).log_softmax(-1)  # [n, V_llm]
+        scores = cosines[row, :n] / temperature  # [n, V_llm]
+        classifier = (scores if log_prior is None else scores - log_prior).log_softmax(-1)
         guess = classifier.exp()[:, shared]
         guess = guess / guess.sum(-1, keepdim=True).clamp_min(1e-12)
         # onto Whisper's ids, then its embeddings: [n, D], token i's guess, Whisper's input at position i + 2

@@ -28,8 +28,9 @@ from blsp_kd.data.dataset import speech_loader, text_example
 from blsp_kd.data.features import FeatureCache
 from blsp_kd.data.manifest import filter_by_text_tokens, mix_manifests, read_manifest, require_records
 from blsp_kd.eval.alignment import KL_NAMES, cif_count_error, held_out_alignment
-from blsp_kd.models.blsp_kd import BlspKdModel, read_config
+from blsp_kd.models.blsp_kd import BlspKdModel, read_config, read_token_counts
 from blsp_kd.models.config import ArchitectureMismatch, architecture_overrides
+from blsp_kd.models.decoder_readout import transcript_token_counts
 from blsp_kd.models.encoder import min_clip_samples
 from blsp_kd.models.plora import enable_gradient_checkpointing
 from blsp_kd.models.pretrained import blsp_home, resolve_precision
@@ -151,6 +152,13 @@ class Trainer:
         model.to(self.accelerator.device)
         self.model = model
         self.setup_data()
+        # the classifier's training prior, saved with every checkpoint (`readout_prior` reads it at inference):
+        # this run's transcripts, plus those of the runs it continues
+        model.token_counts = transcript_token_counts((model.prompts.transcript_ids(record.text)
+                                                      for record in self.train_records),
+                                                     model.llm.get_input_embeddings().weight.shape[0])
+        if config.init_from and (earlier := read_token_counts(config.init_from)) is not None:
+            model.token_counts += earlier
         parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
         self.log(f"trainable parameters: {sum(p.numel() for p in parameters) / 1e6:.2f} M "
                  f"(of {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M)")
