@@ -76,10 +76,12 @@ class SharedVocabulary:
     def as_llm(self, whisper_logp: Tensor) -> Tensor:
         """[n, V_whisper] log-probabilities naming positions 1..n → [n, V_llm] by string; the first row with
         `to_whisper_first`; an LLM token Whisper lacks gets its row's smallest value."""
-        floor = whisper_logp.min(-1, keepdim=True).values
-        table = torch.cat([self.to_whisper_first[None], self.to_whisper[None].expand(len(whisper_logp) - 1, -1)])
-        table = table.to(whisper_logp.device)
-        return torch.where(table >= 0, whisper_logp.gather(1, table.clamp_min(0)), floor)
+        def by_string(logp: Tensor, to_whisper: Tensor) -> Tensor:
+            to_whisper = to_whisper.to(logp.device)
+            return torch.where(to_whisper >= 0, logp[:, to_whisper.clamp_min(0)], logp.min(-1, keepdim=True).values)
+
+        first = by_string(whisper_logp[:1], self.to_whisper_first)
+        return torch.cat([first, by_string(whisper_logp[1:], self.to_whisper)])
 
 
 def transcript_token_counts(transcripts: Iterable[list[int]], num_llm_tokens: int) -> Tensor:
