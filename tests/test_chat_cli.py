@@ -2,6 +2,7 @@
 
 import io
 
+import pytest
 import soundfile
 import torch
 
@@ -68,6 +69,10 @@ def test_readout_overrides_the_models_own_in_every_command_that_loads_one(tiny_m
         assert build_parser().parse_args([command, *arguments]).readout is None  # the model's own
         assert build_parser().parse_args([command, *arguments, "--readout", "0.02"]).readout == 0.02
         assert build_parser().parse_args([command, *arguments, "--readout", "0"]).readout == 0
+        parsed = build_parser().parse_args([command, *arguments, "--decoder-readout", "2", "--readout-prior", "1"])
+        assert (parsed.decoder_readout, parsed.readout_prior) == (2, 1)
+    with pytest.raises(ValueError, match="readout_prior"):  # the prior belongs to a decoder readout
+        load_model(str(tiny_model_dir), readout=0.05, readout_prior=1.0)
 
 
 def test_a_bad_clip_is_one_error_line(tiny_model_dir, tmp_path, capsys):  # noqa: F811

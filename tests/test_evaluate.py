@@ -183,7 +183,8 @@ def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_different
     assert "vocabularies" in tokenizer_mismatch(extended, base.tokenizer)
 
     monkeypatch.setattr(BlspKdModel, "from_pretrained", classmethod(
-        lambda cls, directory, precision, readout, decoder_readout: base if str(directory).endswith("base")
+        lambda cls, directory, precision, readout, decoder_readout, readout_prior: base
+        if str(directory).endswith("base")
         else other))
     manifest = write_manifest(tmp_path, [{"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.0, 0), "text": "hi"}])
     parser = argparse.ArgumentParser()
@@ -195,21 +196,22 @@ def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_different
 
 
 def test_evaluate_reads_every_checkpoint_through_the_readout_it_is_given(tmp_path, monkeypatch, capsys):
-    """--readout T and --decoder-readout λ reach the model and every --compare checkpoint (from_pretrained applies
-    them: test_chat_cli)."""
+    """--readout T, --decoder-readout λ and --readout-prior γ reach the model and every --compare checkpoint
+    (from_pretrained applies them: test_chat_cli, test_decoder_readout)."""
     loaded = []
 
-    def from_pretrained(cls, directory, precision, readout, decoder_readout):
-        loaded.append((Path(directory).name, readout, decoder_readout))
+    def from_pretrained(cls, directory, precision, readout, decoder_readout, readout_prior):
+        loaded.append((Path(directory).name, readout, decoder_readout, readout_prior))
         return tiny_model()
 
     monkeypatch.setattr(BlspKdModel, "from_pretrained", classmethod(from_pretrained))
     manifest = write_manifest(tmp_path, [{"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.0, 0), "text": "hi"}])
     parser = argparse.ArgumentParser()
     evaluate_cli.add_evaluate_parser(parser.add_subparsers())
-    for readout, expected in (([], (None, None)), (["--readout", "0.05"], (0.05, None)),
-                              (["--readout", "0"], (0.0, None)),
-                              (["--readout", "0.02", "--decoder-readout", "2"], (0.02, 2.0))):
+    for readout, expected in (([], (None, None, None)), (["--readout", "0.05"], (0.05, None, None)),
+                              (["--readout", "0"], (0.0, None, None)),
+                              (["--readout", "0.02", "--decoder-readout", "2"], (0.02, 2.0, None)),
+                              (["--decoder-readout", "2", "--readout-prior", "0"], (None, 2.0, 0.0))):
         loaded.clear()
         args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "out"), "--model",
                                   str(tmp_path / "base"), "--compare", f"b={tmp_path / 'other'}", "--systems",
@@ -220,7 +222,9 @@ def test_evaluate_reads_every_checkpoint_through_the_readout_it_is_given(tmp_pat
         settings = (tmp_path / "out" / "report.md").read_text()
         assert ("vocabulary readout" in settings) == (expected[0] is not None)
         assert ("decoder readout" in settings) == (expected[1] is not None)
-    for flag, problem in ("--readout", "a temperature > 0"), ("--decoder-readout", "a weight > 0"):
+        assert ("readout prior" in settings) == (expected[2] is not None)
+    for flag, problem in (("--readout", "a temperature > 0"), ("--decoder-readout", "a weight > 0"),
+                          ("--readout-prior", "a weight > 0")):
         with pytest.raises(SystemExit):
             parser.parse_args(["evaluate", "--manifest", "m", "--out", "o", flag, "-1"])
         assert f"{flag}: must be {problem}, or 0 for none" in capsys.readouterr().err

@@ -43,4 +43,8 @@ $B evaluate --manifest data/human/human.jsonl --out eval/pr-human-default --mode
   --systems speech --tasks repeat,continuation,alignment --latency-clips 0 --max-new-tokens 48 --precision fp32 \
   --group-by source
 wait
+# 4. the shipped config (since this session with readout_prior 1.0) on the first 160 test clips, every task, as
+#    chain25.sh ran them
+$B evaluate --manifest data/c100/test.responses.jsonl --limit 160 --systems speech --model models/default-prior \
+  --latency-clips 0 --plot-clips 4 --max-new-tokens 48 --precision fp32 --no-progress --out eval/pr-test160-default
 # The records kept in this folder: logs/{seq,beam,prior}-*.log → probes.txt; eval/pr-X → eval-X.

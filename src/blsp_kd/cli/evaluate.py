@@ -42,8 +42,8 @@ def zero_or_positive(what: str):
 
 
 def add_readout_argument(parser: argparse.ArgumentParser) -> None:
-    """--readout and --decoder-readout, on every command that loads a trained model (evaluate, chat, generate,
-    serve)."""
+    """--readout, --decoder-readout and --readout-prior, on every command that loads a trained model (evaluate,
+    chat, generate, serve)."""
     parser.add_argument("--readout", type=zero_or_positive("temperature"), metavar="T",
                         help="read the speech vectors through the LLM's vocabulary at temperature T (each vector "
                              "becomes the mean token embedding under softmax(cosine / T); docs/METHOD.md §9), or 0: "
@@ -52,7 +52,11 @@ def add_readout_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoder-readout", type=zero_or_positive("weight"), metavar="LAMBDA",
                         help="fuse that readout with Whisper's decoder reading the vectors' guesses, weight λ "
                              "(docs/METHOD.md §9), or 0: the vocabulary readout alone (default: the model's own "
-                             "setting)")
+                             "setting; the shipped model's is 2)")
+    parser.add_argument("--readout-prior", type=zero_or_positive("weight"), metavar="GAMMA",
+                        help="in the decoder readout, divide the vocabulary readout's distribution by the model's "
+                             "training prior^γ, from the token counts its training wrote (docs/METHOD.md §9), or 0: "
+                             "not (default: the model's own setting; the shipped model's is 1)")
 
 
 def parse_compare(entries: list[str]) -> dict[str, str]:
@@ -129,7 +133,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         compare = parse_compare(args.compare)
         evaluate_manifest(args.manifest, args.out, args.model, tuple(args.systems), compare, options, args.limit,
                           args.whisper, args.llm, args.device, args.precision, args.readout,
-                          args.decoder_readout)
+                          args.decoder_readout, args.readout_prior)
     except (argparse.ArgumentTypeError, FileNotFoundError, NotADirectoryError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -494,12 +494,13 @@ class BlspKdModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, precision: str | None = None, readout: float | None = None,
-                        decoder_readout: float | None = None) -> "BlspKdModel":
+                        decoder_readout: float | None = None, readout_prior: float | None = None) -> "BlspKdModel":
         """A folder written by `save_pretrained`, or a shipped model's name ('default'), with its base models in
         the checkpoint's precision, or in `precision` (fp32 | bf16 | fp16 | auto) when given. `readout` replaces the
         checkpoint's `vocabulary_readout` (METHOD §9): a temperature T > 0, or 0 for none (the LLM reads the
         adapter's own vectors, and no decoder readout either); `decoder_readout` its `decoder_readout`: a weight
-        λ > 0, or 0 for none (its `readout_prior` goes with it). None keeps the checkpoint's."""
+        λ > 0, or 0 for none (its `readout_prior` goes with it); `readout_prior` its `readout_prior`: a weight γ > 0
+        (the checkpoint needs its token counts), or 0 for none. None keeps the checkpoint's."""
         directory = checkpoint_folder(directory)
         config = read_config(directory)
         if precision is not None:
@@ -509,7 +510,9 @@ class BlspKdModel(nn.Module):
         decoder = architecture.decoder_readout if decoder_readout is None else decoder_readout or None
         if readout == 0 and decoder_readout is None:
             decoder = None
-        prior = architecture.readout_prior if decoder else None
+        prior = architecture.readout_prior if readout_prior is None else readout_prior or None
+        if decoder is None and readout_prior is None:
+            prior = None
         config = replace(config, architecture=replace(architecture, vocabulary_readout=vocabulary,
                                                       decoder_readout=decoder, readout_prior=prior))
         counts = read_token_counts(directory)

@@ -8,15 +8,15 @@ class ModelNotFound(ValueError):
 
 
 def load_model(name: str, precision: str | None = None, readout: float | None = None,
-               decoder_readout: float | None = None) -> BlspKdModel:
+               decoder_readout: float | None = None, readout_prior: float | None = None) -> BlspKdModel:
     """A shipped model's name ('default') or a folder written by `BlspKdModel.save_pretrained` (a training run's
     checkpoint folders are such folders), in eval mode, in its own precision or in `precision` when given, reading
-    through its own vocabulary (and decoder) readout or through `readout` (`decoder_readout`) when given
-    (`BlspKdModel.from_pretrained`)."""
+    through its own vocabulary (and decoder) readout or through `readout` (`decoder_readout`, `readout_prior`) when
+    given (`BlspKdModel.from_pretrained`)."""
     try:
         folder = checkpoint_folder(name)
     except FileNotFoundError as error:
         raise ModelNotFound(f"--model {name!r}: {error}") from error
     if not (folder / CONFIG_FILE).is_file():  # a shipped model's name, but its files are not installed
         raise ModelNotFound(f"--model {name!r}: the shipped model is missing from this install ({folder})")
-    return BlspKdModel.from_pretrained(folder, precision, readout, decoder_readout).eval()
+    return BlspKdModel.from_pretrained(folder, precision, readout, decoder_readout, readout_prior).eval()
