@@ -91,8 +91,7 @@ reference: corpus
 	    --compare plora=$$out/plora/best encoder=$$out/encoder/best speech-side=$$out/speech/final blsp=$$out/blsp/best \
 	    --out $$out/eval || exit 1; \
 	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 \
-	    --precision fp32 --group-by source --model $$out/speech/final --decoder-readout 2 --readout-prior 1 \
-	    --systems speech \
+	    --precision fp32 --group-by source --model $$out/speech/final --decoder-readout 2 --systems speech \
 	    --out $$out/eval-decoder-readout || exit 1; \
 	done
 

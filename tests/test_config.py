@@ -35,8 +35,8 @@ FLAT_CONV_CONFIG = {
 def test_a_flat_config_from_before_the_sections_reads_into_them():
     """The first shipped model's config (written before the sections), and today's shipped model, which has the
     same architecture in the sectioned layout but for its post-CIF layers (from Whisper's decoder since the tenth
-    session), its vocabulary readout (since the twenty-first), decoder readout (since the twenty-eighth) and that
-    readout's training prior (since the twenty-ninth), and records the objective it was last trained with (the speech-side losses alone since the twenty-third: `token_ce`
+    session), its vocabulary readout (since the twenty-first) and decoder readout (since the twenty-eighth), and
+    records the objective it was last trained with (the speech-side losses alone since the twenty-third: `token_ce`
     1, no KL terms)."""
     data = json.loads((Path(__file__).parent / "data" / "flat-config-first-reference-run.json").read_text())
     assert "adapter_config" in data  # the old layout
@@ -44,12 +44,12 @@ def test_a_flat_config_from_before_the_sections_reads_into_them():
     shipped = BlspKdConfig.from_dict(json.loads((SHIPPED_MODELS["default"] / CONFIG_FILE).read_text()))
     assert shipped.architecture.cformer.post_layers == "whisper_decoder"
     assert shipped.architecture.vocabulary_readout == 0.02 and shipped.architecture.decoder_readout == 2.0
-    assert shipped.architecture.readout_prior == 1.0
+    assert shipped.architecture.readout_prior is None  # its token counts are shipped: --readout-prior 1 reads with it
     assert shipped.objective == replace(config.objective, loss_weights=LossWeights(
         input_kl=0.0, response_kl=0.0, speech_rms=3.0, token_ce=1.0))
     assert replace(shipped, architecture=replace(
         shipped.architecture, cformer=replace(shipped.architecture.cformer, post_layers="encoder"),
-        vocabulary_readout=None, decoder_readout=None, readout_prior=None), objective=config.objective) == config
+        vocabulary_readout=None, decoder_readout=None), objective=config.objective) == config
     assert config.architecture == ArchitectureConfig(
         adapter="cformer", cformer=CFormerConfig(num_pre_layers=2, num_post_layers=2, num_heads=6, dropout=0.1),
         plora=PLoRAConfig(rank=16, alpha=16, dropout=0.05))
@@ -90,12 +90,11 @@ CHANGED_SINCE_THE_FIRST_REFERENCE_RUN = {
 def test_the_stage_3_recipe_describes_the_shipped_model():
     """`make reference`'s stage 3 trains the model `default` is (architecture, vocabulary readout, objective, prompt);
     only the precision differs — the shipped config says fp32, as its evaluation ran, the recipe trains in auto — and
-    the decoder readout and its training prior, inference settings (refused in training) the shipped config adds."""
+    the decoder readout, an inference setting (refused in training) the shipped config adds."""
     shipped = BlspKdConfig.from_dict(json.loads((SHIPPED_MODELS["default"] / CONFIG_FILE).read_text()))
     recipe = load_recipe("reference-stage3-speech").model
     assert recipe.architecture.decoder_readout is None and shipped.architecture.decoder_readout == 2.0
-    assert recipe.architecture.readout_prior is None and shipped.architecture.readout_prior == 1.0
-    shipped = replace(shipped, architecture=replace(shipped.architecture, decoder_readout=None, readout_prior=None))
+    shipped = replace(shipped, architecture=replace(shipped.architecture, decoder_readout=None))
     assert replace(recipe, precision=shipped.precision) == shipped
 
 

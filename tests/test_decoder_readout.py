@@ -207,12 +207,13 @@ def test_on_the_shipped_model_it_names_more_of_the_held_out_words():
 
 
 @pytest.mark.real
-def test_the_shipped_model_reads_through_its_training_prior_unless_told_not_to():
-    """`default` carries readout_prior 1 and the token counts of its stage-3 training transcripts (24,000
-    utterances, 260,186 tokens); --readout-prior 0 or --decoder-readout 0 read it without."""
+def test_the_shipped_model_reads_through_its_training_prior_when_asked():
+    """`default` carries the token counts of its stage-3 training transcripts (24,000 utterances, 260,186 tokens) and
+    reads without the prior unless told (--readout-prior 1); without the decoder readout there is no prior."""
     from blsp_kd.models.blsp_kd import BlspKdModel
 
     model = BlspKdModel.from_pretrained("default")
-    assert model.config.architecture.readout_prior == 1.0 and int(model.token_counts.sum()) == 260186
-    for settings in ({"readout_prior": 0}, {"decoder_readout": 0}):
-        assert BlspKdModel.from_pretrained("default", **settings).config.architecture.readout_prior is None
+    assert model.config.architecture.readout_prior is None and int(model.token_counts.sum()) == 260186
+    assert BlspKdModel.from_pretrained("default", readout_prior=1).config.architecture.readout_prior == 1.0
+    with pytest.raises(ValueError, match="readout_prior"):
+        BlspKdModel.from_pretrained("default", decoder_readout=0, readout_prior=1)

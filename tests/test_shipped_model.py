@@ -6,10 +6,9 @@ The clips are held-out test clips of the reference run's corpus (`make corpus CO
 first test clip on which the text path's "repeat" answer is exactly the transcript; espeak-ng voice en-us+f2) and
 test-000005 (the next such clip of another voice, en-us-nyc+f1); voices and sentences not heard in training. Measure:
 word error rate of the speech answer against the text path's answer. Measured (fp32, the shipped config's precision,
-through its vocabulary readout, T = 0.02, since the twenty-eighth session its decoder readout, λ = 2, and since the
-twenty-ninth that readout's training prior, γ = 1, which answers the same): "We need six hundred and ninety seven
-boxes by Saturday." (0.00 against its own text answer, 1.20 against the other clip's) and "Eel was born in nineteen
-twenty eight." (0.20, 1.00); through the vocabulary readout alone (the speech-side model
+through its vocabulary readout, T = 0.02, and since the twenty-eighth session its decoder readout, λ = 2): "We need
+six hundred and ninety seven boxes by Saturday." (0.00 against its own text answer, 1.20 against the other clip's) and
+"Eel was born in nineteen twenty eight." (0.20, 1.00); through the vocabulary readout alone (the speech-side model
 shipped in the twenty-fourth session; the twenty-third session's, which it continues, answered the same): "We need
 six hundred and ninety-seven books by Saturday." (0.17, 1.20) and "Elen was born in nineteen twenty-eight." (0.20,
 1.00); the model shipped before those (seventeenth session), through its readout at T = 0.01: "We need six hundred and
@@ -23,7 +22,7 @@ Saturday." (0.67, 1.60), all "… born in nineteen twenty-eight." with Elin or L
 the test split of the WordNet corpora the shipped model was last trained on too (not in their training splits, nor in
 the 24,000 new sentences of its speech-side training; those have the same templates with other names and numbers, such
 as "James was born in nineteen twenty eight.", "Evelyn was born in nineteen sixty two." and "We need ninety seven
-boxes by Saturday.").
+boxes by Saturday."). With `--readout-prior 1` (the twenty-ninth session's option) it gives the same two answers.
 docs/RESULTS.md, "The reference run on the multi-engine corpus"."""
 
 from pathlib import Path

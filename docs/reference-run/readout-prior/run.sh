@@ -19,7 +19,8 @@ wait
 BEAM=4 $P $D/sequential_probe.py probe/wh human data/human/human.jsonl 2,3 > logs/beam-human.log 2>&1
 # 2. the training prior: γ and λ on validation, then γ = 1 (chosen there) held out
 $P $D/prior_probe.py probe/wh valid data/c100/valid.responses.jsonl 1,2,3 0,0.5,1,2 > logs/prior-valid.log 2>&1 &
-$P $D/prior_probe.py probe/wh valid data/c100/valid.responses.jsonl 1.5,2,2.5 0.75,1.25,1.5 > logs/prior-valid2.log 2>&1
+$P $D/prior_probe.py probe/wh valid data/c100/valid.responses.jsonl 1.5,2,2.5 0.75,1.25,1.5 \
+  > logs/prior-valid2.log 2>&1
 wait
 $P $D/prior_probe.py probe/wh test744 data/c100/test-256-1000.jsonl 0,2 0,1 > logs/prior-test744.log 2>&1 &
 $P $D/prior_probe.py probe/wh human data/human/human.jsonl 0,2 0,1 > logs/prior-human.log 2>&1

@@ -56,7 +56,8 @@ def add_readout_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--readout-prior", type=zero_or_positive("weight"), metavar="GAMMA",
                         help="in the decoder readout, divide the vocabulary readout's distribution by the model's "
                              "training prior^γ, from the token counts its training wrote (docs/METHOD.md §9), or 0: "
-                             "not (default: the model's own setting; the shipped model's is 1)")
+                             "not (default: the model's own setting; the shipped model reads without, its counts are "
+                             "there for γ = 1)")
 
 
 def parse_compare(entries: list[str]) -> dict[str, str]:
