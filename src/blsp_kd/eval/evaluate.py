@@ -601,9 +601,8 @@ def build_systems(model: str | Path | None, names: tuple[str, ...], compare: dic
                   readout_prior: float | None = None) -> tuple[dict[str, System], list[str]]:
     """The systems `names` (from EVALUATION_SYSTEMS) and `compare` (name → checkpoint) on `device` in `precision`
     (None: each checkpoint's own), reading through `readout`, `decoder_readout` and `readout_prior` (None: each
-    checkpoint's own), and
-    notes on the systems left out (speech without a model) or added (text, when the continuation task needs its
-    answers)."""
+    checkpoint's own), and notes on the systems left out (speech without a model) or added (text, when the
+    continuation task needs its answers)."""
     if model is not None and (whisper or llm):
         raise ValueError("whisper/llm name the base models only without a model (a checkpoint names its own)")
     names, notes = list(names), []
