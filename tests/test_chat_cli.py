@@ -8,7 +8,9 @@ import torch
 
 from blsp_kd.cli import build_parser, main
 from blsp_kd.data.audio import load_audio
+from blsp_kd.models.blsp_kd import COUNTS_FILE
 from blsp_kd.serve.model import load_model
+from blsp_kd.store import save_tensors
 from test_serve import INSTRUCTION, noise, tiny_model_dir  # noqa: F401 - a fixture
 
 # Every command that loads a trained model, with the arguments it requires besides the model.
@@ -73,6 +75,10 @@ def test_readout_overrides_the_models_own_in_every_command_that_loads_one(tiny_m
         assert (parsed.decoder_readout, parsed.readout_prior) == (2, 1)
     with pytest.raises(ValueError, match="readout_prior"):  # the prior belongs to a decoder readout
         load_model(str(tiny_model_dir), readout=0.05, readout_prior=1.0)
+    # counts that do not fit the LLM's vocabulary are refused by name
+    save_tensors({"counts": torch.zeros(3, dtype=torch.int32)}, tmp_path / "with-readout" / COUNTS_FILE)
+    with pytest.raises(ValueError, match="token_counts.safetensors holds \\(3,\\) counts"):
+        load_model(str(tmp_path / "with-readout"))
 
 
 def test_a_bad_clip_is_one_error_line(tiny_model_dir, tmp_path, capsys):  # noqa: F811

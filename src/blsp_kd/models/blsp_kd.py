@@ -521,6 +521,10 @@ class BlspKdModel(nn.Module):
                              f"({COUNTS_FILE}, written by `blsp-kd train`); the checkpoint has none")
         model = cls.from_config(config, initialise=False)
         model.load_weights(directory)
+        rows = model.llm.get_input_embeddings().weight.shape[0]
+        if counts is not None and counts.shape != (rows,):
+            raise ValueError(f"{directory}: {COUNTS_FILE} holds {tuple(counts.shape)} counts; the LLM has {rows} "
+                             "tokens")
         model.token_counts = counts
         return model
 
