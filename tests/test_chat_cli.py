@@ -75,6 +75,11 @@ def test_readout_overrides_the_models_own_in_every_command_that_loads_one(tiny_m
         assert (parsed.decoder_readout, parsed.readout_prior) == (2, 1)
     with pytest.raises(ValueError, match="readout_prior"):  # the prior belongs to a decoder readout
         load_model(str(tiny_model_dir), readout=0.05, readout_prior=1.0)
+    capsys.readouterr()
+    assert main(["chat", "--model", str(tiny_model_dir), "--readout-prior", "1", "hi"]) == 2  # one line, no trace
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: --model '{tiny_model_dir}': readout_prior 1.0: a weight > 0 on top of a decoder_readout (it is "
+        "None), or null for none")
     # counts that do not fit the LLM's vocabulary are refused by name
     save_tensors({"counts": torch.zeros(3, dtype=torch.int32)}, tmp_path / "with-readout" / COUNTS_FILE)
     with pytest.raises(ValueError, match="token_counts.safetensors holds \\(3,\\) counts"):

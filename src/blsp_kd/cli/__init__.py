@@ -23,7 +23,7 @@ from blsp_kd.demo import DemoConfig
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
 from blsp_kd.models.config import ArchitectureMismatch
 from blsp_kd.models.pretrained import EMBEDDED, PRECISION_CHOICES, MissingModelPackage
-from blsp_kd.serve.model import ModelNotFound
+from blsp_kd.serve.model import ModelNotLoadable
 from blsp_kd.train.checkpoint import RunFolderBusy
 
 
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (MissingModelPackage, NoUsableRecords, ModelNotFound, ArchitectureMismatch, RunFolderBusy) as error:
+    except (MissingModelPackage, NoUsableRecords, ModelNotLoadable, ArchitectureMismatch, RunFolderBusy) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -3,7 +3,11 @@
 from blsp_kd.models.blsp_kd import CONFIG_FILE, BlspKdModel, checkpoint_folder
 
 
-class ModelNotFound(ValueError):
+class ModelNotLoadable(ValueError):
+    """A --model that cannot be loaded as asked (its readout settings, its files); the message names it."""
+
+
+class ModelNotFound(ModelNotLoadable):
     pass
 
 
@@ -19,4 +23,7 @@ def load_model(name: str, precision: str | None = None, readout: float | None = 
         raise ModelNotFound(f"--model {name!r}: {error}") from error
     if not (folder / CONFIG_FILE).is_file():  # a shipped model's name, but its files are not installed
         raise ModelNotFound(f"--model {name!r}: the shipped model is missing from this install ({folder})")
-    return BlspKdModel.from_pretrained(folder, precision, readout, decoder_readout, readout_prior).eval()
+    try:
+        return BlspKdModel.from_pretrained(folder, precision, readout, decoder_readout, readout_prior).eval()
+    except ValueError as error:  # e.g. a readout prior without a decoder readout, or a checkpoint that does not fit
+        raise ModelNotLoadable(f"--model {name!r}: {error}") from error
