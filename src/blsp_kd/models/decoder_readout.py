@@ -28,8 +28,10 @@ encoder pass. λ = 0 is the vocabulary readout itself. A clip's first token is l
 Worked example (measured on the shipped model; tests/data/corpus8k-test-000001.flac, "We need six hundred and
 ninety seven boxes by Saturday.", a held-out voice): the classifier reads the eighth vector as "Ġbooks"; the decoder,
 given the guesses before it ("… Ġninety Ġseven") and the audio, names "Ġboxes", and at λ = 2 the product picks it.
-On the 744 held-out clips the fusion names 69.7 % of the tokens against the classifier's 61.9 %, and a third of the
-pieces heard fewer than ten times in training against 2 % (docs/RESULTS.md).
+On the 744 held-out clips this computation (λ = 2, the CIF forced to the transcript's count) names 68.3 % of the
+tokens against the classifier's 61.9 %, and a quarter of the pieces heard 1–9 times in training against 2 %
+(docs/RESULTS.md, "The classifier's training prior": its 69.7 % in the section before fused two 32-candidate lists
+on stock Whisper's padded frames).
 
 Needs both tokenizers to spell tokens the same way (byte-level BPE, as SmolLM2's and Whisper's: "Ġthe" is " the"
 in each); `SharedVocabulary.build` refuses a pair that shares too few strings.
