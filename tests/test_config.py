@@ -90,7 +90,7 @@ CHANGED_SINCE_THE_FIRST_REFERENCE_RUN = {
 def test_the_stage_3_recipe_describes_the_shipped_model():
     """`make reference`'s stage 3 trains the model `default` is (architecture, vocabulary readout, objective, prompt);
     only the precision differs — the shipped config says fp32, as its evaluation ran, the recipe trains in auto — and
-    the decoder readout, an inference setting (refused in training) the shipped config adds."""
+    the decoder readout, which the shipped config adds for inference (stage 3's losses do not read it)."""
     shipped = BlspKdConfig.from_dict(json.loads((SHIPPED_MODELS["default"] / CONFIG_FILE).read_text()))
     recipe = load_recipe("reference-stage3-speech").model
     assert recipe.architecture.decoder_readout is None and shipped.architecture.decoder_readout == 2.0
@@ -141,3 +141,11 @@ def test_a_vocabulary_readout_is_a_positive_temperature_that_a_stage_may_change(
             ArchitectureConfig(vocabulary_readout=bad)
     # Not a weight's shape: a checkpoint trained without it loads into a recipe with it, and back.
     assert architecture_overrides(ArchitectureConfig(), ArchitectureConfig(vocabulary_readout=0.01)) == []
+
+
+def test_a_frozen_adapter_needs_something_else_to_train_and_a_stage_may_freeze_it():
+    assert ArchitectureConfig(train_adapter=False, plora=PLoRAConfig()).train_adapter is False
+    assert ArchitectureConfig(train_adapter=False, train_encoder=True).train_encoder
+    with pytest.raises(ValueError, match="nothing would train"):
+        ArchitectureConfig(train_adapter=False)
+    assert architecture_overrides(ArchitectureConfig(), ArchitectureConfig(train_adapter=False, plora=PLoRAConfig())) == []

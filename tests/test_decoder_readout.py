@@ -201,9 +201,38 @@ def test_on_the_shipped_model_it_names_more_of_the_held_out_words():
             answers[weight, clip] = model.tokenizer.decode(ids)
     assert named[2] > named[0], named
     assert "boxes" in answers[2, "corpus8k-test-000001"], answers
+
+
+@pytest.mark.real
+def test_with_the_adapter_frozen_training_reads_what_inference_reads_and_trains_plora_alone():
+    """A stage that trains PLoRA on the decoder readout (`train_adapter` false; reference-stage4-plora-readout): in
+    training mode the LLM gets exactly the vectors inference gives it (the frozen adapter and Whisper's decoder run
+    without dropout), and the KD loss's gradient reaches PLoRA and no adapter or decoder weight."""
+    from blsp_kd.layout.batch import SpeechInput, collate_text
+    from blsp_kd.models.blsp_kd import SHIPPED_MODELS, BlspKdModel, read_config
+
+    config = read_config("default")
+    config = replace(config, precision="fp32", objective=replace(config.objective, loss_weights=replace(
+        config.objective.loss_weights, input_kl=1.0, response_kl=1.0, cif=0.0, speech_rms=0.0, token_ce=0.0)),
+        architecture=replace(config.architecture, train_adapter=False))
+    model = BlspKdModel.from_config(config, initialise=False)
+    model.load_weights(SHIPPED_MODELS["default"])
+    text = "We need six hundred and ninety seven boxes by Saturday."
+    audio = soundfile.read(Path(__file__).parent / "data" / "corpus8k-test-000001.flac", dtype="float32")[0]
+    batch = collate_text([{"text": text, "instruction": "Repeat what was said.",
+                           "response_ids": model.tokenizer.encode(text, add_special_tokens=False)}], model.prompts)
+    hidden, frame_mask = model.encode(*model.features([audio]))
+    with torch.no_grad():
+        inference = model.eval().speech(hidden, frame_mask, batch.num_tokens).embeds
     model.train()
-    with pytest.raises(RuntimeError, match="inference setting"):
-        model.speech(*model.encode(*model.features([audio])), batch.num_tokens)
+    assert model.adapter.training is False and model.readout_decoder.training is False and model.llm.training
+    output = model(batch, SpeechInput(hidden, frame_mask))
+    assert torch.equal(output.speech.embeds, inference)
+    output.loss.backward()
+    lora = [parameter.grad for name, parameter in model.llm.named_parameters() if "lora_B" in name]
+    assert lora and all(grad is not None and grad.abs().sum() > 0 for grad in lora)
+    assert all(parameter.grad is None for parameter in [*model.adapter.parameters(),
+                                                        *model.readout_decoder.parameters()])
 
 
 @pytest.mark.real

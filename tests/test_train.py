@@ -573,18 +573,29 @@ time.sleep(120)
 """
 
 
-def test_a_recipe_with_the_decoder_readout_is_refused_before_anything_is_written(tiny_setup, tmp_path, capsys):
-    """The decoder readout is read at inference only (BlspKdModel.speech raises in training): `train` says so in one
-    line and writes nothing."""
-    run = tmp_path / "run"
-    code = cli_in_process(["train", "--recipe", "default-stage1", *tiny_overrides(
-        tiny_setup, run, **{"model.architecture.vocabulary_readout": 0.02,
-                            "model.architecture.decoder_readout": 2.0})])
-    assert code == 2
-    error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error == ("error: model.architecture.decoder_readout 2.0: an inference setting (evaluate, chat, "
-                     "generate, serve); set it to null to train")
-    assert not run.exists()
+def test_with_the_adapter_frozen_a_stage_trains_plora_alone_and_keeps_the_classifiers_counts(tiny_setup, tmp_path):
+    """`model.architecture.train_adapter: false` (reference-stage4-plora-readout, where the LLM reads a readout of
+    the frozen adapter's vectors): stage 2 from a stage 1 leaves every adapter weight as it was and trains PLoRA; its
+    checkpoints keep stage 1's token counts (the classifier's training prior; this stage does not train the
+    classifier) and load with the adapter frozen."""
+    from blsp_kd.models.blsp_kd import BlspKdModel, read_token_counts
+
+    stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
+    run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, stage1, **{"train.max_steps": 2, "train.eval_every": 0})))
+    frozen = {"train.init_from": str(stage1 / "final"), "train.max_steps": 3, "train.eval_every": 0,
+              "model.architecture.train_adapter": False, "model.architecture.vocabulary_readout": 0.5,
+              "model.architecture.decoder_readout": 2.0}
+    second = run_in_process(load_recipe(REPO / "recipes" / "default-stage2.yaml",
+                                        tiny_overrides(tiny_setup, stage2, **frozen)))
+    started = BlspKdModel.from_pretrained(stage1 / "final").adapter.state_dict()
+    trained = BlspKdModel.from_pretrained(stage2 / "final")
+    assert trained.config.architecture.train_adapter is False and trained.readout_decoder is not None
+    assert second.step == 3
+    assert all(torch.equal(tensor, started[name]) for name, tensor in trained.adapter.state_dict().items())
+    lora_b = [tensor for name, tensor in trained.llm.state_dict().items() if "lora_B" in name]
+    assert lora_b and all(tensor.abs().sum() > 0 for tensor in lora_b)  # PLoRA starts with B = 0
+    assert torch.equal(read_token_counts(stage2 / "final"), read_token_counts(stage1 / "final"))
 
 
 def test_a_second_training_process_into_the_same_folder_is_refused_until_the_first_one_dies(tiny_setup, tmp_path,

@@ -142,18 +142,26 @@ SENTENCES = [
 
 
 def save_tiny_base_models(root) -> tuple[str, str]:
-    """Tiny Whisper and Llama checkpoints on disk, loadable by name like real ones: (whisper_dir, llm_dir)."""
+    """Tiny Whisper and Llama checkpoints on disk, loadable by name like real ones: (whisper_dir, llm_dir). The
+    Whisper folder's tokenizer spells tokens as the LLM's and has Whisper's prompt tokens, so the decoder readout
+    (which maps the two vocabularies by spelling) runs on them."""
+    import copy
     from pathlib import Path
 
     root = Path(root)
     tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
     tiny_llama(tokenizer).save_pretrained(root / "llm")
     tokenizer.save_pretrained(root / "llm")
+    whisper_tokenizer = tiny_chat_tokenizer(STYLES["smollm2"])
+    whisper_tokenizer.add_special_tokens({"additional_special_tokens": ["<|startoftranscript|>", "<|notimestamps|>"]})
     encoder, feature_extractor = tiny_whisper()
-    whisper = WhisperModel(encoder.config)
+    config = copy.deepcopy(encoder.config)
+    config.vocab_size = len(whisper_tokenizer)
+    whisper = WhisperModel(config)
     whisper.encoder.load_state_dict(encoder.state_dict())
     whisper.save_pretrained(root / "whisper")
     feature_extractor.save_pretrained(root / "whisper")
+    whisper_tokenizer.save_pretrained(root / "whisper")
     return str(root / "whisper"), str(root / "llm")
 
 

@@ -171,10 +171,23 @@ class BlspKdModel(nn.Module):
         return model.eval()  # training calls .train() itself
 
     def freeze_base_models(self) -> None:
-        """The LLM is frozen (PLoRA weights excepted); the encoder only trains when the config says so."""
+        """The LLM is frozen (PLoRA weights excepted); the encoder only trains when the config says so, the adapter
+        unless it says not to (`train_adapter` false)."""
         for name, parameter in self.llm.named_parameters():
             parameter.requires_grad_("lora_" in name)
         self.encoder.requires_grad_(self.config.architecture.train_encoder)
+        self.adapter.requires_grad_(self.config.architecture.train_adapter)
+
+    def train(self, mode: bool = True) -> "BlspKdModel":
+        """As nn.Module's, except that what never trains here runs as at inference: Whisper's decoder of the
+        decoder readout always, and a frozen adapter (`train_adapter` false), so the LLM learns from the vectors it
+        will read (no dropout)."""
+        super().train(mode)
+        if self.readout_decoder is not None:
+            self.readout_decoder.eval()
+        if not self.config.architecture.train_adapter:
+            self.adapter.eval()
+        return self
 
     def store_frozen_weights(self, dtype: torch.dtype) -> int:
         """Keep every frozen weight (base LLM, frozen encoder) in `dtype`; trainable weights stay as they are (their
@@ -189,7 +202,8 @@ class BlspKdModel(nn.Module):
         return count
 
     def trainable_state_dict(self) -> dict[str, Tensor]:
-        """What a checkpoint holds: the adapter, PLoRA weights and (when trained) the encoder."""
+        """What a checkpoint holds: the adapter (trained in this stage or an earlier one), PLoRA weights and (when
+        trained) the encoder."""
         return {name: tensor for name, tensor in self.state_dict().items()
                 if name.startswith("adapter.") or "lora_" in name
                 or (self.config.architecture.train_encoder and name.startswith("encoder."))}
@@ -230,8 +244,6 @@ class BlspKdModel(nn.Module):
         embeddings = self.llm.get_input_embeddings().weight
         if self.readout_decoder is None:
             readout = vocabulary_readout(speech.embeds, speech.mask, embeddings, temperature)
-        elif self.training:
-            raise RuntimeError("decoder_readout is an inference setting: train without it (null in the recipe)")
         else:
             prior = self.config.architecture.readout_prior
             log_prior = None if prior is None else prior * self.token_counts.to(hidden.device).float().log1p()

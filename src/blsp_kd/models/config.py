@@ -30,14 +30,18 @@ class ArchitectureConfig:
     conv: ConvSubsamplerConfig = field(default_factory=ConvSubsamplerConfig)  # read when adapter is "conv"
     plora: PLoRAConfig | None = None  # None: the LLM stays exactly the base model
     train_encoder: bool = False
+    # False: the adapter is frozen and runs as at inference (no dropout); a stage that trains PLoRA alone, on what the
+    # LLM reads through a readout (METHOD §9)
+    train_adapter: bool = True
     # "real": the encoder on each clip's own length (METHOD §1) | "padded": on stock Whisper's 30 s-padded input,
     # cut to the clip's frames (an ablation, METHOD §9); models/encoder.py
     encoder_input: str = "real"
     # None: the LLM reads the adapter's vectors (METHOD) | a temperature T: it reads each vector's vocabulary readout,
     # the mean of its input embeddings under softmax(cos(vector, embedding) / T) (METHOD §9; models/adapters.py)
     vocabulary_readout: float | None = None
-    # None | a weight λ > 0: that readout fused with Whisper's decoder reading the speech vectors' guesses, at
-    # inference (METHOD §9; models/decoder_readout.py); needs vocabulary_readout
+    # None | a weight λ > 0: that readout fused with Whisper's decoder reading the speech vectors' guesses (METHOD
+    # §9; models/decoder_readout.py); needs vocabulary_readout. In training the LLM reads it too (with train_adapter
+    # false: PLoRA learns from what it reads at inference)
     decoder_readout: float | None = None
     # None | a weight γ > 0: the decoder readout divides the classifier's distribution by its training prior^γ, the
     # transcript tokens' counts the checkpoint's training wrote (METHOD §9); needs decoder_readout
@@ -56,6 +60,8 @@ class ArchitectureConfig:
         if self.readout_prior is not None and not (self.readout_prior > 0 and self.decoder_readout):
             raise ValueError(f"readout_prior {self.readout_prior!r}: a weight > 0 on top of a decoder_readout "
                              f"(it is {self.decoder_readout!r}), or null for none")
+        if not (self.train_adapter or self.train_encoder or self.plora):
+            raise ValueError("train_adapter false with neither plora nor train_encoder: nothing would train")
 
     @property
     def adapter_config(self) -> CFormerConfig | ConvSubsamplerConfig:
@@ -68,8 +74,8 @@ class ArchitectureMismatch(ValueError):
 
 
 # What a trained adapter's weights do not depend on: a stage may change them.
-STAGE_SETTINGS = frozenset({"plora", "train_encoder", "dropout", "alpha_bias_init", "vocabulary_readout",
-                            "decoder_readout", "readout_prior"})
+STAGE_SETTINGS = frozenset({"plora", "train_encoder", "train_adapter", "dropout", "alpha_bias_init",
+                            "vocabulary_readout", "decoder_readout", "readout_prior"})
 
 
 def architecture_overrides(trained: ArchitectureConfig, recipe: ArchitectureConfig) -> list[str]:

@@ -1,4 +1,4 @@
-"""The decoder readout: the CFormer's token guesses refined by Whisper's own decoder, at inference (METHOD §9).
+"""The decoder readout: the CFormer's token guesses refined by Whisper's own decoder (METHOD §9).
 
 The vocabulary readout (`adapters.vocabulary_readout`) names each speech vector's token from the vector alone, with
 the classifier `speech_token_ce` trains. It names the word pieces the training data let it hear often and almost
@@ -22,7 +22,8 @@ already brings one in context. γ = 1 is Bayes' posterior / prior (a scaled like
 their acoustic posteriors); it was also the best γ on validation (docs/RESULTS.md).
 
 The decoder's cross-attention reads the frames the CFormer reads (the encoder on the clip's real length): no second
-encoder pass. λ = 0 is the vocabulary readout itself. A clip's first token is looked up with Whisper's leading space
+encoder pass. In training (a stage that teaches PLoRA what the LLM reads at inference) the decoder's term carries no
+gradient; the classifier's does. λ = 0 is the vocabulary readout itself. A clip's first token is looked up with Whisper's leading space
 (Whisper's transcripts start with one; the speech positions' first token has none in our prompts).
 
 Worked example (measured on the shipped model; tests/data/corpus8k-test-000001.flac, "We need six hundred and
@@ -121,15 +122,18 @@ def decoder_readout(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: T
             continue
         scores = cosines[row, :n] / temperature  # [n, V_llm]
         classifier = (scores if log_prior is None else scores - log_prior).log_softmax(-1)
-        guess = classifier.exp()[:, shared]
-        guess = guess / guess.sum(-1, keepdim=True).clamp_min(1e-12)
-        # onto Whisper's ids, then its embeddings: [n, D], token i's guess, Whisper's input at position i + 2
-        guess = torch.zeros(n, len(whisper_embeddings), device=guess.device).index_add_(1, to_whisper[shared], guess)
-        previous = guess.to(whisper_embeddings.dtype) @ whisper_embeddings
-        inputs = torch.cat([whisper_embeddings[vocabulary.prompt], previous[:-1]])[None]
-        heard = frames[row][frame_mask[row]][None].to(whisper_embeddings.dtype)
-        hidden = decoder(inputs_embeds=inputs, encoder_hidden_states=heard).last_hidden_state[0, 1:]
-        decoder_logp = (hidden @ whisper_embeddings.T).float().log_softmax(-1)  # row i names token i
+        with torch.no_grad():  # the decoder's opinion is a constant of a training step: gradients reach the vectors
+            # through the classifier's term only
+            guess = classifier.exp()[:, shared]
+            guess = guess / guess.sum(-1, keepdim=True).clamp_min(1e-12)
+            # onto Whisper's ids, then its embeddings: [n, D], token i's guess, Whisper's input at position i + 2
+            guess = torch.zeros(n, len(whisper_embeddings), device=guess.device).index_add_(1, to_whisper[shared],
+                                                                                             guess)
+            previous = guess.to(whisper_embeddings.dtype) @ whisper_embeddings
+            inputs = torch.cat([whisper_embeddings[vocabulary.prompt], previous[:-1]])[None]
+            heard = frames[row][frame_mask[row]][None].to(whisper_embeddings.dtype)
+            hidden = decoder(inputs_embeds=inputs, encoder_hidden_states=heard).last_hidden_state[0, 1:]
+            decoder_logp = (hidden @ whisper_embeddings.T).float().log_softmax(-1)  # row i names token i
         fused = classifier + weight * vocabulary.as_llm(decoder_logp)
         readout[row, :n] = fused.softmax(-1) @ embeddings
     return readout.to(vectors.dtype)

@@ -73,12 +73,6 @@ class Recipe:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-    def __post_init__(self):
-        readout = self.model.architecture.decoder_readout
-        if readout is not None:  # BlspKdModel.speech refuses it in training; a recipe says so before anything runs
-            raise ValueError(f"model.architecture.decoder_readout {readout}: an inference setting (evaluate, chat, "
-                             "generate, serve); set it to null to train")
-
 
 def shipped_recipes() -> dict[str, Path]:
     """Name → path of every recipe shipped in the package."""
