@@ -32,8 +32,9 @@ OMP_NUM_THREADS=2 $B train --recipe $R $D train.output_dir=runs/s4-cachefill tra
 # 3. two seeds, lr 1e-4, warm-up 20, cosine over STEPS steps (560: what 55 minutes fit on this 2-core CPU, ~6 s a
 #    step with the other seed beside it; started with 1,000 and resumed at step 50 with 560)
 for s in 0 1; do
-  $B train --recipe $R $D train.seed=$s train.output_dir=runs/s4-s$s train.init_from=$INIT train.max_steps=${STEPS:-560} \
-    train.eval_every=200 train.save_every=50 train.max_minutes=$M > logs/s4-s$s.log 2>&1 &
+  $B train --recipe $R $D train.seed=$s train.output_dir=runs/s4-s$s train.init_from=$INIT \
+    train.max_steps=${STEPS:-560} train.eval_every=200 train.save_every=50 train.max_minutes=$M \
+    > logs/s4-s$s.log 2>&1 &
 done
 wait
 # 4. end to end on validation (repeat, greedy, fp32; the first 160 validation clips, as every earlier choice): both
@@ -56,6 +57,7 @@ wait
 $B evaluate --manifest $C/test.responses.jsonl --limit 160 --model runs/s4-s0/final --systems speech \
   --latency-clips 0 --plot-clips 4 --max-new-tokens 48 --precision fp32 --no-progress --out eval/s4-test160-s0 \
   > logs/s4-test160-s0.log 2>&1
-# The records kept in this folder: eval/s4-X → eval-X; tables: readout-prior/table.py (repeat WER, median, S/D/I,
-# vs the text path's answers; the text path and the cascade from decoder-refiner/eval-val-text-cascade and
+# The records kept in this folder: eval/s4-X → eval-X, runs/s4-sS/log.jsonl → train-log-sS.jsonl,
+# runs/s4-s0/recipe.yaml → recipe-s0.yaml (the resolved recipe). Tables: readout-prior/table.py (repeat WER, median,
+# S/D/I, vs the text path's answers; the text path and the cascade from decoder-refiner/eval-val-text-cascade and
 # speech-side-readout/eval-more-shipped), speech-side-readout/bootp.py (paired bootstrap).
