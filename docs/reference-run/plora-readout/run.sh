@@ -61,3 +61,8 @@ $B evaluate --manifest $C/test.responses.jsonl --limit 160 --model runs/s4-s0/fi
 # runs/s4-s0/recipe.yaml → recipe-s0.yaml (the resolved recipe). Tables: readout-prior/table.py (repeat WER, median,
 # S/D/I, vs the text path's answers; the text path and the cascade from decoder-refiner/eval-val-text-cascade and
 # speech-side-readout/eval-more-shipped), speech-side-readout/bootp.py (paired bootstrap).
+# 6. (the session's end) response KL only, seed 0, 26 minutes, validation only:
+#    $B train --recipe $R $D train.seed=0 train.output_dir=runs/s4r-s0 train.init_from=$INIT train.max_steps=280 \
+#      train.eval_every=0 train.save_every=50 train.max_minutes=26 model.objective.loss_weights.input_kl=0
+#    then step 4's evaluate with --model runs/s4r-s0/final --out eval/s4r-val160-s0
+#    (→ eval-val160-response-kl-only-s0, log → train-log-response-kl-only-s0.jsonl)
