@@ -148,4 +148,5 @@ def test_a_frozen_adapter_needs_something_else_to_train_and_a_stage_may_freeze_i
     assert ArchitectureConfig(train_adapter=False, train_encoder=True).train_encoder
     with pytest.raises(ValueError, match="nothing would train"):
         ArchitectureConfig(train_adapter=False)
-    assert architecture_overrides(ArchitectureConfig(), ArchitectureConfig(train_adapter=False, plora=PLoRAConfig())) == []
+    frozen = ArchitectureConfig(train_adapter=False, plora=PLoRAConfig())
+    assert architecture_overrides(ArchitectureConfig(), frozen) == []

@@ -23,8 +23,9 @@ their acoustic posteriors); it was also the best γ on validation (docs/RESULTS.
 
 The decoder's cross-attention reads the frames the CFormer reads (the encoder on the clip's real length): no second
 encoder pass. In training (a stage that teaches PLoRA what the LLM reads at inference) the decoder's term carries no
-gradient; the classifier's does. λ = 0 is the vocabulary readout itself. A clip's first token is looked up with Whisper's leading space
-(Whisper's transcripts start with one; the speech positions' first token has none in our prompts).
+gradient; the classifier's does. λ = 0 is the vocabulary readout itself. A clip's first token is looked up with
+Whisper's leading space (Whisper's transcripts start with one; the speech positions' first token has none in our
+prompts).
 
 Worked example (measured on the shipped model; tests/data/corpus8k-test-000001.flac, "We need six hundred and
 ninety seven boxes by Saturday.", a held-out voice): the classifier reads the eighth vector as "Ġbooks"; the decoder,

@@ -154,8 +154,9 @@ class Trainer:
         self.setup_data()
         # the classifier's training prior, saved with every checkpoint (`readout_prior` reads it at inference):
         # this run's transcripts when it trains the adapter (the classifier), plus those of the runs it continues
+        classifier_records = self.train_records if architecture.train_adapter else []
         model.token_counts = transcript_token_counts((model.prompts.transcript_ids(record.text)
-                                                      for record in self.train_records if architecture.train_adapter),
+                                                      for record in classifier_records),
                                                      model.llm.get_input_embeddings().weight.shape[0])
         if config.init_from and (earlier := read_token_counts(config.init_from)) is not None:
             model.token_counts += earlier
