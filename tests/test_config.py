@@ -150,3 +150,9 @@ def test_a_frozen_adapter_needs_something_else_to_train_and_a_stage_may_freeze_i
         ArchitectureConfig(train_adapter=False)
     frozen = ArchitectureConfig(train_adapter=False, plora=PLoRAConfig())
     assert architecture_overrides(ArchitectureConfig(), frozen) == []
+
+
+def test_readout_ce_needs_a_decoder_readout_to_read_its_distribution():
+    assert load_recipe("reference-stage3-readout-ce").model.objective.loss_weights.readout_ce == 1.0
+    with pytest.raises(ValueError, match="readout_ce.*decoder_readout"):
+        load_recipe("reference-stage3-readout-ce", ["model.architecture.decoder_readout=null"])

@@ -17,7 +17,12 @@ from transformers.models.whisper.modeling_whisper import WhisperDecoder
 
 from blsp_kd.models.adapters import vocabulary_readout
 from blsp_kd.models.config import ArchitectureConfig
-from blsp_kd.models.decoder_readout import SharedVocabulary, decoder_readout, transcript_token_counts
+from blsp_kd.models.decoder_readout import (
+    SharedVocabulary,
+    decoder_readout,
+    fused_log_probs,
+    transcript_token_counts,
+)
 
 T = 0.02  # the shipped readout's temperature
 
@@ -138,6 +143,38 @@ def test_it_is_batch_invariant_and_padded_rows_are_zero():
     assert torch.allclose(batch[1, :4], alone[0], atol=1e-5)
     assert batch[1, 4:].abs().max() == 0
     assert not torch.allclose(batch, vocabulary_readout(vectors, mask, embeddings, T), atol=1e-3)  # it did something
+
+
+def test_the_fused_distribution_is_differentiable_through_the_decoder_reading_the_guesses():
+    """readout_ce's gradient: the transcript tokens' mean −log q along a random direction of the vectors, by
+    autograd and by central finite differences, agree; the same gradient without the path through the decoder (its
+    input guesses detached) does not: the classifier learns what the decoder does with its guesses."""
+    vectors, mask, frames, frame_mask, embeddings, decoder, vocabulary = tiny_case()
+    with torch.no_grad():  # at a random init's scale the decoder barely reacts to its inputs
+        decoder.embed_tokens.weight *= 10
+    targets = torch.randint(0, 400, (int(mask.sum()),), generator=torch.Generator().manual_seed(1))
+    direction = torch.randn(vectors.shape, generator=torch.Generator().manual_seed(2)) * mask[..., None]
+
+    def loss(inputs: torch.Tensor) -> torch.Tensor:
+        log_q = fused_log_probs(inputs, mask, frames, frame_mask, embeddings, decoder, vocabulary, 0.5, weight=2.0)
+        return nn.functional.nll_loss(log_q[mask], targets)
+
+    inputs = vectors.clone().requires_grad_(True)
+    loss(inputs).backward()
+    along = (inputs.grad * direction).sum()
+    epsilon = 1e-2
+    with torch.no_grad():
+        numeric = (loss(vectors + epsilon * direction) - loss(vectors - epsilon * direction)) / (2 * epsilon)
+    assert torch.allclose(along, numeric, rtol=2e-2), (along, numeric)
+
+    def frozen_decoder(inputs_embeds, **kwargs):
+        return decoder(inputs_embeds=inputs_embeds.detach(), **kwargs)
+
+    frozen_decoder.embed_tokens = decoder.embed_tokens
+    inputs = vectors.clone().requires_grad_(True)
+    log_q = fused_log_probs(inputs, mask, frames, frame_mask, embeddings, frozen_decoder, vocabulary, 0.5, weight=2.0)
+    nn.functional.nll_loss(log_q[mask], targets).backward()
+    assert not torch.allclose((inputs.grad * direction).sum(), numeric, rtol=2e-2)
 
 
 def test_the_config_asks_for_a_vocabulary_readout_and_a_positive_weight():

@@ -598,6 +598,30 @@ def test_with_the_adapter_frozen_a_stage_trains_plora_alone_and_keeps_the_classi
     assert torch.equal(read_token_counts(stage2 / "final"), read_token_counts(stage1 / "final"))
 
 
+def test_a_speech_side_stage_learns_to_name_the_transcript_tokens_through_the_decoder_readout(tiny_setup, tmp_path):
+    """readout_ce (reference-stage3-readout-ce): without running the LLM, a stage trains the adapter so that the
+    decoder readout's fused distribution names each transcript token: on the training clips the loss falls, and
+    validation reports how many tokens the readout names (`readout_token_accuracy`). PLoRA is untouched."""
+    from blsp_kd.models.blsp_kd import BlspKdModel
+
+    stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
+    run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, stage1, **{"train.max_steps": 2, "train.eval_every": 0})))
+    speech_side = {"train.init_from": str(stage1 / "final"), "train.max_steps": 16, "train.eval_every": 16,
+                   "train.lr": 3e-3, "model.architecture.vocabulary_readout": 0.5,
+                   "model.architecture.decoder_readout": 2.0, "model.objective.loss_weights.input_kl": 0.0,
+                   "model.objective.loss_weights.response_kl": 0.0, "model.objective.loss_weights.readout_ce": 1.0}
+    trainer = run_in_process(load_recipe(REPO / "recipes" / "default-stage2.yaml",
+                                         tiny_overrides(tiny_setup, stage2, **speech_side)))
+    assert not trainer.model.runs_llm
+    losses = [record["readout_ce"] for record in read_log(stage2).values()]
+    assert len(losses) == 16 and sum(losses[-4:]) < sum(losses[:4])
+    assert 0 <= read_log(stage2, "valid")[16]["readout_token_accuracy"] <= 1
+    started, trained = (BlspKdModel.from_pretrained(folder / "final") for folder in (stage1, stage2))
+    assert any(not torch.equal(tensor, started.adapter.state_dict()[name])
+               for name, tensor in trained.adapter.state_dict().items())
+
+
 def test_a_second_training_process_into_the_same_folder_is_refused_until_the_first_one_dies(tiny_setup, tmp_path,
                                                                                             capsys):
     """Two runs into one output folder would interleave their log lines and checkpoints: while another process

@@ -284,6 +284,9 @@ class LossWeights:
     response_ce: float = 0.0
     speech_rms: float = 0.0  # not in METHOD: an optional pull of the speech vectors towards token-embedding loudness
     token_ce: float = 0.0  # not in METHOD: each speech vector should name its transcript token (`speech_token_ce`)
+    # not in METHOD: each speech vector's transcript token under the decoder readout's fused distribution q
+    # (models/decoder_readout.py), the distribution whose mean embedding the LLM reads; needs a decoder readout
+    readout_ce: float = 0.0
 
 
 def weighted_total(components: dict[str, torch.Tensor], weights: LossWeights) -> torch.Tensor:

@@ -7,7 +7,8 @@
 - the token accuracy of the CFormer's vectors: the share whose nearest LLM input embedding (cosine, over the whole
   vocabulary) is the transcript token the vector stands for — token_ce's classifier read off as a count. It says
   whether the words themselves reach the LLM (a vector can carry the sentence's frame and still name the wrong
-  word).
+  word). With a decoder readout, readout_token_accuracy is the same count for the token the readout's q names
+  (its argmax): the one the LLM reads most of.
 
 Given how often each token occurs in the training transcripts (`training_token_counts`), the token accuracy is
 also split by that count (`TRAINING_COUNT_BANDS`): whether the adapter names the words it has seen often, and how
@@ -65,6 +66,7 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, with_shuffled: bool
     # nearest-token hits and vectors per band of TRAINING_COUNT_BANDS (all in band 0 without token_counts)
     band_hits = torch.zeros(len(TRAINING_COUNT_BANDS), dtype=torch.long)
     band_vectors = torch.zeros(len(TRAINING_COUNT_BANDS), dtype=torch.long)
+    readout_hits = 0  # tokens the decoder readout's q names (its argmax), where the model has one
     token_embeddings = model.llm.get_input_embeddings().weight
     inverse_norms = token_embeddings.float().norm(dim=-1).clamp(min=1e-12).reciprocal()
     for batch in tqdm(batches, desc="alignment metrics", disable=not progress, leave=False):
@@ -84,6 +86,9 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, with_shuffled: bool
                     else torch.zeros_like(hits, dtype=torch.long))
             band_hits += torch.bincount(band[hits], minlength=band_hits.numel())
             band_vectors += torch.bincount(band, minlength=band_vectors.numel())
+            if logits.speech.readout_log_probs is not None:
+                readout = logits.speech.readout_log_probs[logits.speech.mask].argmax(-1)
+                readout_hits += int((readout == targets).sum())
         if with_shuffled:
             if hidden.shape[0] < 2:
                 raise ValueError("shuffled-audio metrics need batches of at least 2 clips")
@@ -95,6 +100,8 @@ def alignment_metrics(model: BlspKdModel, batches: Iterable, with_shuffled: bool
         metrics["cif_count_error"] = count_error_sum / num_utterances
     if band_vectors.sum():
         metrics["token_accuracy"] = int(band_hits.sum()) / int(band_vectors.sum())
+        if model.readout_decoder is not None:
+            metrics["readout_token_accuracy"] = readout_hits / int(band_vectors.sum())
     if token_counts is not None and band_vectors.sum():
         for name, hits, vectors in zip(TRAINING_COUNT_BANDS, band_hits.tolist(), band_vectors.tolist(), strict=True):
             if vectors:

@@ -41,6 +41,8 @@ class AdapterOutput:
     cif_weights: Tensor | None  # [B, N, T] CIF integration weights (CFormer); None for conv
     vectors: Tensor | None = None  # [B, N, llm_dim] the adapter's own vectors when a vocabulary readout replaced
     # `embeds` (`vocabulary_readout`); None: `embeds` are the adapter's own
+    readout_log_probs: Tensor | None = None  # [B, N, V] float32 log q of the decoder readout that `embeds` are
+    # the mean embedding under (models/decoder_readout.py), padded rows 0; None without one
 
     @property
     def adapter_vectors(self) -> Tensor:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
@@ -39,7 +40,7 @@ from blsp_kd.losses import (
 )
 from blsp_kd.models.adapters import AdapterOutput, build_adapter, dropout_off, vocabulary_readout
 from blsp_kd.models.config import BlspKdConfig
-from blsp_kd.models.decoder_readout import SharedVocabulary, decoder_readout
+from blsp_kd.models.decoder_readout import SharedVocabulary, fused_log_probs, readout_embeddings
 from blsp_kd.models.encoder import SpeechEncoder, log_mel, min_clip_samples
 from blsp_kd.models.plora import adapters_disabled, apply_plora, speech_positions
 from blsp_kd.models.teacher import TeacherHidden, TeacherTopK, used_positions
@@ -244,13 +245,20 @@ class BlspKdModel(nn.Module):
         embeddings = self.llm.get_input_embeddings().weight
         if self.readout_decoder is None:
             readout = vocabulary_readout(speech.embeds, speech.mask, embeddings, temperature)
-        else:
-            prior = self.config.architecture.readout_prior
-            log_prior = None if prior is None else prior * self.token_counts.to(hidden.device).float().log1p()
-            readout = decoder_readout(speech.embeds, speech.mask, hidden, frame_mask, embeddings,
-                                      self.readout_decoder, self.shared_vocabulary, temperature,
-                                      self.config.architecture.decoder_readout, log_prior)
-        return replace(speech, embeds=readout, vectors=speech.embeds)
+            return replace(speech, embeds=readout, vectors=speech.embeds)
+        log_probs = self.readout_log_probs(speech, hidden, frame_mask)
+        readout = readout_embeddings(log_probs, speech.mask, embeddings).to(speech.embeds.dtype)
+        return replace(speech, embeds=readout, vectors=speech.embeds, readout_log_probs=log_probs)
+
+    def readout_log_probs(self, speech: AdapterOutput, hidden: Tensor, frame_mask: Tensor) -> Tensor:
+        """[B, N, V] log q of the decoder readout of the adapter's vectors (`fused_log_probs`, with the config's
+        T, λ and training prior)."""
+        architecture = self.config.architecture
+        prior = architecture.readout_prior
+        log_prior = None if prior is None else prior * self.token_counts.to(hidden.device).float().log1p()
+        return fused_log_probs(speech.embeds, speech.mask, hidden, frame_mask, self.llm.get_input_embeddings().weight,
+                               self.readout_decoder, self.shared_vocabulary, architecture.vocabulary_readout,
+                               architecture.decoder_readout, log_prior)
 
     # -------------------------------------------------------------------------------------------------- LLM side
 
@@ -377,22 +385,30 @@ class BlspKdModel(nn.Module):
 
     def speech_side_losses(self, batch: TextBatch, speech_input: SpeechInput) -> BlspKdOutput:
         """`forward` when no loss reads the LLM's logits (input_kl, response_kl and response_ce all 0): only the
-        losses on the speech vectors themselves (token_ce, speech_rms, cif), and the LLM is never run. A CFormer
-        trained so learns to name each transcript token from the audio at a fraction of a KD step's cost."""
+        losses on the speech vectors themselves (token_ce, readout_ce, speech_rms, cif), and the LLM is never run. A
+        CFormer trained so learns to name each transcript token from the audio at a fraction of a KD step's cost."""
         aligned = self.adapter.aligned_to_tokens
-        speech = self.speech(*self.encoder_outputs(speech_input), batch.num_tokens if aligned else None,
-                             read_out=False)  # these losses read the adapter's own vectors, never the readout
+        hidden, frame_mask = self.encoder_outputs(speech_input)
+        speech = self.speech(hidden, frame_mask, batch.num_tokens if aligned else None,
+                             read_out=False)  # these losses read the adapter's own vectors, and readout_ce the
+        # readout's distribution, never its embeddings
+        if self.loss_weights.readout_ce:
+            speech = replace(speech, readout_log_probs=self.readout_log_probs(speech, hidden, frame_mask))
         return BlspKdOutput(*self.speech_losses(batch, speech, {}), speech=speech)
 
     def speech_losses(self, batch: TextBatch, speech: AdapterOutput, losses: dict[str, Tensor]
                       ) -> tuple[Tensor, dict[str, Tensor]]:
-        """`losses` plus the losses on the speech vectors (speech_rms, token_ce, cif); (weighted total, all)."""
+        """`losses` plus the losses on the speech vectors (speech_rms, token_ce, readout_ce, cif); (weighted total,
+        all)."""
         weights = self.loss_weights
         if weights.speech_rms:
             losses["speech_rms"] = speech_rms_loss(speech.adapter_vectors, speech.mask, self.token_rms)
         if weights.token_ce and self.adapter.aligned_to_tokens:  # CFormer: vector i stands for token i
             losses["token_ce"] = speech_token_ce(speech.adapter_vectors[speech.mask], batch.input_ids[batch.speech_mask],
                                                  self.llm.get_input_embeddings().weight)
+        if weights.readout_ce:  # under the decoder readout's q (the config requires one): vector i names token i
+            losses["readout_ce"] = F.nll_loss(speech.readout_log_probs[speech.mask],
+                                              batch.input_ids[batch.speech_mask])
         if speech.alpha_sum is not None:
             losses["cif"] = cif_quantity_loss(speech.alpha_sum, batch.num_tokens)
         return weighted_total(losses, weights), losses

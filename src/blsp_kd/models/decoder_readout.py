@@ -22,8 +22,10 @@ already brings one in context. γ = 1 is Bayes' posterior / prior (a scaled like
 their acoustic posteriors); it was also the best γ on validation (docs/RESULTS.md).
 
 The decoder's cross-attention reads the frames the CFormer reads (the encoder on the clip's real length): no second
-encoder pass. In training (a stage that teaches PLoRA what the LLM reads at inference) the decoder's term carries no
-gradient; the classifier's does. λ = 0 is the vocabulary readout itself. A clip's first token is looked up with
+encoder pass. The computation is differentiable in the vectors through both terms (the decoder's weights stay
+frozen): a stage can teach PLoRA what the LLM reads at inference, or the CFormer to name each transcript token under q
+itself (`readout_ce`: the speech side trained towards what the readout does with its guesses). λ = 0 is the
+vocabulary readout itself. A clip's first token is looked up with
 Whisper's leading space (Whisper's transcripts start with one; the speech positions' first token has none in our
 prompts).
 
@@ -77,15 +79,18 @@ class SharedVocabulary:
         prompt = whisper_tokenizer.convert_tokens_to_ids(["<|startoftranscript|>", "<|notimestamps|>"])
         return cls(to_whisper, to_whisper_first, prompt)
 
-    def as_llm(self, whisper_logp: Tensor) -> Tensor:
-        """[n, V_whisper] log-probabilities naming positions 1..n → [n, V_llm] by string; the first row with
-        `to_whisper_first`; an LLM token Whisper lacks gets its row's smallest value."""
+    def as_llm(self, whisper_logp: Tensor, first_rows: Tensor | None = None) -> Tensor:
+        """[K, V_whisper] log-probabilities → [K, V_llm] by string; the rows that name a clip's first token
+        (`first_rows`, indices; None: row 0 alone, one clip) with `to_whisper_first`; an LLM token Whisper lacks
+        gets its row's smallest value."""
         def by_string(logp: Tensor, to_whisper: Tensor) -> Tensor:
             to_whisper = to_whisper.to(logp.device)
             return torch.where(to_whisper >= 0, logp[:, to_whisper.clamp_min(0)], logp.min(-1, keepdim=True).values)
 
-        first = by_string(whisper_logp[:1], self.to_whisper_first)
-        return torch.cat([first, by_string(whisper_logp[1:], self.to_whisper)])
+        first_rows = torch.zeros(1, dtype=torch.long) if first_rows is None else first_rows
+        first_rows = first_rows.to(whisper_logp.device)
+        return by_string(whisper_logp, self.to_whisper).index_put(
+            (first_rows,), by_string(whisper_logp[first_rows], self.to_whisper_first))
 
 
 def transcript_token_counts(transcripts: Iterable[list[int]], num_llm_tokens: int) -> Tensor:
@@ -95,46 +100,66 @@ def transcript_token_counts(transcripts: Iterable[list[int]], num_llm_tokens: in
     return torch.bincount(torch.cat(ids) if ids else torch.zeros(0, dtype=torch.long), minlength=num_llm_tokens)
 
 
-def decoder_readout(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: Tensor, token_embeddings: Tensor,
+def fused_log_probs(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: Tensor, token_embeddings: Tensor,
                     decoder: torch.nn.Module, vocabulary: SharedVocabulary, temperature: float,
                     weight: float, log_prior: Tensor | None = None) -> Tensor:
-    """The LLM's input vectors under q ∝ p_c · p_d^λ (the module docstring).
+    """log q, q ∝ p_c · p_d^λ (the module docstring), over the LLM's vocabulary.
 
     Args:
         vectors: [B, N, H] the adapter's vectors; mask: [B, N] bool, the first n of each row valid.
         frames: [B, T, D] the encoder states the CFormer read; frame_mask: [B, T] bool.
         token_embeddings: [V, H] the LLM's input embeddings (frozen).
-        decoder: Whisper's decoder (transformers' WhisperDecoder); its token embedding is also its output layer.
+        decoder: Whisper's decoder (transformers' WhisperDecoder, frozen); its token embedding is also its output
+            layer.
         temperature: the classifier's T (the vocabulary readout's); weight: λ.
         log_prior: [V_llm] γ · log(1 + c), taken from the classifier's scores; None: no prior.
     Returns:
-        [B, N, H] in the vectors' dtype; padded rows 0. Batch invariant: each clip is read alone (Whisper's
-        cross-attention takes no padding mask).
+        [B, N, V_llm] float32; padded rows 0. Differentiable in the vectors through both terms (the decoder reads
+        the guesses). Batch invariant: each clip's decoder pass is its own (Whisper's cross-attention takes no
+        padding mask), the rest is per vector.
     """
-    embeddings = token_embeddings.detach().float()
+    log_probs = torch.zeros(*mask.shape, len(token_embeddings), device=vectors.device)
+    if not mask.any():
+        return log_probs
     whisper_embeddings = decoder.embed_tokens.weight
     to_whisper = vocabulary.to_whisper.to(vectors.device)
     shared = to_whisper >= 0
-    readout = torch.zeros(vectors.shape, dtype=torch.float32, device=vectors.device)
-    cosines = token_cosines(vectors, embeddings)  # [B, N, V_llm]
-    for row in range(len(vectors)):
-        n = int(mask[row].sum())
+    lengths = mask.sum(-1).tolist()
+    # the classifier and the vocabulary-sized products for all clips' K valid vectors at once; only the decoder
+    # pass is per clip
+    scores = token_cosines(vectors[mask], token_embeddings) / temperature  # [K, V_llm]
+    classifier = (scores if log_prior is None else scores - log_prior).log_softmax(-1)
+    guess = classifier.exp()[:, shared]
+    guess = guess / guess.sum(-1, keepdim=True).clamp_min(1e-12)
+    # onto Whisper's ids, then its embeddings: [K, D], token i's guess, Whisper's input at position i + 2 of its clip
+    guess = torch.zeros(len(guess), len(whisper_embeddings), device=guess.device).index_add(1, to_whisper[shared],
+                                                                                             guess)
+    previous = (guess.to(whisper_embeddings.dtype) @ whisper_embeddings).split(lengths)
+    states = []
+    for row, n in enumerate(lengths):
         if n == 0:
             continue
-        scores = cosines[row, :n] / temperature  # [n, V_llm]
-        classifier = (scores if log_prior is None else scores - log_prior).log_softmax(-1)
-        with torch.no_grad():  # the decoder's opinion is a constant of a training step: gradients reach the vectors
-            # through the classifier's term only
-            guess = classifier.exp()[:, shared]
-            guess = guess / guess.sum(-1, keepdim=True).clamp_min(1e-12)
-            # onto Whisper's ids, then its embeddings: [n, D], token i's guess, Whisper's input at position i + 2
-            guess = torch.zeros(n, len(whisper_embeddings), device=guess.device).index_add_(1, to_whisper[shared],
-                                                                                             guess)
-            previous = guess.to(whisper_embeddings.dtype) @ whisper_embeddings
-            inputs = torch.cat([whisper_embeddings[vocabulary.prompt], previous[:-1]])[None]
-            heard = frames[row][frame_mask[row]][None].to(whisper_embeddings.dtype)
-            hidden = decoder(inputs_embeds=inputs, encoder_hidden_states=heard).last_hidden_state[0, 1:]
-            decoder_logp = (hidden @ whisper_embeddings.T).float().log_softmax(-1)  # row i names token i
-        fused = classifier + weight * vocabulary.as_llm(decoder_logp)
-        readout[row, :n] = fused.softmax(-1) @ embeddings
-    return readout.to(vectors.dtype)
+        inputs = torch.cat([whisper_embeddings[vocabulary.prompt], previous[row][:-1]])[None]
+        heard = frames[row][frame_mask[row]][None].to(whisper_embeddings.dtype)
+        states.append(decoder(inputs_embeds=inputs, encoder_hidden_states=heard).last_hidden_state[0, 1:])
+    decoder_logp = (torch.cat(states) @ whisper_embeddings.T).float().log_softmax(-1)  # row i names token i
+    first_rows = torch.tensor([0] + lengths[:-1]).cumsum(0)[torch.tensor(lengths) > 0]
+    fused = (classifier + weight * vocabulary.as_llm(decoder_logp, first_rows)).log_softmax(-1)  # [K, V_llm]
+    return log_probs.index_put((mask,), fused)
+
+
+def readout_embeddings(log_probs: Tensor, mask: Tensor, token_embeddings: Tensor) -> Tensor:
+    """Σ_k q_k · E_k at each valid position of log_probs [B, N, V] (mask [B, N]): [B, N, H] float32, padded rows
+    0."""
+    readout = torch.zeros(*mask.shape, token_embeddings.shape[-1], device=log_probs.device)
+    return readout.index_put((mask,), (log_probs[mask].exp() @ token_embeddings.detach().float()).float())
+
+
+def decoder_readout(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: Tensor, token_embeddings: Tensor,
+                    decoder: torch.nn.Module, vocabulary: SharedVocabulary, temperature: float,
+                    weight: float, log_prior: Tensor | None = None) -> Tensor:
+    """The LLM's input vectors under `fused_log_probs`' q (its arguments): [B, N, H] in the vectors' dtype, padded
+    rows 0."""
+    log_probs = fused_log_probs(vectors, mask, frames, frame_mask, token_embeddings, decoder, vocabulary, temperature,
+                                weight, log_prior)
+    return readout_embeddings(log_probs, mask, token_embeddings).to(vectors.dtype)
