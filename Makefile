@@ -59,14 +59,16 @@ corpus: setup
 
 # The reference run (docs/RESULTS.md "The reference run on the multi-engine corpus"): per seed, stage 1 (KD), the
 # BLSP baseline on the same data and minutes, stage 2 from that seed's stage-1 best (PLoRA; PLoRA + unfrozen
-# encoder), stage 3 from the PLoRA model (the speech side alone, read through the vocabulary: how the shipped model
-# was made), then the held-out table of the seed's five models beside the text path and the cascade. Every training
-# resumes from its last checkpoint and stops at its steps or its minutes, counted over its resumptions: rerun
-# `make reference` after a kill or a session's end until it is done. The budgets are the run's on a 2-core CPU:
+# encoder), stage 3 from the PLoRA model (the speech side alone, read through the vocabulary), stage 3 continued with
+# readout_ce through the decoder readout (how the shipped model was made), then the held-out table of the seed's five
+# models beside the text path and the cascade, and stage 3 and its continuation read through the decoder readout.
+# Every training resumes from its last checkpoint and stops at its steps or its minutes, counted over its resumptions:
+# rerun `make reference` after a kill or a session's end until it is done. The budgets are the run's on a 2-core CPU:
 # stage 1 126 one-thread minutes on a 2,600-step schedule (≈ 2,200 steps with the recipe's Whisper-decoder post-CIF
 # layers; 2,600 with the encoder layers it had before), the baseline the same minutes on its recipe's 4,000-step
-# schedule, stage 2 10 minutes each, stage 3 60 (the shipped model's took ≈ 250 over three runs). Elsewhere, set
-# REFERENCE_MINUTES to your stage 1's minutes (on a GPU raise the batch and the steps too).
+# schedule, stage 2 10 minutes each, stage 3 and its continuation 60 each (the shipped model's took ≈ 250 over three
+# runs, then 55). Elsewhere, set REFERENCE_MINUTES to your stage 1's minutes (on a GPU raise the batch and the steps
+# too).
 REFERENCE_STEPS ?= 2600
 REFERENCE_MINUTES ?= 126
 REFERENCE_STAGE2_MINUTES ?= 10
@@ -86,13 +88,16 @@ reference: corpus
 	  done; \
 	  $(BIN)/blsp-kd train --recipe reference-stage3-speech $(REFERENCE_DATA) train.seed=$$seed train.output_dir=$$out/speech \
 	    train.init_from=$$out/plora/best train.max_minutes=$(REFERENCE_STAGE3_MINUTES) || exit 1; \
+	  $(BIN)/blsp-kd train --recipe reference-stage3-readout-ce $(REFERENCE_DATA) train.seed=$$seed \
+	    train.output_dir=$$out/readout-ce train.init_from=$$out/speech/final \
+	    train.max_minutes=$(REFERENCE_STAGE3_MINUTES) || exit 1; \
 	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 --precision fp32 \
 	    --group-by source --train-manifest $(CORPUS_DIR)/train.responses.jsonl --model $$out/stage1/best \
 	    --compare plora=$$out/plora/best encoder=$$out/encoder/best speech-side=$$out/speech/final blsp=$$out/blsp/best \
 	    --out $$out/eval || exit 1; \
 	  $(BIN)/blsp-kd evaluate --manifest $(CORPUS_DIR)/test.responses.jsonl --limit 160 --max-new-tokens 48 \
 	    --precision fp32 --group-by source --model $$out/speech/final --decoder-readout 2 --systems speech \
-	    --out $$out/eval-decoder-readout || exit 1; \
+	    --compare readout-ce=$$out/readout-ce/final --out $$out/eval-decoder-readout || exit 1; \
 	done
 
 # The ablations of the reference run's stage 1 (issue #13), each on the same short budget and seeds, then scored on the

@@ -213,11 +213,14 @@ def sentencepiece_style_tokenizer():
 
 @pytest.mark.real
 @torch.no_grad()
-def test_on_the_shipped_model_it_names_more_of_the_held_out_words():
+def test_on_the_shipped_model_the_decoder_names_a_word_the_classifier_misses():
     """Three held-out clips (tests/data), the CIF forced to each transcript's token count, each vector read as its
-    nearest LLM embedding. Measured (fp32): the vocabulary readout names 10/11, 8/10 and 5/15 tokens ("… seven books
-    by Saturday.", "Een in was born …", "AA more more is is a more …"), the decoder readout at λ = 2 11/11, 8/10 and
-    6/15 ("… seven boxes by Saturday.")."""
+    nearest LLM embedding. Measured (fp32; the model shipped since the thirty-first session, trained with
+    readout_ce): the vocabulary readout names 10/11, 9/10 and 5/15 tokens ("… seven books by Saturday.", "Evel was
+    was born …", "Aam moreer is is …"), the decoder readout at λ = 2 11/11, 7/10 and 6/15 ("… seven boxes by
+    Saturday.", "Eel was born born …", "A m more is is a a more …"): as many in all (24), the rare word "boxes"
+    only with the decoder. The model shipped before named 23 and 25 (its classifier: "Een in was born …"). Over the
+    128 validation clips of its training run the fused choice names 76.2 % of the tokens, the classifier 68.6 %."""
     from blsp_kd.layout.batch import collate_text
     from blsp_kd.models.blsp_kd import BlspKdModel
 
@@ -236,8 +239,8 @@ def test_on_the_shipped_model_it_names_more_of_the_held_out_words():
             ids = (nn.functional.normalize(speech.embeds[0], dim=-1) @ embeddings.T).argmax(-1)
             named[weight] += (ids == batch.input_ids[batch.speech_mask]).sum().item()
             answers[weight, clip] = model.tokenizer.decode(ids)
-    assert named[2] > named[0], named
-    assert "boxes" in answers[2, "corpus8k-test-000001"], answers
+    assert named[2] >= named[0], named
+    assert "books" in answers[0, "corpus8k-test-000001"] and "boxes" in answers[2, "corpus8k-test-000001"], answers
 
 
 @pytest.mark.real
@@ -274,12 +277,14 @@ def test_with_the_adapter_frozen_training_reads_what_inference_reads_and_trains_
 
 @pytest.mark.real
 def test_the_shipped_model_reads_through_its_training_prior_when_asked():
-    """`default` carries the token counts of its stage-3 training transcripts (24,000 utterances, 260,186 tokens) and
-    reads without the prior unless told (--readout-prior 1); without the decoder readout there is no prior."""
+    """`default` carries token counts of speech-side training transcripts (those of its last stage's 24,000
+    utterances twice: written in the twenty-ninth session as a stand-in for the earlier stage's, then added by the
+    thirty-first session's training on them: 520,372 tokens) and reads without the prior unless told
+    (--readout-prior 1); without the decoder readout there is no prior."""
     from blsp_kd.models.blsp_kd import BlspKdModel
 
     model = BlspKdModel.from_pretrained("default")
-    assert model.config.architecture.readout_prior is None and int(model.token_counts.sum()) == 260186
+    assert model.config.architecture.readout_prior is None and int(model.token_counts.sum()) == 520372
     assert BlspKdModel.from_pretrained("default", readout_prior=1).config.architecture.readout_prior == 1.0
     with pytest.raises(ValueError, match="readout_prior"):
         BlspKdModel.from_pretrained("default", decoder_readout=0, readout_prior=1)

@@ -8,14 +8,16 @@ test-000005 (the next such clip of another voice, en-us-nyc+f1); voices and sent
 word error rate of the speech answer against the text path's answer. Measured (fp32, the shipped config's precision,
 through its vocabulary readout, T = 0.02, and since the twenty-eighth session its decoder readout, λ = 2): "We need
 six hundred and ninety seven boxes by Saturday." (0.00 against its own text answer, 1.20 against the other clip's) and
-"Eel was born in nineteen twenty eight." (0.20, 1.00); through the vocabulary readout alone (the speech-side model
-shipped in the twenty-fourth session; the twenty-third session's, which it continues, answered the same): "We need
-six hundred and ninety-seven books by Saturday." (0.17, 1.20) and "Elen was born in nineteen twenty-eight." (0.20,
-1.00); the model shipped before those (seventeenth session), through its readout at T = 0.01: "We need six hundred and
-and ninety-seven books by Saturday." (0.67, 1.60) and "E in was born in nineteen twenty eight." (0.40, 1.00), and
-reading its vectors as they are: "We need six hundred and eighty-seven boxes by Saturday." (0.17, 1.20) and "Elin was
-born in nineteen twenty-eight." (0.20, 1.00); the models shipped before those answered "We need six hundred and
-ninety-seven boxes by Saturday." (0.00, 1.20), "We need six hundred and ninety-seven bottles by Saturday." (0.17,
+"Eel was born in nineteen twenty eight." (0.20, 1.00); the model shipped since the thirty-first session (that one
+trained further on the speech side with readout_ce): "We need six hundred and ninety seven boxes by Saturday." (0.00,
+1.20) and "Eel was born in nineteen twenty-eight." (0.20, 1.00); through the vocabulary readout alone (the speech-side
+model shipped in the twenty-fourth session; the twenty-third session's, which it continues, answered the same): "We
+need six hundred and ninety-seven books by Saturday." (0.17, 1.20) and "Elen was born in nineteen twenty-eight."
+(0.20, 1.00); the model shipped before those (seventeenth session), through its readout at T = 0.01: "We need six
+hundred and and ninety-seven books by Saturday." (0.67, 1.60) and "E in was born in nineteen twenty eight." (0.40,
+1.00), and reading its vectors as they are: "We need six hundred and eighty-seven boxes by Saturday." (0.17, 1.20) and
+"Elin was born in nineteen twenty-eight." (0.20, 1.00); the models shipped before those answered "We need six hundred
+and ninety-seven boxes by Saturday." (0.00, 1.20), "We need six hundred and ninety-seven bottles by Saturday." (0.17,
 1.20), "We need six hundred and ninety-nine bottles by Saturday." (0.33, 1.20), "We need six hundred and nine thousand
 seven hundred and nine to Saturday." (0.50, 1.00) and "We need six hundred and nine hundred bottles of wine by
 Saturday." (0.67, 1.60), all "… born in nineteen twenty-eight." with Elin or Liam (0.20, 1.00). Both sentences are in

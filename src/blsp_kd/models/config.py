@@ -119,11 +119,6 @@ class BlspKdConfig:
     precision: str = "fp32"
     cache_prompt_prefix: bool = True  # run the speech-independent prompt prefix without autograd (same logits)
 
-    def __post_init__(self):
-        if self.objective.loss_weights.readout_ce and self.architecture.decoder_readout is None:
-            raise ValueError("loss weight readout_ce: the transcript tokens' cross-entropy under the decoder readout "
-                             "needs model.architecture.decoder_readout (it is null)")
-
     def to_dict(self) -> dict:
         return asdict(self)
 

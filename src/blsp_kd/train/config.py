@@ -73,6 +73,12 @@ class Recipe:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def __post_init__(self):
+        # a training setting (a checkpoint trained with it may be read without the readout)
+        if self.model.objective.loss_weights.readout_ce and self.model.architecture.decoder_readout is None:
+            raise ValueError("loss weight readout_ce: the transcript tokens' cross-entropy under the decoder readout "
+                             "needs model.architecture.decoder_readout (it is null)")
+
 
 def shipped_recipes() -> dict[str, Path]:
     """Name → path of every recipe shipped in the package."""
