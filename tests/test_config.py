@@ -37,7 +37,7 @@ def test_a_flat_config_from_before_the_sections_reads_into_them():
     same architecture in the sectioned layout but for its post-CIF layers (from Whisper's decoder since the tenth
     session), its vocabulary readout (since the twenty-first) and decoder readout (since the twenty-eighth), and
     records the objective it was last trained with (the speech-side losses alone since the twenty-third: `token_ce`
-    1, no KL terms)."""
+    1, no KL terms; with `readout_ce` 1 since the thirty-first)."""
     data = json.loads((Path(__file__).parent / "data" / "flat-config-first-reference-run.json").read_text())
     assert "adapter_config" in data  # the old layout
     config = BlspKdConfig.from_dict(data)
@@ -46,7 +46,7 @@ def test_a_flat_config_from_before_the_sections_reads_into_them():
     assert shipped.architecture.vocabulary_readout == 0.02 and shipped.architecture.decoder_readout == 2.0
     assert shipped.architecture.readout_prior is None  # its token counts are shipped: --readout-prior 1 reads with it
     assert shipped.objective == replace(config.objective, loss_weights=LossWeights(
-        input_kl=0.0, response_kl=0.0, speech_rms=3.0, token_ce=1.0))
+        input_kl=0.0, response_kl=0.0, speech_rms=3.0, token_ce=1.0, readout_ce=1.0))
     assert replace(shipped, architecture=replace(
         shipped.architecture, cformer=replace(shipped.architecture.cformer, post_layers="encoder"),
         vocabulary_readout=None, decoder_readout=None), objective=config.objective) == config
@@ -87,15 +87,19 @@ CHANGED_SINCE_THE_FIRST_REFERENCE_RUN = {
 }
 
 
-def test_the_stage_3_recipe_describes_the_shipped_model():
-    """`make reference`'s stage 3 trains the model `default` is (architecture, vocabulary readout, objective, prompt);
-    only the precision differs — the shipped config says fp32, as its evaluation ran, the recipe trains in auto — and
-    the decoder readout, which the shipped config adds for inference (stage 3's losses do not read it)."""
+def test_the_last_speech_side_recipe_describes_the_shipped_model():
+    """`make reference`'s last stage (stage 3 continued with readout_ce) trains the model `default` is
+    (architecture, vocabulary and decoder readouts, objective, prompt); only the precision differs — the shipped
+    config says fp32, as its evaluation ran, the recipe trains in auto. Stage 3 itself differs by the decoder readout
+    and readout_ce alone."""
     shipped = BlspKdConfig.from_dict(json.loads((SHIPPED_MODELS["default"] / CONFIG_FILE).read_text()))
-    recipe = load_recipe("reference-stage3-speech").model
-    assert recipe.architecture.decoder_readout is None and shipped.architecture.decoder_readout == 2.0
-    shipped = replace(shipped, architecture=replace(shipped.architecture, decoder_readout=None))
+    recipe = load_recipe("reference-stage3-readout-ce").model
     assert replace(recipe, precision=shipped.precision) == shipped
+    stage3 = load_recipe("reference-stage3-speech").model
+    assert stage3.architecture.decoder_readout is None and stage3.objective.loss_weights.readout_ce == 0.0
+    assert replace(stage3, precision=shipped.precision, architecture=replace(stage3.architecture, decoder_readout=2.0),
+                   objective=replace(stage3.objective, loss_weights=replace(stage3.objective.loss_weights,
+                                                                           readout_ce=1.0))) == shipped
 
 
 @pytest.mark.parametrize("run", ["reference-stage1", "reference-stage2-plora", "reference-stage2-encoder",

@@ -44,3 +44,10 @@ S=${SHIP_SEED:-1}
 [ -s eval/rce-test160-s$S/results.json ] || $B evaluate --manifest $C/test.responses.jsonl --limit 160 \
   --model runs/rce-s$S/final --systems speech --latency-clips 0 --plot-clips 4 --max-new-tokens 48 --precision fp32 \
   --no-progress --out eval/rce-test160-s$S > logs/rce-test160-s$S.log 2>&1
+# 4. the 11 human clips (human-probe/), the chosen seed, as the probe ran the models before it
+$B evaluate --manifest data/human/human.jsonl --tasks repeat,continuation,alignment --latency-clips 0 \
+  --max-new-tokens 48 --precision fp32 --group-by source --systems speech --model runs/rce-s$S/final --no-progress \
+  --out eval/rce-human-s$S > logs/rce-human-s$S.log 2>&1
+# The records kept in this folder: eval/rce-X → eval-X, runs/rce-sS/log.jsonl → train-log-sS.jsonl,
+# runs/rce-s1/recipe.yaml → recipe-s1.yaml (the resolved recipe). Tables: readout-prior/table.py, bootp.py as in
+# plora-readout/run.sh; the shipped export: export.py runs/rce-s1/final → src/blsp_kd/checkpoints/default/.
