@@ -406,7 +406,7 @@ class BlspKdModel(nn.Module):
         if weights.token_ce and self.adapter.aligned_to_tokens:  # CFormer: vector i stands for token i
             losses["token_ce"] = speech_token_ce(speech.adapter_vectors[speech.mask], batch.input_ids[batch.speech_mask],
                                                  self.llm.get_input_embeddings().weight)
-        if weights.readout_ce:  # under the decoder readout's q (the config requires one): vector i names token i
+        if weights.readout_ce:  # under the decoder readout's q (a recipe requires one): vector i names token i
             losses["readout_ce"] = F.nll_loss(speech.readout_log_probs[speech.mask],
                                               batch.input_ids[batch.speech_mask])
         if speech.alpha_sum is not None:

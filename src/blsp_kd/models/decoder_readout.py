@@ -25,9 +25,8 @@ The decoder's cross-attention reads the frames the CFormer reads (the encoder on
 encoder pass. The computation is differentiable in the vectors through both terms (the decoder's weights stay
 frozen): a stage can teach PLoRA what the LLM reads at inference, or the CFormer to name each transcript token under q
 itself (`readout_ce`: the speech side trained towards what the readout does with its guesses). λ = 0 is the
-vocabulary readout itself. A clip's first token is looked up with
-Whisper's leading space (Whisper's transcripts start with one; the speech positions' first token has none in our
-prompts).
+vocabulary readout itself. A clip's first token is looked up with Whisper's leading space (Whisper's transcripts
+start with one; the speech positions' first token has none in our prompts).
 
 Worked example (measured on the shipped model; tests/data/corpus8k-test-000001.flac, "We need six hundred and
 ninety seven boxes by Saturday.", a held-out voice): the classifier reads the eighth vector as "Ġbooks"; the decoder,
