@@ -51,3 +51,7 @@ $B evaluate --manifest data/human/human.jsonl --tasks repeat,continuation,alignm
 # The records kept in this folder: eval/rce-X → eval-X, runs/rce-sS/log.jsonl → train-log-sS.jsonl,
 # runs/rce-s1/recipe.yaml → recipe-s1.yaml (the resolved recipe). Tables: readout-prior/table.py, bootp.py as in
 # plora-readout/run.sh; the shipped export: export.py runs/rce-s1/final → src/blsp_kd/checkpoints/default/.
+# 5. the float16 export (`default`) against the fp32 weights it came from: the first 80 validation clips
+#    (PYTHONPATH=/work/main/src, after the export was committed)
+# blsp-kd evaluate --manifest $C/valid.responses.jsonl --out eval/rce-val80-export --model default --tasks repeat \
+#   --limit 80 $E --no-progress
