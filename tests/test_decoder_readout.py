@@ -19,12 +19,18 @@ from blsp_kd.models.adapters import vocabulary_readout
 from blsp_kd.models.config import ArchitectureConfig
 from blsp_kd.models.decoder_readout import (
     SharedVocabulary,
-    decoder_readout,
     fused_log_probs,
+    readout_embeddings,
     transcript_token_counts,
 )
 
 T = 0.02  # the shipped readout's temperature
+
+
+def decoder_readout(vectors, mask, frames, frame_mask, embeddings, *args, **kwargs):
+    """The LLM's input vectors under the fused q, as `BlspKdModel.speech` computes them."""
+    log_q = fused_log_probs(vectors, mask, frames, frame_mask, embeddings, *args, **kwargs)
+    return readout_embeddings(log_q, mask, embeddings)
 
 
 class ScriptedDecoder(nn.Module):

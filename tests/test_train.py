@@ -620,6 +620,8 @@ def test_a_speech_side_stage_learns_to_name_the_transcript_tokens_through_the_de
     started, trained = (BlspKdModel.from_pretrained(folder / "final") for folder in (stage1, stage2))
     assert any(not torch.equal(tensor, started.adapter.state_dict()[name])
                for name, tensor in trained.adapter.state_dict().items())
+    lora_b = [tensor for name, tensor in trained.llm.state_dict().items() if "lora_B" in name]
+    assert lora_b and all(tensor.abs().sum() == 0 for tensor in lora_b)  # PLoRA starts with B = 0 and got no step
 
 
 def test_a_second_training_process_into_the_same_folder_is_refused_until_the_first_one_dies(tiny_setup, tmp_path,

@@ -153,12 +153,3 @@ def readout_embeddings(log_probs: Tensor, mask: Tensor, token_embeddings: Tensor
     readout = torch.zeros(*mask.shape, token_embeddings.shape[-1], device=log_probs.device)
     return readout.index_put((mask,), (log_probs[mask].exp() @ token_embeddings.detach().float()).float())
 
-
-def decoder_readout(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: Tensor, token_embeddings: Tensor,
-                    decoder: torch.nn.Module, vocabulary: SharedVocabulary, temperature: float,
-                    weight: float, log_prior: Tensor | None = None) -> Tensor:
-    """The LLM's input vectors under `fused_log_probs`' q (its arguments): [B, N, H] in the vectors' dtype, padded
-    rows 0."""
-    log_probs = fused_log_probs(vectors, mask, frames, frame_mask, token_embeddings, decoder, vocabulary, temperature,
-                                weight, log_prior)
-    return readout_embeddings(log_probs, mask, token_embeddings).to(vectors.dtype)
