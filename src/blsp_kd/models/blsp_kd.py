@@ -438,9 +438,9 @@ class BlspKdModel(nn.Module):
         speech = self.speech(hidden, frame_mask, num_tokens=None)
         batch = build_inference_inputs([self.prompts.segments(text) for text in as_list(instruction, len(audios))],
                                        speech.num_tokens.tolist(), self.prompts.pad_id).to(self.device)
-        token_embeds = self.llm.get_input_embeddings()(batch.input_ids)
-        return self.generate_from_embeds(place_speech(token_embeds, batch.speech_mask, speech), batch,
-                                         max_new_tokens, streamer, **generate_kwargs)
+        embeds = place_speech(self.llm.get_input_embeddings()(batch.input_ids), batch.speech_mask, speech)
+        del speech, hidden  # not held while decoding: the decoder readout's q alone is [B, N, V] floats
+        return self.generate_from_embeds(embeds, batch, max_new_tokens, streamer, **generate_kwargs)
 
     @torch.inference_mode()
     def generate_ids_from_text(self, transcripts: list[str], instruction: str | list[str], max_new_tokens: int = 128,
