@@ -1,6 +1,7 @@
 # Issue #13, thirty-second session: where the speech path's lost words go (the thirty-first note's third lever, a
 # hypothesis: the CIF count). Lab probes on the shipped `default` (fp32), run from /work/ref with chain25.sh's data;
-# code 07c12dd. Outputs kept here; tables: table-val160.txt, table-test744.txt (RESULTS.md "Where the lost words go").
+# code 07c12dd. Outputs kept here; tables: table-*.txt, bands.txt, coverage.txt (RESULTS.md, "Where the lost words
+# go").
 set -e
 cd /work/ref
 export OMP_NUM_THREADS=1 PYTHONPATH=/work/main/src
@@ -23,3 +24,7 @@ $P/text_answers.py lab32/probe-test744-default.jsonl readout_own_count default l
 T="/work/main/.venv/bin/python $R/deletions/table.py"
 $T lab32/probe-val160-default.jsonl $R/decoder-refiner/eval-val-text-cascade $R/readout-ce/eval-val160-s1
 $T lab32/probe-test744-default.jsonl $R/speech-side-readout/eval-more-shipped $R/readout-ce/eval-test744-s1
+# 5. which words (by their count in the training transcripts), and how much more speech would cover them
+$P/bands.py lab32/probe-test744-default.jsonl $R/speech-side-readout/eval-more-shipped $C/train-new.jsonl
+$P/bands.py lab32/probe-val160-default.jsonl $R/decoder-refiner/eval-val-text-cascade $C/train-new.jsonl
+PYTHONPATH=$PYTHONPATH:$R/deletions $P/coverage.py $R/corpus-wn20k/questions.txt $C/test-256-1000.jsonl
