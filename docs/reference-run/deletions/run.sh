@@ -28,3 +28,5 @@ $T lab32/probe-test744-default.jsonl $R/speech-side-readout/eval-more-shipped $R
 $P/bands.py lab32/probe-test744-default.jsonl $R/speech-side-readout/eval-more-shipped $C/train-new.jsonl
 $P/bands.py lab32/probe-val160-default.jsonl $R/decoder-refiner/eval-val-text-cascade $C/train-new.jsonl
 PYTHONPATH=$PYTHONPATH:$R/deletions $P/coverage.py $R/corpus-wn20k/questions.txt $C/test-256-1000.jsonl
+# 6. the decoder's weight λ at inference
+PYTHONPATH=$PYTHONPATH:$R/deletions $P/weight_sweep.py $C/valid.responses.jsonl 160 0.5 1 1.5 2 3
