@@ -6,6 +6,9 @@
 # with one thread each, cosine over STEPS, checkpoints every 25 steps; reruns resume (same STEPS). Run from /work/ref.
 # lr 5e-5, half the first run's: longer.sh's continuation of runs/rce-s1/final at 1e-4 on the same data lost 1.6
 # points of validation readout accuracy in its first 100 steps and never got them back.
+# As run: `INIT=runs/rce-s1/final STEPS=400 M=150 bash more.sh` (thirty-second session, 2026-12-06, code31 = da7d108's
+# src): speaking 16:31–17:02 UTC, the cache 17:02–17:20 (23,962 new clips to encode: 38 of the 24,000 repeat cached
+# audio), training from 17:20, 750 steps an epoch of the 48,000; not evaluated in that session.
 set -e
 cd /work/ref
 CODE=${CODE:-/work/ref/code31}
