@@ -38,16 +38,25 @@ def first_token_seconds(system, clip: Clip, instruction: str) -> float:
     return clock.first_token_at - start
 
 
+def without_decoder_readout(model: BlspKdModel, vocabulary_readout: float | None) -> BlspKdModel:
+    """`model` read without its decoder readout (and with this vocabulary readout, None: none): the same base models,
+    not loaded again, and the same adapter weights."""
+    architecture = replace(model.config.architecture, vocabulary_readout=vocabulary_readout, decoder_readout=None)
+    other = BlspKdModel(replace(model.config, architecture=architecture), model.encoder.encoder,
+                        model.feature_extractor, model.llm, model.tokenizer)
+    other.adapter.load_state_dict(model.adapter.state_dict())
+    return other.eval()
+
+
 def main():
     args = parse_args(__doc__.splitlines()[0])
     num_clips, repeats = (3, 1) if args.quick else (12, 3)
     print(f"machine: {machine()}")
-    model = BlspKdModel.from_config(BlspKdConfig())
-    read_out = {}
-    for name, decoder_weight in ("vocabulary readout", None), ("decoder readout", 2.0):
-        architecture = replace(model.config.architecture, vocabulary_readout=0.02, decoder_readout=decoder_weight)
-        read_out[name] = BlspKdModel.from_config(replace(model.config, architecture=architecture))
-        read_out[name].adapter.load_state_dict(model.adapter.state_dict())
+    config = BlspKdConfig()
+    read_everything = replace(config.architecture, vocabulary_readout=0.02, decoder_readout=2.0)
+    decoder_model = BlspKdModel.from_config(replace(config, architecture=read_everything))  # loads Whisper's decoder
+    model = without_decoder_readout(decoder_model, None)  # the adapter's own vectors
+    read_out = {"vocabulary readout": without_decoder_readout(decoder_model, 0.02), "decoder readout": decoder_model}
     whisper, processor = load_whisper()
     records = synth_records(num_clips, model.tokenizer, split="test")
     clips = [Clip(record, load_record_audio(record).samples) for record in records]
