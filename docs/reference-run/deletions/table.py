@@ -42,11 +42,11 @@ def main(probe: str, cascade_eval: str, speech_eval: str) -> None:
     speech = answers(speech_eval, "repeat", "speech")
     asr, cascade = answers(cascade_eval, "asr", "cascade"), answers(cascade_eval, "repeat", "cascade")
     rows = [row for row in rows if row["id"] in speech and row["id"] in asr]
+    own, true = "readout argmax, the CIF's own count (what the LLM reads at inference)", \
+        "readout argmax, the transcript's true count (as in training)"
     hypotheses = {"Whisper's transcript (the cascade's ASR)": asr,
-                  "readout argmax, the CIF's own count (what the LLM reads at inference)":
-                      {row["id"]: row["readout_own_count"] for row in rows},
-                  "readout argmax, the transcript's true count (as in training)":
-                      {row["id"]: row["readout_true_count"] for row in rows},
+                  own: {row["id"]: row["readout_own_count"] for row in rows},
+                  true: {row["id"]: row["readout_true_count"] for row in rows},
                   "repeat answer, cascade": cascade, "repeat answer, speech path": speech}
     print(f"{len(rows)} clips\n\n| words against the transcript | S | D | I | S + D |\n|---|---|---|---|---|")
     counts = {}
@@ -63,7 +63,7 @@ def main(probe: str, cascade_eval: str, speech_eval: str) -> None:
         if not chosen.any():
             continue
         cells = []
-        for key in list(hypotheses)[1:3] + list(hypotheses)[4:2:-1]:
+        for key in (own, true, "repeat answer, speech path", "repeat answer, cascade"):
             part = counts[key][chosen].sum(0)
             cells.append(f"{part[1] / part[3]:.3f}")
         print(f"| {name} | {chosen.sum()} | " + " | ".join(cells) + " |")

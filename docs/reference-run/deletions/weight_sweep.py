@@ -1,6 +1,7 @@
-"""Issue #13, thirty-second session: the share of transcript words the decoder readout's argmax transcript gets right
-(CIF's own count; `bands.matched`) on the first LIMIT clips of a manifest, for `default` read with each decoder weight
-λ given (`decoder_readout`; shipped: 2). A lab probe, not part of the package.
+"""Issue #13, thirty-second session: the share of transcript words the decoder readout's argmax
+transcript gets right (CIF's own count; `probe.readout_transcripts`, `bands.matched`) on the first LIMIT clips of a
+manifest, for `default` read with each decoder weight λ given (`decoder_readout`; shipped: 2). A lab probe, not part
+of the package.
 
     PYTHONPATH=src:docs/reference-run/deletions python weight_sweep.py MANIFEST LIMIT λ [λ …]
 """
@@ -9,6 +10,7 @@ import sys
 
 import torch
 from bands import matched
+from probe import readout_transcripts
 
 from blsp_kd.data.audio import load_record_audio
 from blsp_kd.data.manifest import read_manifest
@@ -19,11 +21,9 @@ from blsp_kd.models.blsp_kd import BlspKdModel
 def words_right(model: BlspKdModel, records: list, audios: list, batch_size: int = 16) -> tuple[int, int]:
     right = total = 0
     for start in range(0, len(records), batch_size):
-        hidden, frame_mask = model.encode(*model.features(audios[start:start + batch_size]))
-        speech = model.speech(hidden, frame_mask, num_tokens=None)
-        ids = speech.readout_log_probs.argmax(-1)
-        for record, row, count in zip(records[start:start + batch_size], ids, speech.num_tokens.tolist(), strict=True):
-            words, hits = matched(record.text, model.tokenizer.decode(row[:count].tolist()))
+        texts, _, _ = readout_transcripts(model, audios[start:start + batch_size], None)
+        for record, text in zip(records[start:start + batch_size], texts, strict=True):
+            words, hits = matched(record.text, text)
             right, total = right + sum(hits), total + len(words)
     return right, total
 

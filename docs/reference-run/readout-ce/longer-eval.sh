@@ -1,5 +1,6 @@
-# Issue #13, thirty-second session: longer.sh's two seeds (runs/rce2-sS/final, step 300) read end to end as run.sh
-# read the first run (its steps 2–3), against the `default` that run shipped (runs/rce-s1/final): the same rule.
+# Issue #13, thirty-second session: longer.sh's two seeds (runs/rce2-sS/final, steps 276 / 283) read end to end as
+# run.sh read the first run (its steps 2–3), against the `default` that run shipped (runs/rce-s1/final): the same
+# rule.
 set -e
 cd /work/ref
 CODE=${CODE:-/work/ref/code31}

@@ -1,9 +1,10 @@
 # Issue #13, thirty-second session: the thirty-first note's second lever — readout_ce on more utterances. The step
 # needs no LLM-written responses, so more speech is cheap: 24,000 more clips of the 100k plan (training records
-# [32000, 56000): new voice, prosody and augmentation draws, most of their sentences heard before in other voices;
-# synth_slice.py also re-speaks the 256 validation and test records into the new folder, unused) beside chain25's
-# 24,000 (records [56000, 80000)). Then the readout-ce recipe from INIT on both, two data-order seeds side by side
-# with one thread each, cosine over STEPS, checkpoints every 25 steps; reruns resume (same STEPS). Run from /work/ref.
+# [32000, 56000): new voice, prosody and augmentation draws, 10,476 sentences the 24,000 do not have:
+# deletions/coverage.txt; synth_slice.py also re-speaks the 256 validation and test records into the new folder,
+# unused) beside chain25's 24,000 (records [56000, 80000)). Then the readout-ce recipe from INIT on both, two
+# data-order seeds side by side with one thread each, cosine over STEPS, checkpoints every 25 steps; reruns resume
+# (same STEPS). Run from /work/ref.
 # lr 5e-5, half the first run's: longer.sh's continuation of runs/rce-s1/final at 1e-4 on the same data lost 1.6
 # points of validation readout accuracy in its first 100 steps and never got them back.
 # As run: `INIT=runs/rce-s1/final STEPS=400 M=150 bash more.sh` (thirty-second session, 2026-12-06, code31 = da7d108's
