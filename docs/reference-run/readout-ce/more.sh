@@ -9,7 +9,8 @@
 # points of validation readout accuracy in its first 100 steps and never got them back.
 # As run: `INIT=runs/rce-s1/final STEPS=400 M=150 bash more.sh` (thirty-second session, 2026-12-06, code31 = da7d108's
 # src): speaking 16:31–17:02 UTC, the cache 17:02–17:20 (23,962 new clips to encode: 38 of the 24,000 repeat cached
-# audio), training from 17:20, 750 steps an epoch of the 48,000; not evaluated in that session.
+# audio), training from 17:20, 750 steps an epoch of the 48,000; not evaluated in that session, and lost with the
+# machine at step 100 (new-sentences/run.sh measured the lever instead, the next session).
 set -e
 cd /work/ref
 CODE=${CODE:-/work/ref/code31}
