@@ -33,8 +33,13 @@ def matched(reference: str, hypothesis: str) -> tuple[list[str], list[bool]]:
     return words, right
 
 
+def word_counts(manifest: str) -> Counter:
+    """How often each (normalised) word occurs in a manifest's transcripts."""
+    return Counter(word for line in open(manifest) for word in normalize(json.loads(line)["text"]).split())
+
+
 def main(probe: str, cascade_eval: str, train_manifest: str) -> None:
-    counts = Counter(word for line in open(train_manifest) for word in normalize(json.loads(line)["text"]).split())
+    counts = word_counts(train_manifest)
     rows = (json.loads(line) for line in open(f"{cascade_eval}/utterances.jsonl"))
     asr = {row["id"]: row["output"] for row in rows if row["task"] == "asr"}
     table = {name: [0, 0, 0] for _, name in BANDS}  # words, Whisper right, readout right

@@ -8,15 +8,8 @@ training set (NEW) has it; the table gives, per band, the share of words each mo
 """
 import json
 import sys
-from collections import Counter
 
-from bands import band, matched  # deletions/bands.py, on PYTHONPATH
-
-from blsp_kd.eval.metrics import normalize
-
-
-def word_counts(manifest: str) -> Counter:
-    return Counter(word for line in open(manifest) for word in normalize(json.loads(line)["text"]).split())
+from bands import band, matched, word_counts  # deletions/bands.py, on PYTHONPATH
 
 
 def main(old_manifest: str, new_manifest: str, probes: list[str]) -> None:
