@@ -1,4 +1,5 @@
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -135,6 +136,28 @@ def test_failures_are_reported_one_line_each_and_the_batch_goes_on(tmp_path, mon
     assert sorted(written) == sorted(u.id for u in plan if u.id not in expected)
     assert not [path for path in (tmp_path / "out" / "audio").iterdir() if path.name.startswith(".")]
 
+
+
+@needs_engines
+def test_speak_utterances_keeps_the_order_marks_failures_and_reuses_spoken_clips(tmp_path):
+    # What lab scripts speak: a slice of a plan, some of it re-voiced, one line unsayable.
+    plan = plan_utterances(synth.load_sources(small_fortunes(tmp_path)), num=30, seed=0)
+    chosen = [u for u in plan if u.split == "train"][:5]
+    chosen[2] = dataclasses.replace(chosen[2], id="odd-one", text="... !")
+    records, problems = synth.speak_utterances(chosen, tmp_path / "audio", workers=2, progress=False)
+
+    assert [record and record.id for record in records] == [u.id if u.id != "odd-one" else None for u in chosen]
+    assert [(problem.record_id, "nothing to say in '... !'" in problem.reason) for problem in problems] == [
+        ("odd-one", True)]
+    for record, utterance in zip(records, chosen, strict=True):
+        if record is not None:
+            assert record.text == utterance.text and (tmp_path / "audio" / utterance.audio_name()).exists()
+    spoken = {path: path.stat().st_mtime_ns for path in (tmp_path / "audio").iterdir()}
+    (tmp_path / "audio" / ".half-written.flac").write_bytes(b"")  # as a killed run leaves it
+
+    again, _ = synth.speak_utterances(chosen, tmp_path / "audio", workers=1, progress=False)
+    assert again == records
+    assert {path: path.stat().st_mtime_ns for path in (tmp_path / "audio").iterdir()} == spoken
 
 def manifest_lines(folder: Path) -> dict[str, list[dict]]:
     return {split: [json.loads(line) for line in (folder / f"{split}.jsonl").read_text().splitlines()]

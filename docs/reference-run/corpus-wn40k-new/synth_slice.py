@@ -11,14 +11,10 @@ PLAN_SIZE (default 40000): the plan to slice; a larger plan's splits begin with 
 records up to 64,000, the test and validation records the same).
 """
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tqdm import tqdm
-
-from blsp_kd.data.engines import TtsError
 from blsp_kd.data.manifest import write_manifest
-from blsp_kd.data.synth import load_sources, manifest_record, plan_utterances, synthesize
+from blsp_kd.data.synth import load_sources, plan_utterances, speak_utterances
 from blsp_kd.data.texts import WORDNET_DIR
 
 out, questions, start, end = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -26,18 +22,8 @@ plan_size = int(sys.argv[5]) if len(sys.argv) > 5 else 40000
 plan = plan_utterances(load_sources(questions=questions, wordnet_dir=WORDNET_DIR), num=plan_size, seed=0)
 by_split = {split: [u for u in plan if u.split == split] for split in ("train", "valid", "test")}
 chosen = {"test": by_split["test"][:256], "valid": by_split["valid"][:256], "train-new": by_split["train"][start:end]}
-audio_dir = out / "audio"
-audio_dir.mkdir(parents=True, exist_ok=True)
-
-
-def speak(utterance):
-    try:
-        return manifest_record(utterance, *synthesize(utterance, audio_dir))
-    except TtsError as error:
-        print(f"{utterance.id}: skipped, {utterance.engine}/{utterance.voice} failed: {error}", file=sys.stderr)
-
-
-with ThreadPoolExecutor(max_workers=2) as pool:
-    for name, utterances in chosen.items():
-        records = list(tqdm(pool.map(speak, utterances), total=len(utterances), desc=name))
-        write_manifest(out / f"{name}.jsonl", [record for record in records if record is not None])
+for name, utterances in chosen.items():
+    records, problems = speak_utterances(utterances, out / "audio", workers=2, desc=name)
+    for problem in problems:
+        print(f"skipped, {problem}", file=sys.stderr)
+    write_manifest(out / f"{name}.jsonl", [record for record in records if record is not None])

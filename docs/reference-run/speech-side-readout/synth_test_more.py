@@ -8,23 +8,15 @@ unseen voices: the Kal speaker, 12 espeak-ng voices), clips no evaluation has he
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from blsp_kd.data.engines import TtsError
 from blsp_kd.data.manifest import write_manifest
-from blsp_kd.data.synth import load_sources, manifest_record, plan_utterances, synthesize
+from blsp_kd.data.synth import load_sources, plan_utterances, speak_utterances
 from blsp_kd.data.texts import WORDNET_DIR
 
 out, questions, start, end = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 plan_size = int(sys.argv[5]) if len(sys.argv) > 5 else 80000
 plan = plan_utterances(load_sources(questions=questions, wordnet_dir=WORDNET_DIR), num=plan_size, seed=0)
 chosen = [u for u in plan if u.split == "test"][start:end]
-audio_dir = out / "audio"
-audio_dir.mkdir(parents=True, exist_ok=True)
-records = []
-for utterance in tqdm(chosen, desc=f"test [{start}, {end})"):
-    try:
-        records.append(manifest_record(utterance, *synthesize(utterance, audio_dir)))
-    except TtsError as error:
-        print(f"{utterance.id}: skipped, {utterance.engine}/{utterance.voice} failed: {error}", file=sys.stderr)
-write_manifest(out / f"test-{start}-{end}.jsonl", records)
+records, problems = speak_utterances(chosen, out / "audio", workers=1, desc=f"test [{start}, {end})")
+for problem in problems:
+    print(f"skipped, {problem}", file=sys.stderr)
+write_manifest(out / f"test-{start}-{end}.jsonl", [record for record in records if record is not None])

@@ -230,6 +230,32 @@ def manifest_record(utterance: Utterance, path: Path, seconds: float) -> Manifes
     return ManifestRecord(id=utterance.id, audio=str(path), text=utterance.text, extra=extra)
 
 
+def speak_utterances(utterances: list[Utterance], audio_dir: str | Path, workers: int | None = None,
+                     progress: bool = True, desc: str = "synth") -> tuple[list[ManifestRecord | None], list[Problem]]:
+    """Speak each utterance into `audio_dir` (created; clips already there are kept, a killed run's half-written
+    ones removed) with `workers` threads (default: one per core).
+    Returns the manifest record of each utterance, in their order (None where the engine failed), and a Problem
+    per failure, naming the utterance, its voice and the reason."""
+    audio_dir = Path(audio_dir)
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    for partial in audio_dir.glob(".*.flac"):  # left by a killed run
+        partial.unlink()
+    records, problems = [None] * len(utterances), []
+    # Threads are enough: the work runs in TTS subprocesses, onnxruntime, soxr and libsndfile, which release the GIL.
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        futures = {pool.submit(synthesize, utterance, audio_dir): index for index, utterance in enumerate(utterances)}
+        for future in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=not progress):
+            index = futures[future]
+            utterance = utterances[index]
+            try:
+                records[index] = manifest_record(utterance, *future.result())
+            except TtsError as error:
+                reason = f"{utterance.engine} voice {utterance.voice} failed on {utterance.text!r}: {error}"
+                problems.append(Problem(None, None, utterance.id, reason))
+    problems.sort(key=lambda problem: problem.record_id)
+    return records, problems
+
+
 def load_sources(fortunes_dir: str | Path = FORTUNES_DIR, questions: str | Path | None = None,
                  seed: int = 0, wordnet_dir: str | Path | None = None) -> dict[str, list[str]]:
     """The sentences of each source; `questions` only when a questions file is given, `wordnet` only with its
@@ -261,27 +287,9 @@ def prepare_synth(
         raise FileNotFoundError("missing TTS engines: " + "; ".join(f"{engine} (install the {package})"
                                                                     for engine, package in missing.items()))
     out_dir = Path(out_dir)
-    audio_dir = out_dir / "audio"
-    audio_dir.mkdir(parents=True, exist_ok=True)
-    for partial in audio_dir.glob(".*.flac"):  # left by a killed run
-        partial.unlink()
-    spoken, problems = {}, []
-    # Threads are enough: the work runs in TTS subprocesses, onnxruntime, soxr and libsndfile, which release the GIL.
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        futures = {pool.submit(synthesize, utterance, audio_dir): utterance for utterance in plan}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="synth", disable=not progress):
-            utterance = futures[future]
-            try:
-                spoken[utterance.id] = future.result()
-            except TtsError as error:
-                reason = f"{utterance.engine} voice {utterance.voice} failed on {utterance.text!r}: {error}"
-                problems.append(Problem(None, None, utterance.id, reason))
-    records = {split: [] for split in SPLITS}
-    for utterance in plan:
-        if utterance.id not in spoken:
-            continue
-        records[utterance.split].append(manifest_record(utterance, *spoken[utterance.id]))
+    spoken, problems = speak_utterances(plan, out_dir / "audio", workers, progress)
+    records = {split: [record for utterance, record in zip(plan, spoken, strict=True) if record is not None and
+                       utterance.split == split] for split in SPLITS}
     for split in SPLITS:
         write_manifest(out_dir / f"{split}.jsonl", records[split])
-    problems.sort(key=lambda problem: problem.record_id)
     return records, problems

@@ -18,14 +18,10 @@ import json
 import random
 import sys
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tqdm import tqdm
-
-from blsp_kd.data.engines import TtsError
 from blsp_kd.data.manifest import write_manifest
-from blsp_kd.data.synth import load_sources, manifest_record, plan_utterances, synthesize
+from blsp_kd.data.synth import load_sources, plan_utterances, speak_utterances
 from blsp_kd.data.texts import WORDNET_DIR
 from blsp_kd.eval.metrics import normalize
 
@@ -61,20 +57,11 @@ for word in candidates:
         donor = rng.choice(train)
         text = sentences_with[word][k % len(sentences_with[word])]
         training.append(dataclasses.replace(donor, id=f"cover-{len(training):06d}", text=text, source="coverage"))
-audio_dir = out / "audio"
-audio_dir.mkdir(parents=True, exist_ok=True)
+out.mkdir(parents=True, exist_ok=True)
 (out / "words.txt").write_text("".join(f"{w}\t{counts[w]}\n" for w in words))
-
-
-def speak(utterance):
-    try:
-        return manifest_record(utterance, *synthesize(utterance, audio_dir))
-    except TtsError as error:
-        print(f"{utterance.id}: skipped, {utterance.engine}/{utterance.voice} failed: {error}", file=sys.stderr)
-
-
-with ThreadPoolExecutor(max_workers=2) as pool:
-    for name, utterances in (("probe", probes), ("train", training)):
-        records = list(tqdm(pool.map(speak, utterances), total=len(utterances), desc=name))
-        write_manifest(out / f"{name}.jsonl", [record for record in records if record is not None])
+for name, utterances in (("probe", probes), ("train", training)):
+    records, problems = speak_utterances(utterances, out / "audio", workers=2, desc=name)
+    for problem in problems:
+        print(f"skipped, {problem}", file=sys.stderr)
+    write_manifest(out / f"{name}.jsonl", [record for record in records if record is not None])
 print(f"{len(words)} target words, {len(probes)} probe clips, {len(training)} training clips")
