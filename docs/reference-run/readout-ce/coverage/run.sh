@@ -5,10 +5,13 @@
 # those 4,000 clips as its training set, against new-sentences' seed 0 (the same run on 24,000 clips of new
 # sentences: the same examples seen, 8,960) on the probe. One seed, both threads: a probe of the mechanism, not a
 # candidate to ship. Run from /work/ref after new-sentences/run.sh; reruns resume.
+# The same at another learning rate (the thirty-third note's first "why" probe: does the classifier learn the target
+# words when it moves faster?): LR=5e-4 RUN=rcov5-s0 bash run.sh — its training, its probes, and analyze.py of it
+# beside rcov-s0 into lab33/cover-analysis-RUN.txt and lab33/cover-analysis-RUN-train.txt.
 set -e
 cd /work/ref
 CODE=${CODE:-/work/ref/code33}
-export OMP_NUM_THREADS=2 MALLOC_MMAP_THRESHOLD_=1048576 PYTHONPATH=$CODE/src
+export OMP_NUM_THREADS=${THREADS:-2} MALLOC_MMAP_THRESHOLD_=1048576 PYTHONPATH=$CODE/src
 B="nice /work/main/.venv/bin/blsp-kd"
 P="nice /work/main/.venv/bin/python"
 R=/work/main/docs/reference-run
@@ -17,10 +20,25 @@ C=data/cover
 [ -f $C/train.jsonl ] || OMP_NUM_THREADS=1 $P $R/readout-ce/coverage/build.py $C $Q \
   lab33/c100-train-texts.jsonl,data/c100b/train-new.jsonl 400 10 > logs/cover-build.log 2>&1
 RE=$CODE/recipes/reference-stage3-readout-ce.yaml
+RUN=${RUN:-rcov-s0}
 $B train --recipe $RE data.train=[$C/train.jsonl] data.valid=data/c100b/valid.responses.jsonl train.seed=0 \
-  train.output_dir=runs/rcov-s0 train.init_from=runs/default-pre-rce train.max_steps=140 train.eval_every=70 \
-  train.save_every=35 train.max_minutes=40 > logs/rcov-s0.log 2>&1
+  train.output_dir=runs/$RUN train.init_from=runs/default-pre-rce train.max_steps=140 train.eval_every=70 \
+  train.save_every=35 train.max_minutes=${MINUTES:-40} ${LR:+train.lr=$LR} > logs/$RUN.log 2>&1
 export OMP_NUM_THREADS=1
+if [ $RUN != rcov-s0 ]; then
+  awk 'NR % 10 == 1' $C/train.jsonl > $C/train-sample.jsonl
+  for probe in cover:probe covertrain:train-sample; do
+    [ -s lab33/probe-${probe%:*}-$RUN.jsonl ] || $P $R/deletions/probe.py $C/${probe#*:}.jsonl 400 runs/$RUN/final \
+      lab33/probe-${probe%:*}-$RUN.jsonl > logs/probe-${probe%:*}-$RUN.log 2>&1 &
+  done
+  wait
+  for probe in cover:"" covertrain:-train; do
+    PYTHONPATH=$PYTHONPATH:$R/deletions $P $R/readout-ce/coverage/analyze.py $C/words.txt \
+      coverage-s0=lab33/probe-${probe%:*}-rcov-s0.jsonl $RUN=lab33/probe-${probe%:*}-$RUN.jsonl \
+      > lab33/cover-analysis-$RUN${probe#*:}.txt
+  done
+  exit
+fi
 for m in rcov-s0 rcen-s0; do
   [ -s lab33/probe-cover-$m.jsonl ] || $P $R/deletions/probe.py $C/probe.jsonl 400 runs/$m/final \
     lab33/probe-cover-$m.jsonl > logs/probe-cover-$m.log 2>&1 &
