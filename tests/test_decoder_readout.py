@@ -15,10 +15,12 @@ from torch import nn
 from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperDecoder
 
+from blsp_kd.losses import speech_decoder_kd, token_cosines
 from blsp_kd.models.adapters import vocabulary_readout
 from blsp_kd.models.config import ArchitectureConfig
 from blsp_kd.models.decoder_readout import (
     SharedVocabulary,
+    decoder_teacher_log_probs,
     fused_log_probs,
     readout_embeddings,
     transcript_token_counts,
@@ -95,6 +97,51 @@ def test_the_training_prior_lets_the_decoder_name_what_the_classifier_was_biased
     assert torch.allclose(read["without"][1], torch.eye(5)[1], atol=1e-6)  # the guess of token 2: Whisper 1
     assert read["with"][1].max() < 0.5  # without its prior, token 2's guess is spread over the vocabulary
 
+
+
+def test_the_decoder_teacher_reads_the_transcript_one_step_behind_clip_by_clip():
+    """`decoder_kd`'s target: Whisper's decoder reads the true tokens (a clip's first with Whisper's leading space,
+    one Whisper lacks as zeros) behind its prompt, on each clip's own frames; row i is its distribution for token i,
+    normalised over the LLM's vocabulary (LLM 0, which Whisper cannot spell, at the row's smallest value)."""
+    embeddings, vocabulary, _, _ = scripted_case()
+    outputs = torch.zeros(4, 5)
+    outputs[1, 3] = outputs[2, 4] = 20.0  # names token 0 as Whisper 3, token 1 as Whisper 4 (LLM 5)
+    outputs[3, 2] = 5.0  # and token 2 as Whisper 2 (LLM 3)
+    decoder = ScriptedDecoder(outputs)
+    token_ids = torch.tensor([[1, 0, 3], [2, 5, 0]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    frames = torch.randn(2, 6, 4)
+    frame_mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    teacher = decoder_teacher_log_probs(token_ids, mask, frames, frame_mask, decoder, vocabulary)
+    assert teacher.shape == (5, 6) and torch.allclose(teacher.exp().sum(-1), torch.ones(5))
+    (first, first_frames), (second, second_frames) = decoder.calls
+    # clip 1: [prompt 0, prompt 1, LLM 1 as a first token (Whisper 3), LLM 0 (no spelling: zeros)]
+    assert torch.allclose(first[0], torch.cat([torch.eye(5)[[0, 1, 3]], torch.zeros(1, 5)]), atol=1e-6)
+    # clip 2 (two tokens): [prompt, LLM 2 as a first token (Whisper 1)], its four frames
+    assert torch.allclose(second[0], torch.eye(5)[[0, 1, 1]], atol=1e-6)
+    assert torch.equal(first_frames, frames[:1]) and torch.equal(second_frames, frames[1:, :4])
+    # a clip's first row reads Whisper 3 as a first-token spelling (LLM 1's, and LLM 4's: the first wins the tie);
+    # the next rows by plain spelling
+    assert teacher.argmax(-1).tolist() == [1, 5, 3, 1, 5]
+    assert teacher[2, 0] == teacher[2].min() < teacher[2, 3]
+
+
+def test_decoder_kd_is_the_kl_from_the_teacher_to_the_classifier_and_trains_only_the_vectors():
+    torch.manual_seed(0)
+    embeddings = torch.randn(7, 8)
+    vectors = torch.randn(3, 8, requires_grad=True)
+    teacher = torch.randn(3, 7).log_softmax(-1).requires_grad_()
+    loss = speech_decoder_kd(vectors, teacher, embeddings, temperature=0.5)
+    student = (token_cosines(vectors, embeddings) / 0.5).log_softmax(-1)
+    expected = nn.functional.kl_div(student, teacher, log_target=True, reduction="batchmean")
+    assert torch.allclose(loss, expected)
+    loss.backward()
+    assert vectors.grad.abs().sum() > 0 and teacher.grad is None
+    assert speech_decoder_kd(torch.zeros(0, 8), torch.zeros(0, 7), embeddings, 0.5) == 0
+    # the classifier's own distribution as the teacher: nothing to learn
+    assert speech_decoder_kd(vectors, student.detach(), embeddings, 0.5).abs() < 1e-6
+    with pytest.raises(ValueError, match="teacher_log_probs"):
+        speech_decoder_kd(vectors, torch.zeros(3, 6), embeddings, 0.5)
 
 def test_transcript_token_counts_count_every_occurrence():
     counts = transcript_token_counts([[3, 1, 3], [], [0, 3]], num_llm_tokens=5)

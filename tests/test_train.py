@@ -598,6 +598,19 @@ def test_with_the_adapter_frozen_a_stage_trains_plora_alone_and_keeps_the_classi
     assert torch.equal(read_token_counts(stage2 / "final"), read_token_counts(stage1 / "final"))
 
 
+
+def speech_side_stage(tiny_setup, stage1: Path, stage2: Path, **overrides):
+    """Two steps of stage 1, then 16 of a speech-side stage from it (the KL terms off, lr 3e-3, the vocabulary and
+    decoder readouts on) with `overrides` (its loss weights); the second stage's trainer."""
+    run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+        tiny_setup, stage1, **{"train.max_steps": 2, "train.eval_every": 0})))
+    speech_side = {"train.init_from": str(stage1 / "final"), "train.max_steps": 16, "train.eval_every": 0,
+                   "train.lr": 3e-3, "model.architecture.vocabulary_readout": 0.5,
+                   "model.architecture.decoder_readout": 2.0, "model.objective.loss_weights.input_kl": 0.0,
+                   "model.objective.loss_weights.response_kl": 0.0}
+    return run_in_process(load_recipe(REPO / "recipes" / "default-stage2.yaml",
+                                      tiny_overrides(tiny_setup, stage2, **speech_side | overrides)))
+
 def test_a_speech_side_stage_learns_to_name_the_transcript_tokens_through_the_decoder_readout(tiny_setup, tmp_path):
     """readout_ce (reference-stage3-readout-ce): without running the LLM, a stage trains the adapter so that the
     decoder readout's fused distribution names each transcript token: on the training clips the loss falls, and
@@ -605,14 +618,8 @@ def test_a_speech_side_stage_learns_to_name_the_transcript_tokens_through_the_de
     from blsp_kd.models.blsp_kd import BlspKdModel
 
     stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
-    run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
-        tiny_setup, stage1, **{"train.max_steps": 2, "train.eval_every": 0})))
-    speech_side = {"train.init_from": str(stage1 / "final"), "train.max_steps": 16, "train.eval_every": 16,
-                   "train.lr": 3e-3, "model.architecture.vocabulary_readout": 0.5,
-                   "model.architecture.decoder_readout": 2.0, "model.objective.loss_weights.input_kl": 0.0,
-                   "model.objective.loss_weights.response_kl": 0.0, "model.objective.loss_weights.readout_ce": 1.0}
-    trainer = run_in_process(load_recipe(REPO / "recipes" / "default-stage2.yaml",
-                                         tiny_overrides(tiny_setup, stage2, **speech_side)))
+    trainer = speech_side_stage(tiny_setup, stage1, stage2, **{"train.eval_every": 16,
+                                                               "model.objective.loss_weights.readout_ce": 1.0})
     assert not trainer.model.runs_llm
     losses = [record["readout_ce"] for record in read_log(stage2).values()]
     assert len(losses) == 16 and sum(losses[-4:]) < sum(losses[:4])
@@ -623,6 +630,22 @@ def test_a_speech_side_stage_learns_to_name_the_transcript_tokens_through_the_de
     lora_b = [tensor for name, tensor in trained.llm.state_dict().items() if "lora_B" in name]
     assert lora_b and all(tensor.abs().sum() == 0 for tensor in lora_b)  # PLoRA starts with B = 0 and got no step
 
+
+
+def test_a_speech_side_stage_learns_from_whispers_decoder_reading_the_transcript(tiny_setup, tmp_path):
+    """decoder_kd alone: without running the LLM, the classifier of the adapter's vectors moves towards Whisper's
+    decoder's distribution (reading the true transcript) on the training clips; a recipe without a decoder readout
+    is refused."""
+    stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
+    decoder_kd_alone = {"model.objective.loss_weights.cif": 0.0, "model.objective.loss_weights.decoder_kd": 1.0}
+    trainer = speech_side_stage(tiny_setup, stage1, stage2, **decoder_kd_alone)
+    assert not trainer.model.runs_llm
+    losses = [record["decoder_kd"] for record in read_log(stage2).values()]
+    assert len(losses) == 16 and sum(losses[-4:]) < sum(losses[:4])
+    without_readout = tiny_overrides(tiny_setup, tmp_path / "refused", **decoder_kd_alone,
+                                     **{"model.architecture.decoder_readout": "null"})
+    with pytest.raises(ValueError, match="decoder_kd"):
+        load_recipe(REPO / "recipes" / "default-stage2.yaml", without_readout)
 
 def test_a_second_training_process_into_the_same_folder_is_refused_until_the_first_one_dies(tiny_setup, tmp_path,
                                                                                             capsys):

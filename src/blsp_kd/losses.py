@@ -274,6 +274,34 @@ def speech_token_ce(
     return _token_mean(per_token, temperature=1.0, scale_by_t2=False)
 
 
+
+def speech_decoder_kd(speech_vectors: torch.Tensor, teacher_log_probs: torch.Tensor, token_embeddings: torch.Tensor,
+                      temperature: float) -> torch.Tensor:
+    """The token classifier (`token_cosines` / τ, the vocabulary readout's) taught by a teacher's distribution at
+    each vector instead of the transcript token alone:
+
+        loss = mean over vectors of KL(p_teacher ‖ softmax(cos(v, E) / τ))
+
+    With Whisper's decoder reading the true previous tokens as the teacher (`decoder_teacher_log_probs`), the
+    classifier gets, at every position, what a recogniser trained on 680k hours expects there — mass on the rare
+    words the transcripts hold a few examples of (docs/RESULTS.md, "What Whisper's decoder knows of the missed
+    words").
+
+    Args:
+        speech_vectors: [K, H] the valid speech vectors, row-major.
+        teacher_log_probs: [K, V] the teacher's log-probabilities over the LLM's vocabulary (no gradient).
+        token_embeddings: [V, H] the LLM's input embeddings (frozen).
+    Returns:
+        scalar float32 tensor (0 when K = 0).
+    """
+    if teacher_log_probs.shape != (speech_vectors.shape[0], token_embeddings.shape[0]):
+        raise ValueError(f"speech_decoder_kd: expected teacher_log_probs [K, V] = [{speech_vectors.shape[0]}, "
+                         f"{token_embeddings.shape[0]}], got {tuple(teacher_log_probs.shape)}")
+    student = (token_cosines(speech_vectors, token_embeddings) / temperature).log_softmax(-1)
+    teacher = teacher_log_probs.detach().float()
+    per_token = (teacher.exp() * (teacher - student)).sum(-1)
+    return _token_mean(per_token, temperature=1.0, scale_by_t2=False)
+
 @dataclass
 class LossWeights:
     """Weight of each loss component in the total; a field name is a component name."""
@@ -287,6 +315,9 @@ class LossWeights:
     # not in METHOD: each speech vector's transcript token under the decoder readout's fused distribution q
     # (models/decoder_readout.py), the distribution whose mean embedding the LLM reads; needs a decoder readout
     readout_ce: float = 0.0
+    # not in METHOD: the classifier taught by Whisper's decoder reading the true transcript (`speech_decoder_kd`);
+    # needs a decoder readout
+    decoder_kd: float = 0.0
 
 
 def weighted_total(components: dict[str, torch.Tensor], weights: LossWeights) -> torch.Tensor:

@@ -34,13 +34,19 @@ from blsp_kd.losses import (
     kd_kl_topk,
     response_ce,
     response_logit_mask,
+    speech_decoder_kd,
     speech_rms_loss,
     speech_token_ce,
     weighted_total,
 )
 from blsp_kd.models.adapters import AdapterOutput, build_adapter, dropout_off, vocabulary_readout
 from blsp_kd.models.config import BlspKdConfig
-from blsp_kd.models.decoder_readout import SharedVocabulary, fused_log_probs, readout_embeddings
+from blsp_kd.models.decoder_readout import (
+    SharedVocabulary,
+    decoder_teacher_log_probs,
+    fused_log_probs,
+    readout_embeddings,
+)
 from blsp_kd.models.encoder import SpeechEncoder, log_mel, min_clip_samples
 from blsp_kd.models.plora import adapters_disabled, apply_plora, speech_positions
 from blsp_kd.models.teacher import TeacherHidden, TeacherTopK, used_positions
@@ -364,8 +370,8 @@ class BlspKdModel(nn.Module):
         weights = self.loss_weights
         needs_teacher = teacher is None and bool(weights.input_kl or weights.response_kl)
         cached_hidden = teacher if isinstance(teacher, TeacherHidden) else None
-        logits = self.kd_logits(batch, *self.encoder_outputs(speech_input), run_teacher=needs_teacher,
-                                teacher=cached_hidden)
+        hidden, frame_mask = self.encoder_outputs(speech_input)
+        logits = self.kd_logits(batch, hidden, frame_mask, run_teacher=needs_teacher, teacher=cached_hidden)
 
         def kd(positions: Tensor) -> Tensor:
             if isinstance(teacher, TeacherTopK):
@@ -381,6 +387,8 @@ class BlspKdModel(nn.Module):
         if weights.response_ce:
             losses["response_ce"] = response_ce(logits.student, logits.next_ids, logits.response_positions)
         speech = logits.speech
+        if weights.decoder_kd:
+            losses["decoder_kd"] = self.decoder_kd(batch, speech, hidden, frame_mask)
         return BlspKdOutput(*self.speech_losses(batch, speech, losses), speech=speech)
 
     def speech_side_losses(self, batch: TextBatch, speech_input: SpeechInput) -> BlspKdOutput:
@@ -394,7 +402,19 @@ class BlspKdModel(nn.Module):
         # readout's distribution, never its embeddings
         if self.loss_weights.readout_ce:
             speech = replace(speech, readout_log_probs=self.readout_log_probs(speech, hidden, frame_mask))
-        return BlspKdOutput(*self.speech_losses(batch, speech, {}), speech=speech)
+        losses = {"decoder_kd": self.decoder_kd(batch, speech, hidden, frame_mask)} if self.loss_weights.decoder_kd \
+            else {}
+        return BlspKdOutput(*self.speech_losses(batch, speech, losses), speech=speech)
+
+    def decoder_kd(self, batch: TextBatch, speech: AdapterOutput, hidden: Tensor, frame_mask: Tensor) -> Tensor:
+        """`speech_decoder_kd`: the classifier of the adapter's vectors (at the vocabulary readout's T) against
+        Whisper's decoder reading the transcript (CFormer: vector i stands for token i)."""
+        ids = torch.zeros(speech.mask.shape, dtype=torch.long, device=speech.mask.device)
+        ids = ids.masked_scatter(speech.mask, batch.input_ids[batch.speech_mask])
+        teacher = decoder_teacher_log_probs(ids, speech.mask, hidden, frame_mask, self.readout_decoder,
+                                            self.shared_vocabulary)
+        return speech_decoder_kd(speech.adapter_vectors[speech.mask], teacher, self.llm.get_input_embeddings().weight,
+                                 self.config.architecture.vocabulary_readout)
 
     def speech_losses(self, batch: TextBatch, speech: AdapterOutput, losses: dict[str, Tensor]
                       ) -> tuple[Tensor, dict[str, Tensor]]:

@@ -25,7 +25,8 @@ The decoder's cross-attention reads the frames the CFormer reads (the encoder on
 encoder pass. The computation is differentiable in the vectors through both terms (the decoder's weights stay
 frozen): a stage can teach PLoRA what the LLM reads at inference, or the CFormer to name each transcript token under q
 itself (`readout_ce`: the speech side trained towards what the readout does with its guesses). λ = 0 is the
-vocabulary readout itself. A clip's first token is looked up with Whisper's leading space (Whisper's transcripts
+vocabulary readout itself. Given the transcript's own tokens instead of the guesses (`decoder_teacher_log_probs`),
+the decoder is a teacher for the classifier (`decoder_kd`): it names most of the rare tokens the classifier misses. A clip's first token is looked up with Whisper's leading space (Whisper's transcripts
 start with one; the speech positions' first token has none in our prompts).
 
 Worked example (measured on the shipped model; tests/data/corpus8k-test-000001.flac, "We need six hundred and
@@ -133,18 +134,53 @@ def fused_log_probs(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: T
     # onto Whisper's ids, then its embeddings: [K, D], token i's guess, Whisper's input at position i + 2 of its clip
     guess = torch.zeros(len(guess), len(whisper_embeddings), device=guess.device).index_add(1, to_whisper[shared],
                                                                                              guess)
-    previous = (guess.to(whisper_embeddings.dtype) @ whisper_embeddings).split(lengths)
+    previous = guess.to(whisper_embeddings.dtype) @ whisper_embeddings
+    decoder_logp = decoder_log_probs(previous, lengths, frames, frame_mask, decoder, vocabulary)
+    fused = (classifier + weight * decoder_logp).log_softmax(-1)  # [K, V_llm]
+    return log_probs.index_put((mask,), fused)
+
+
+def decoder_log_probs(previous: Tensor, lengths: list[int], frames: Tensor, frame_mask: Tensor,
+                      decoder: torch.nn.Module, vocabulary: SharedVocabulary) -> Tensor:
+    """Whisper's decoder naming each of the clips' K tokens, over the LLM's vocabulary by string ([K, V_llm]
+    log-probabilities; an LLM token Whisper lacks gets its row's smallest value).
+
+    previous: [K, D] Whisper input embeddings, row i the token before token i + 1 of its clip (the clips' rows in
+    order, `lengths` of them each); the decoder reads its prompt and a clip's rows but the last, so row i of the
+    output names token i. One decoder pass per clip, on its own frames (frames [B, T, D], frame_mask [B, T])."""
+    whisper_embeddings = decoder.embed_tokens.weight
     states = []
-    for row, n in enumerate(lengths):
-        if n == 0:
+    for row, rows in enumerate(previous.split(lengths)):
+        if len(rows) == 0:
             continue
-        inputs = torch.cat([whisper_embeddings[vocabulary.prompt], previous[row][:-1]])[None]
+        inputs = torch.cat([whisper_embeddings[vocabulary.prompt], rows[:-1]])[None]
         heard = frames[row][frame_mask[row]][None].to(whisper_embeddings.dtype)
         states.append(decoder(inputs_embeds=inputs, encoder_hidden_states=heard).last_hidden_state[0, 1:])
-    decoder_logp = (torch.cat(states) @ whisper_embeddings.T).float().log_softmax(-1)  # row i names token i
+    logp = (torch.cat(states) @ whisper_embeddings.T).float().log_softmax(-1)
     first_rows = torch.tensor([0] + lengths[:-1]).cumsum(0)[torch.tensor(lengths) > 0]
-    fused = (classifier + weight * vocabulary.as_llm(decoder_logp, first_rows)).log_softmax(-1)  # [K, V_llm]
-    return log_probs.index_put((mask,), fused)
+    return vocabulary.as_llm(logp, first_rows)
+
+
+@torch.no_grad()
+def decoder_teacher_log_probs(token_ids: Tensor, mask: Tensor, frames: Tensor, frame_mask: Tensor,
+                              decoder: torch.nn.Module, vocabulary: SharedVocabulary) -> Tensor:
+    """[K, V_llm] log-probabilities (normalised over the LLM's vocabulary) of Whisper's decoder at each of the
+    clips' transcript tokens when it reads the transcript itself as its previous tokens (teacher forcing): what it
+    expects token i to be from the audio and the true tokens before it — the `decoder_kd` loss's target.
+
+    token_ids: [B, N] LLM transcript tokens, mask [B, N] bool, the first n of each row valid; frames, frame_mask as
+    `fused_log_probs` takes them. A clip's first token is looked up with Whisper's leading space; a token Whisper
+    has no spelling of reads as a zero embedding. No gradient: the decoder is frozen and this is a target."""
+    whisper_embeddings = decoder.embed_tokens.weight
+    lengths = mask.sum(-1).tolist()
+    ids = token_ids[mask]
+    first = torch.zeros(len(ids), dtype=torch.bool)
+    first[torch.tensor([0] + lengths[:-1]).cumsum(0)[torch.tensor(lengths) > 0]] = True
+    first = first.to(ids.device)
+    whisper_ids = torch.where(first, vocabulary.to_whisper_first.to(ids.device)[ids],
+                              vocabulary.to_whisper.to(ids.device)[ids])
+    previous = whisper_embeddings[whisper_ids.clamp_min(0)] * (whisper_ids >= 0)[:, None]
+    return decoder_log_probs(previous, lengths, frames, frame_mask, decoder, vocabulary).log_softmax(-1)
 
 
 def readout_embeddings(log_probs: Tensor, mask: Tensor, token_embeddings: Tensor) -> Tensor:

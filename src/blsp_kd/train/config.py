@@ -75,9 +75,13 @@ class Recipe:
 
     def __post_init__(self):
         # a training setting (a checkpoint trained with it may be read without the readout)
-        if self.model.objective.loss_weights.readout_ce and self.model.architecture.decoder_readout is None:
+        weights, architecture = self.model.objective.loss_weights, self.model.architecture
+        if weights.readout_ce and architecture.decoder_readout is None:
             raise ValueError("loss weight readout_ce: the transcript tokens' cross-entropy under the decoder readout "
                              "needs model.architecture.decoder_readout (it is null)")
+        if weights.decoder_kd and architecture.decoder_readout is None:
+            raise ValueError("loss weight decoder_kd: the classifier taught by Whisper's decoder needs "
+                             "model.architecture.decoder_readout (it is null)")
 
 
 def shipped_recipes() -> dict[str, Path]:

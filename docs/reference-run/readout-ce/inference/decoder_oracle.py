@@ -1,0 +1,90 @@
+"""Issue #13, thirty-fourth session: how much Whisper's decoder knows of the words the readout misses. A lab probe,
+not part of the package.
+
+On validation, Whisper's own transcripts (the cascade: free decoding on 30 s-padded input) get 70 % of the words the
+readout's training heard 1–9 times and 51 % of those it never heard; the readout 46 % and 24 % (`deletions/bands.py`).
+The readout's decoder term reads the classifier's guesses as its previous tokens and the real-length frames. With
+the CIF forced to the transcript's count (token i ↔ vector i), token accuracy of: the classifier alone; the shipped
+fusion (λ 2); the decoder alone on the guesses (λ → ∞: λ 1000); the decoder alone given the true previous tokens,
+on the real-length frames and on stock Whisper's 1500 padded frames — what the decoder could add if its context were
+right, and what the frames cost it. Bands by how often each token was a transcript token in the shipped model's last
+training set (its `token_counts`, which hold those transcripts twice: halved here).
+
+    PYTHONPATH=src python decoder_oracle.py MANIFEST LIMIT
+"""
+
+import sys
+
+import torch
+from tqdm import tqdm
+
+from blsp_kd.data.audio import load_record_audio
+from blsp_kd.data.manifest import read_manifest
+from blsp_kd.losses import token_cosines
+from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.decoder_readout import fused_log_probs
+
+BANDS = (("≥ 100", 100, None), ("10–99", 10, 100), ("1–9", 1, 10), ("never", 0, 1))
+
+
+def decoder_given(model: BlspKdModel, ids: list[int], frames: torch.Tensor) -> torch.Tensor:
+    """Whisper's decoder's argmax (as an LLM token) at each of a clip's positions, given the true previous tokens
+    (`ids`, LLM tokens, looked up by string as the readout looks up its guesses) and encoder states [T, D]."""
+    vocabulary, decoder = model.shared_vocabulary, model.readout_decoder
+    whisper = [vocabulary.to_whisper_first[ids[0]].item()] + vocabulary.to_whisper[ids[1:]].tolist()
+    embeddings = decoder.embed_tokens.weight
+    previous = torch.stack([embeddings[w] if w >= 0 else torch.zeros_like(embeddings[0]) for w in whisper[:-1]])
+    inputs = torch.cat([embeddings[vocabulary.prompt], previous])[None]
+    states = decoder(inputs_embeds=inputs, encoder_hidden_states=frames[None]).last_hidden_state[0, 1:]
+    return vocabulary.as_llm((states @ embeddings.T).log_softmax(-1)).argmax(-1)
+
+
+def choices(model: BlspKdModel, audios: list, transcripts: list[list[int]]) -> dict[str, torch.Tensor]:
+    """Each reader's token at every transcript position of a batch (the CIF forced to the transcripts' counts)."""
+    architecture = model.config.architecture
+    embeddings = model.llm.get_input_embeddings().weight
+    features, lengths = model.features(audios)
+    hidden, frame_mask = model.encode(features, lengths)
+    speech = model.speech(hidden, frame_mask, torch.tensor([len(t) for t in transcripts]), read_out=False)
+    padded = model.encoder.encode_padded(features, lengths, model.encoder.silence_features(features, lengths))
+
+    def fused(weight):
+        return fused_log_probs(speech.embeds, speech.mask, hidden, frame_mask, embeddings, model.readout_decoder,
+                               model.shared_vocabulary, architecture.vocabulary_readout, weight)[speech.mask]
+
+    return {"the classifier alone": token_cosines(speech.embeds[speech.mask], embeddings).argmax(-1),
+            "the shipped fusion (λ 2)": fused(architecture.decoder_readout).argmax(-1),
+            "the decoder alone, on the guesses (λ 1000)": fused(1000.0).argmax(-1),
+            "the decoder alone, true previous tokens, real-length frames": torch.cat(
+                [decoder_given(model, t, hidden[b][frame_mask[b]]) for b, t in enumerate(transcripts)]),
+            "the decoder alone, true previous tokens, padded frames": torch.cat(
+                [decoder_given(model, t, padded[b]) for b, t in enumerate(transcripts)])}
+
+
+@torch.inference_mode()
+def main(manifest: str, limit: int) -> None:
+    model = BlspKdModel.from_pretrained("default", precision="fp32")
+    counts = model.token_counts // 2
+    records = read_manifest(manifest)[0][:limit]
+    named, targets = {}, []
+    for start in tqdm(range(0, len(records), 16), desc="probing"):
+        batch = records[start:start + 16]
+        transcripts = [model.prompts.transcript_ids(record.text) for record in batch]
+        audios = [load_record_audio(record).samples for record in batch]
+        for name, chosen in choices(model, audios, transcripts).items():
+            named.setdefault(name, []).append(chosen)
+        targets.append(torch.cat([torch.tensor(t) for t in transcripts]))
+    target = torch.cat(targets)
+    heard = counts[target]
+    print(f"{len(records)} clips, {len(target)} tokens | " + " | ".join(name for name, _, _ in BANDS) + " | all")
+    for name, chosen in named.items():
+        right = torch.cat(chosen) == target
+        cells = [right[(heard >= low) & (heard < (high or heard.max() + 1))].float().mean().item()
+                 for _, low, high in BANDS]
+        print(f"| {name} | " + " | ".join(f"{100 * c:.1f} %" for c in cells) + f" | {100 * right.float().mean():.1f} % |")
+    sizes = [((heard >= low) & (heard < (high or heard.max() + 1))).sum().item() for _, low, high in BANDS]
+    print("tokens by band: " + ", ".join(f"{name} {size}" for (name, _, _), size in zip(BANDS, sizes, strict=True)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
