@@ -33,4 +33,7 @@ $P $S/gated_probe.py $C/valid.responses.jsonl 160 default lab33/c100-train-texts
   lab34/gated-val160.jsonl > lab34/gated-val160.txt
 $P $S/frames_probe.py $C/valid.responses.jsonl 160 default lab33/c100-train-texts.jsonl lab34/frames-val160.jsonl \
   > lab34/frames-val160.txt
+# 3. why: the rare tokens' LLM input embeddings, and what Whisper's decoder names given the true previous tokens
+$P $S/embedding_neighbours.py > $S/embedding-neighbours.txt
+$P $S/decoder_oracle.py $C/valid.responses.jsonl 160 > lab34/decoder-oracle-val160.txt
 # The records kept here: eval/X → eval-X (utterances and results), lab34/*.txt → *.txt.
