@@ -33,3 +33,12 @@ for s in 0 1; do
 done
 wait
 echo "$(date -u +%H:%M) validated"
+# As run (2026-12-06, code 98cdcc3 as code34, this CPU): training 21:53–22:44 UTC (both seeds side by side, one
+# thread each, nothing beside them after 21:56): 2,993 s for 140 steps, the new-sentences seed 0 2,378 s (the same
+# two-seed setup without decoder_kd: 1.26× the step); validation to 22:48.
+# (by hand) the token accuracy by band of the classifier and the fusion, this run's seed 0 against new-sentences'
+# seed 0 (inference/decoder_oracle.py; bands by `default`'s training counts):
+#   python $R/readout-ce/inference/decoder_oracle.py $C/valid.responses.jsonl 160 runs/rdkd-s0/final
+#   python $R/readout-ce/inference/decoder_oracle.py $C/valid.responses.jsonl 160 runs/rcen-s0/final
+# The records kept here: eval/rdkd-sS-val160 → eval-val160-sS, runs/rdkd-sS/log.jsonl → train-log-sS.jsonl,
+# runs/rdkd-s0/recipe.yaml → recipe-s0.yaml (the resolved recipe), the probes' output → decoder-oracle-val160-{s0,new-sentences-s0}.txt.

@@ -8,9 +8,9 @@ the CIF forced to the transcript's count (token i ↔ vector i), token accuracy 
 fusion (λ 2); the decoder alone on the guesses (λ → ∞: λ 1000); the decoder alone given the true previous tokens,
 on the real-length frames and on stock Whisper's 1500 padded frames — what the decoder could add if its context were
 right, and what the frames cost it. Bands by how often each token was a transcript token in the shipped model's last
-training set (its `token_counts`, which hold those transcripts twice: halved here).
+training set (its `token_counts`, which hold those transcripts twice: halved here), whichever MODEL is probed.
 
-    PYTHONPATH=src python decoder_oracle.py MANIFEST LIMIT
+    PYTHONPATH=src python decoder_oracle.py MANIFEST LIMIT [MODEL]     (MODEL: default, the shipped model)
 """
 
 import sys
@@ -21,7 +21,7 @@ from tqdm import tqdm
 from blsp_kd.data.audio import load_record_audio
 from blsp_kd.data.manifest import read_manifest
 from blsp_kd.losses import token_cosines
-from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.blsp_kd import SHIPPED_MODELS, BlspKdModel, read_token_counts
 from blsp_kd.models.decoder_readout import fused_log_probs
 
 BANDS = (("≥ 100", 100, None), ("10–99", 10, 100), ("1–9", 1, 10), ("never", 0, 1))
@@ -62,9 +62,9 @@ def choices(model: BlspKdModel, audios: list, transcripts: list[list[int]]) -> d
 
 
 @torch.inference_mode()
-def main(manifest: str, limit: int) -> None:
-    model = BlspKdModel.from_pretrained("default", precision="fp32")
-    counts = model.token_counts // 2
+def main(manifest: str, limit: int, model_name: str = "default") -> None:
+    model = BlspKdModel.from_pretrained(model_name, precision="fp32")
+    counts = read_token_counts(SHIPPED_MODELS["default"]) // 2
     records = read_manifest(manifest)[0][:limit]
     named, targets = {}, []
     for start in tqdm(range(0, len(records), 16), desc="probing"):
@@ -87,4 +87,4 @@ def main(manifest: str, limit: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), *sys.argv[3:4])
