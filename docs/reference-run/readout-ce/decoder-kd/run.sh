@@ -41,4 +41,5 @@ echo "$(date -u +%H:%M) validated"
 #   python $R/readout-ce/inference/decoder_oracle.py $C/valid.responses.jsonl 160 runs/rdkd-s0/final
 #   python $R/readout-ce/inference/decoder_oracle.py $C/valid.responses.jsonl 160 runs/rcen-s0/final
 # The records kept here: eval/rdkd-sS-val160 → eval-val160-sS, runs/rdkd-sS/log.jsonl → train-log-sS.jsonl,
-# runs/rdkd-s0/recipe.yaml → recipe-s0.yaml (the resolved recipe), the probes' output → decoder-oracle-val160-{s0,new-sentences-s0}.txt.
+# runs/rdkd-s0/recipe.yaml → recipe-s0.yaml (the resolved recipe), the probes' output →
+# decoder-oracle-val160-s0.txt and decoder-oracle-val160-new-sentences-s0.txt.
