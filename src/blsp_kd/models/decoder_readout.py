@@ -26,8 +26,10 @@ encoder pass. The computation is differentiable in the vectors through both term
 frozen): a stage can teach PLoRA what the LLM reads at inference, or the CFormer to name each transcript token under q
 itself (`readout_ce`: the speech side trained towards what the readout does with its guesses). λ = 0 is the
 vocabulary readout itself. Given the transcript's own tokens instead of the guesses (`decoder_teacher_log_probs`),
-the decoder is a teacher for the classifier (`decoder_kd`): it names most of the rare tokens the classifier misses. A clip's first token is looked up with Whisper's leading space (Whisper's transcripts
-start with one; the speech positions' first token has none in our prompts).
+the decoder is a teacher for the classifier (`decoder_kd`): it names most of the rare tokens the classifier misses
+(docs/RESULTS.md, "What Whisper's decoder knows of the missed words"; taught so, the classifier learned none of them
+at the reference run's budget). A clip's first token is looked up with Whisper's leading space (Whisper's
+transcripts start with one; the speech positions' first token has none in our prompts).
 
 Worked example (measured on the shipped model; tests/data/corpus8k-test-000001.flac, "We need six hundred and
 ninety seven boxes by Saturday.", a held-out voice): the classifier reads the eighth vector as "Ġbooks"; the decoder,

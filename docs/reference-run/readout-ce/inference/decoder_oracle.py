@@ -81,7 +81,8 @@ def main(manifest: str, limit: int, model_name: str = "default") -> None:
         right = torch.cat(chosen) == target
         cells = [right[(heard >= low) & (heard < (high or heard.max() + 1))].float().mean().item()
                  for _, low, high in BANDS]
-        print(f"| {name} | " + " | ".join(f"{100 * c:.1f} %" for c in cells) + f" | {100 * right.float().mean():.1f} % |")
+        cells.append(right.float().mean().item())
+        print(f"| {name} | " + " | ".join(f"{100 * c:.1f} %" for c in cells) + " |")
     sizes = [((heard >= low) & (heard < (high or heard.max() + 1))).sum().item() for _, low, high in BANDS]
     print("tokens by band: " + ", ".join(f"{name} {size}" for (name, _, _), size in zip(BANDS, sizes, strict=True)))
 
