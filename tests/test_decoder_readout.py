@@ -98,7 +98,6 @@ def test_the_training_prior_lets_the_decoder_name_what_the_classifier_was_biased
     assert read["with"][1].max() < 0.5  # without its prior, token 2's guess is spread over the vocabulary
 
 
-
 def test_the_decoder_teacher_reads_the_transcript_one_step_behind_clip_by_clip():
     """`decoder_kd`'s target: Whisper's decoder reads the true tokens (a clip's first with Whisper's leading space,
     one Whisper lacks as zeros) behind its prompt, on each clip's own frames; row i is its distribution for token i,
@@ -108,11 +107,11 @@ def test_the_decoder_teacher_reads_the_transcript_one_step_behind_clip_by_clip()
     outputs[1, 3] = outputs[2, 4] = 20.0  # names token 0 as Whisper 3, token 1 as Whisper 4 (LLM 5)
     outputs[3, 2] = 5.0  # and token 2 as Whisper 2 (LLM 3)
     decoder = ScriptedDecoder(outputs)
-    token_ids = torch.tensor([[1, 0, 3], [2, 5, 0]])
+    target_ids = torch.tensor([1, 0, 3, 2, 5])  # two clips' tokens, row-major
     mask = torch.tensor([[True, True, True], [True, True, False]])
     frames = torch.randn(2, 6, 4)
     frame_mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
-    teacher = decoder_teacher_log_probs(token_ids, mask, frames, frame_mask, decoder, vocabulary)
+    teacher = decoder_teacher_log_probs(target_ids, mask, frames, frame_mask, decoder, vocabulary)
     assert teacher.shape == (5, 6) and torch.allclose(teacher.exp().sum(-1), torch.ones(5))
     (first, first_frames), (second, second_frames) = decoder.calls
     # clip 1: [prompt 0, prompt 1, LLM 1 as a first token (Whisper 3), LLM 0 (no spelling: zeros)]
@@ -142,6 +141,7 @@ def test_decoder_kd_is_the_kl_from_the_teacher_to_the_classifier_and_trains_only
     assert speech_decoder_kd(vectors, student.detach(), embeddings, 0.5).abs() < 1e-6
     with pytest.raises(ValueError, match="teacher_log_probs"):
         speech_decoder_kd(vectors, torch.zeros(3, 6), embeddings, 0.5)
+
 
 def test_transcript_token_counts_count_every_occurrence():
     counts = transcript_token_counts([[3, 1, 3], [], [0, 3]], num_llm_tokens=5)

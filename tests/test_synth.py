@@ -137,7 +137,6 @@ def test_failures_are_reported_one_line_each_and_the_batch_goes_on(tmp_path, mon
     assert not [path for path in (tmp_path / "out" / "audio").iterdir() if path.name.startswith(".")]
 
 
-
 @needs_engines
 def test_speak_utterances_keeps_the_order_marks_failures_and_reuses_spoken_clips(tmp_path):
     # What lab scripts speak: a slice of a plan, some of it re-voiced, one line unsayable.
@@ -158,6 +157,7 @@ def test_speak_utterances_keeps_the_order_marks_failures_and_reuses_spoken_clips
     again, _ = synth.speak_utterances(chosen, tmp_path / "audio", workers=1, progress=False)
     assert again == records
     assert {path: path.stat().st_mtime_ns for path in (tmp_path / "audio").iterdir()} == spoken
+
 
 def manifest_lines(folder: Path) -> dict[str, list[dict]]:
     return {split: [json.loads(line) for line in (folder / f"{split}.jsonl").read_text().splitlines()]

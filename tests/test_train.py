@@ -598,7 +598,6 @@ def test_with_the_adapter_frozen_a_stage_trains_plora_alone_and_keeps_the_classi
     assert torch.equal(read_token_counts(stage2 / "final"), read_token_counts(stage1 / "final"))
 
 
-
 def speech_side_stage(tiny_setup, stage1: Path, stage2: Path, **overrides):
     """Two steps of stage 1, then 16 of a speech-side stage from it (the KL terms off, lr 3e-3, the vocabulary and
     decoder readouts on) with `overrides` (its loss weights); the second stage's trainer."""
@@ -610,6 +609,7 @@ def speech_side_stage(tiny_setup, stage1: Path, stage2: Path, **overrides):
                    "model.objective.loss_weights.response_kl": 0.0}
     return run_in_process(load_recipe(REPO / "recipes" / "default-stage2.yaml",
                                       tiny_overrides(tiny_setup, stage2, **speech_side | overrides)))
+
 
 def test_a_speech_side_stage_learns_to_name_the_transcript_tokens_through_the_decoder_readout(tiny_setup, tmp_path):
     """readout_ce (reference-stage3-readout-ce): without running the LLM, a stage trains the adapter so that the
@@ -631,7 +631,6 @@ def test_a_speech_side_stage_learns_to_name_the_transcript_tokens_through_the_de
     assert lora_b and all(tensor.abs().sum() == 0 for tensor in lora_b)  # PLoRA starts with B = 0 and got no step
 
 
-
 def test_a_speech_side_stage_learns_from_whispers_decoder_reading_the_transcript(tiny_setup, tmp_path):
     """decoder_kd alone: without running the LLM, the classifier of the adapter's vectors moves towards Whisper's
     decoder's distribution (reading the true transcript) on the training clips; a recipe without a decoder readout
@@ -646,6 +645,7 @@ def test_a_speech_side_stage_learns_from_whispers_decoder_reading_the_transcript
                                      **{"model.architecture.decoder_readout": "null"})
     with pytest.raises(ValueError, match="decoder_kd"):
         load_recipe(REPO / "recipes" / "default-stage2.yaml", without_readout)
+
 
 def test_a_second_training_process_into_the_same_folder_is_refused_until_the_first_one_dies(tiny_setup, tmp_path,
                                                                                             capsys):

@@ -274,7 +274,6 @@ def speech_token_ce(
     return _token_mean(per_token, temperature=1.0, scale_by_t2=False)
 
 
-
 def speech_decoder_kd(speech_vectors: torch.Tensor, teacher_log_probs: torch.Tensor, token_embeddings: torch.Tensor,
                       temperature: float) -> torch.Tensor:
     """The token classifier (`token_cosines` / τ, the vocabulary readout's) taught by a teacher's distribution at
@@ -301,6 +300,7 @@ def speech_decoder_kd(speech_vectors: torch.Tensor, teacher_log_probs: torch.Ten
     teacher = teacher_log_probs.detach().float()
     per_token = (teacher.exp() * (teacher - student)).sum(-1)
     return _token_mean(per_token, temperature=1.0, scale_by_t2=False)
+
 
 @dataclass
 class LossWeights:

@@ -387,9 +387,7 @@ class BlspKdModel(nn.Module):
         if weights.response_ce:
             losses["response_ce"] = response_ce(logits.student, logits.next_ids, logits.response_positions)
         speech = logits.speech
-        if weights.decoder_kd:
-            losses["decoder_kd"] = self.decoder_kd(batch, speech, hidden, frame_mask)
-        return BlspKdOutput(*self.speech_losses(batch, speech, losses), speech=speech)
+        return BlspKdOutput(*self.speech_losses(batch, speech, hidden, frame_mask, losses), speech=speech)
 
     def speech_side_losses(self, batch: TextBatch, speech_input: SpeechInput) -> BlspKdOutput:
         """`forward` when no loss reads the LLM's logits (input_kl, response_kl and response_ce all 0): only the
@@ -402,24 +400,12 @@ class BlspKdModel(nn.Module):
         # readout's distribution, never its embeddings
         if self.loss_weights.readout_ce:
             speech = replace(speech, readout_log_probs=self.readout_log_probs(speech, hidden, frame_mask))
-        losses = {"decoder_kd": self.decoder_kd(batch, speech, hidden, frame_mask)} if self.loss_weights.decoder_kd \
-            else {}
-        return BlspKdOutput(*self.speech_losses(batch, speech, losses), speech=speech)
+        return BlspKdOutput(*self.speech_losses(batch, speech, hidden, frame_mask, {}), speech=speech)
 
-    def decoder_kd(self, batch: TextBatch, speech: AdapterOutput, hidden: Tensor, frame_mask: Tensor) -> Tensor:
-        """`speech_decoder_kd`: the classifier of the adapter's vectors (at the vocabulary readout's T) against
-        Whisper's decoder reading the transcript (CFormer: vector i stands for token i)."""
-        ids = torch.zeros(speech.mask.shape, dtype=torch.long, device=speech.mask.device)
-        ids = ids.masked_scatter(speech.mask, batch.input_ids[batch.speech_mask])
-        teacher = decoder_teacher_log_probs(ids, speech.mask, hidden, frame_mask, self.readout_decoder,
-                                            self.shared_vocabulary)
-        return speech_decoder_kd(speech.adapter_vectors[speech.mask], teacher, self.llm.get_input_embeddings().weight,
-                                 self.config.architecture.vocabulary_readout)
-
-    def speech_losses(self, batch: TextBatch, speech: AdapterOutput, losses: dict[str, Tensor]
-                      ) -> tuple[Tensor, dict[str, Tensor]]:
-        """`losses` plus the losses on the speech vectors (speech_rms, token_ce, readout_ce, cif); (weighted total,
-        all)."""
+    def speech_losses(self, batch: TextBatch, speech: AdapterOutput, hidden: Tensor, frame_mask: Tensor,
+                      losses: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """`losses` plus the losses on the speech vectors (speech_rms, token_ce, readout_ce, decoder_kd, cif), the
+        encoder states they were made from (hidden, frame_mask) for decoder_kd's teacher; (weighted total, all)."""
         weights = self.loss_weights
         if weights.speech_rms:
             losses["speech_rms"] = speech_rms_loss(speech.adapter_vectors, speech.mask, self.token_rms)
@@ -429,6 +415,12 @@ class BlspKdModel(nn.Module):
         if weights.readout_ce:  # under the decoder readout's q (a recipe requires one): vector i names token i
             losses["readout_ce"] = F.nll_loss(speech.readout_log_probs[speech.mask],
                                               batch.input_ids[batch.speech_mask])
+        if weights.decoder_kd:  # the classifier against Whisper's decoder reading the transcript (idem)
+            teacher = decoder_teacher_log_probs(batch.input_ids[batch.speech_mask], speech.mask, hidden, frame_mask,
+                                                self.readout_decoder, self.shared_vocabulary)
+            losses["decoder_kd"] = speech_decoder_kd(speech.adapter_vectors[speech.mask], teacher,
+                                                     self.llm.get_input_embeddings().weight,
+                                                     self.config.architecture.vocabulary_readout)
         if speech.alpha_sum is not None:
             losses["cif"] = cif_quantity_loss(speech.alpha_sum, batch.num_tokens)
         return weighted_total(losses, weights), losses

@@ -159,28 +159,32 @@ def decoder_log_probs(previous: Tensor, lengths: list[int], frames: Tensor, fram
         heard = frames[row][frame_mask[row]][None].to(whisper_embeddings.dtype)
         states.append(decoder(inputs_embeds=inputs, encoder_hidden_states=heard).last_hidden_state[0, 1:])
     logp = (torch.cat(states) @ whisper_embeddings.T).float().log_softmax(-1)
-    first_rows = torch.tensor([0] + lengths[:-1]).cumsum(0)[torch.tensor(lengths) > 0]
-    return vocabulary.as_llm(logp, first_rows)
+    return vocabulary.as_llm(logp, first_rows(lengths))
+
+
+def first_rows(lengths: list[int]) -> Tensor:
+    """The row of each non-empty clip's first token among the clips' rows laid end to end (`lengths` each)."""
+    return torch.tensor([0] + lengths[:-1]).cumsum(0)[torch.tensor(lengths) > 0]
 
 
 @torch.no_grad()
-def decoder_teacher_log_probs(token_ids: Tensor, mask: Tensor, frames: Tensor, frame_mask: Tensor,
+def decoder_teacher_log_probs(target_ids: Tensor, mask: Tensor, frames: Tensor, frame_mask: Tensor,
                               decoder: torch.nn.Module, vocabulary: SharedVocabulary) -> Tensor:
     """[K, V_llm] log-probabilities (normalised over the LLM's vocabulary) of Whisper's decoder at each of the
     clips' transcript tokens when it reads the transcript itself as its previous tokens (teacher forcing): what it
     expects token i to be from the audio and the true tokens before it — the `decoder_kd` loss's target.
 
-    token_ids: [B, N] LLM transcript tokens, mask [B, N] bool, the first n of each row valid; frames, frame_mask as
-    `fused_log_probs` takes them. A clip's first token is looked up with Whisper's leading space; a token Whisper
-    has no spelling of reads as a zero embedding. No gradient: the decoder is frozen and this is a target."""
+    target_ids: [K] the LLM transcript tokens of the valid positions, row-major (as `vectors[mask]`); mask [B, N]
+    bool, the first n of each row valid; frames, frame_mask as `fused_log_probs` takes them. A clip's first token is
+    looked up with Whisper's leading space; a token Whisper has no spelling of reads as a zero embedding. No
+    gradient: the decoder is frozen and this is a target."""
     whisper_embeddings = decoder.embed_tokens.weight
     lengths = mask.sum(-1).tolist()
-    ids = token_ids[mask]
-    first = torch.zeros(len(ids), dtype=torch.bool)
-    first[torch.tensor([0] + lengths[:-1]).cumsum(0)[torch.tensor(lengths) > 0]] = True
-    first = first.to(ids.device)
-    whisper_ids = torch.where(first, vocabulary.to_whisper_first.to(ids.device)[ids],
-                              vocabulary.to_whisper.to(ids.device)[ids])
+    first = torch.zeros(len(target_ids), dtype=torch.bool)
+    first[first_rows(lengths)] = True
+    device = target_ids.device
+    whisper_ids = torch.where(first.to(device), vocabulary.to_whisper_first.to(device)[target_ids],
+                              vocabulary.to_whisper.to(device)[target_ids])
     previous = whisper_embeddings[whisper_ids.clamp_min(0)] * (whisper_ids >= 0)[:, None]
     return decoder_log_probs(previous, lengths, frames, frame_mask, decoder, vocabulary).log_softmax(-1)
 

@@ -22,21 +22,9 @@ from blsp_kd.data.audio import load_record_audio
 from blsp_kd.data.manifest import read_manifest
 from blsp_kd.losses import token_cosines
 from blsp_kd.models.blsp_kd import SHIPPED_MODELS, BlspKdModel, read_token_counts
-from blsp_kd.models.decoder_readout import fused_log_probs
+from blsp_kd.models.decoder_readout import decoder_teacher_log_probs, fused_log_probs
 
 BANDS = (("≥ 100", 100, None), ("10–99", 10, 100), ("1–9", 1, 10), ("never", 0, 1))
-
-
-def decoder_given(model: BlspKdModel, ids: list[int], frames: torch.Tensor) -> torch.Tensor:
-    """Whisper's decoder's argmax (as an LLM token) at each of a clip's positions, given the true previous tokens
-    (`ids`, LLM tokens, looked up by string as the readout looks up its guesses) and encoder states [T, D]."""
-    vocabulary, decoder = model.shared_vocabulary, model.readout_decoder
-    whisper = [vocabulary.to_whisper_first[ids[0]].item()] + vocabulary.to_whisper[ids[1:]].tolist()
-    embeddings = decoder.embed_tokens.weight
-    previous = torch.stack([embeddings[w] if w >= 0 else torch.zeros_like(embeddings[0]) for w in whisper[:-1]])
-    inputs = torch.cat([embeddings[vocabulary.prompt], previous])[None]
-    states = decoder(inputs_embeds=inputs, encoder_hidden_states=frames[None]).last_hidden_state[0, 1:]
-    return vocabulary.as_llm((states @ embeddings.T).log_softmax(-1)).argmax(-1)
 
 
 def choices(model: BlspKdModel, audios: list, transcripts: list[list[int]]) -> dict[str, torch.Tensor]:
@@ -48,6 +36,10 @@ def choices(model: BlspKdModel, audios: list, transcripts: list[list[int]]) -> d
     speech = model.speech(hidden, frame_mask, torch.tensor([len(t) for t in transcripts]), read_out=False)
     padded = model.encoder.encode_padded(features, lengths, model.encoder.silence_features(features, lengths))
 
+    def teacher(frames, frame_mask):  # Whisper's decoder reading the true previous tokens (`decoder_kd`'s target)
+        return decoder_teacher_log_probs(torch.cat([torch.tensor(t) for t in transcripts]), speech.mask, frames,
+                                         frame_mask, model.readout_decoder, model.shared_vocabulary).argmax(-1)
+
     def fused(weight):
         return fused_log_probs(speech.embeds, speech.mask, hidden, frame_mask, embeddings, model.readout_decoder,
                                model.shared_vocabulary, architecture.vocabulary_readout, weight)[speech.mask]
@@ -55,10 +47,9 @@ def choices(model: BlspKdModel, audios: list, transcripts: list[list[int]]) -> d
     return {"the classifier alone": token_cosines(speech.embeds[speech.mask], embeddings).argmax(-1),
             "the shipped fusion (λ 2)": fused(architecture.decoder_readout).argmax(-1),
             "the decoder alone, on the guesses (λ 1000)": fused(1000.0).argmax(-1),
-            "the decoder alone, true previous tokens, real-length frames": torch.cat(
-                [decoder_given(model, t, hidden[b][frame_mask[b]]) for b, t in enumerate(transcripts)]),
-            "the decoder alone, true previous tokens, padded frames": torch.cat(
-                [decoder_given(model, t, padded[b]) for b, t in enumerate(transcripts)])}
+            "the decoder alone, true previous tokens, real-length frames": teacher(hidden, frame_mask),
+            "the decoder alone, true previous tokens, padded frames": teacher(padded, torch.ones(padded.shape[:2],
+                                                                                                  dtype=torch.bool))}
 
 
 @torch.inference_mode()
