@@ -25,6 +25,7 @@ from blsp_kd.models.decoder_readout import (
     readout_embeddings,
     transcript_token_counts,
 )
+from blsp_kd.models.plora import PLoRAConfig
 
 T = 0.02  # the shipped readout's temperature
 
@@ -230,10 +231,16 @@ def test_the_fused_distribution_is_differentiable_through_the_decoder_reading_th
     assert not torch.allclose((inputs.grad * direction).sum(), numeric, rtol=2e-2)
 
 
-def test_the_config_asks_for_a_vocabulary_readout_and_a_positive_weight():
+def test_the_config_asks_for_a_vocabulary_readout_a_positive_weight_and_lora_of_scope_all():
     assert ArchitectureConfig(vocabulary_readout=0.02, decoder_readout=2.0).decoder_readout == 2.0
     for settings in ({"decoder_readout": 2.0}, {"vocabulary_readout": 0.02, "decoder_readout": 0.0}):
         with pytest.raises(ValueError, match="decoder_readout"):
+            ArchitectureConfig(**settings)
+    lora = PLoRAConfig(target_modules=("q_proj", "fc1"), scope="all")
+    assert ArchitectureConfig(vocabulary_readout=0.02, decoder_readout=2.0, readout_lora=lora).readout_lora == lora
+    for settings in ({"vocabulary_readout": 0.02, "readout_lora": lora},
+                     {"vocabulary_readout": 0.02, "decoder_readout": 2.0, "readout_lora": replace(lora, scope="speech")}):
+        with pytest.raises(ValueError, match="readout_lora"):  # no decoder to adapt; speech positions: none there
             ArchitectureConfig(**settings)
 
 

@@ -647,6 +647,39 @@ def test_a_speech_side_stage_learns_from_whispers_decoder_reading_the_transcript
         load_recipe(REPO / "recipes" / "default-stage2.yaml", without_readout)
 
 
+def test_a_speech_side_stage_can_adapt_whispers_decoder_inside_the_readout_and_nothing_else(tiny_setup, tmp_path):
+    """readout_lora with the adapter frozen: readout_ce trains LoRA on the readout's Whisper decoder alone (its
+    loss falls on the training clips); the checkpoint holds those weights, `from_pretrained` reads through them, and
+    the adapter and the decoder's own weights are the stage's start's."""
+    from blsp_kd.models.blsp_kd import BlspKdModel
+    from blsp_kd.models.pretrained import load_whisper_encoder
+
+    stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
+    lora = "{rank: 4, alpha: 8, dropout: 0.0, target_modules: [q_proj, v_proj, out_proj, fc1], scope: all}"
+    trainer = speech_side_stage(tiny_setup, stage1, stage2, **{
+        "model.objective.loss_weights.readout_ce": 1.0, "model.architecture.train_adapter": False,
+        "model.architecture.readout_lora": lora})
+    losses = [record["readout_ce"] for record in read_log(stage2).values()]
+    assert len(losses) == 16 and sum(losses[-4:]) < sum(losses[:4])
+    started, trained = (BlspKdModel.from_pretrained(folder / "final") for folder in (stage1, stage2))
+    assert trained.config.architecture.readout_lora.rank == 4
+    assert {name.split(".")[0] for name, parameter in trainer.model.named_parameters()
+            if parameter.requires_grad} == {"readout_decoder"}
+    decoder = trained.readout_decoder.state_dict()
+    lora_b = [tensor for name, tensor in decoder.items() if "lora_B" in name]
+    per_layer = 2 * 3 + 1  # q, v, out of self- and cross-attention, fc1
+    assert len(lora_b) == per_layer * len(trained.readout_decoder.layers)
+    assert all(tensor.abs().sum() > 0 for tensor in lora_b)
+    whisper = load_whisper_encoder(tiny_setup["whisper"], torch.float32, with_decoder=True)[2].state_dict()
+    base = {name.replace(".base.", "."): tensor for name, tensor in decoder.items() if "lora_" not in name}
+    assert base.keys() == whisper.keys() and all(torch.equal(tensor, base[name]) for name, tensor in whisper.items())
+    assert all(torch.equal(tensor, started.adapter.state_dict()[name])
+               for name, tensor in trained.adapter.state_dict().items())
+    with pytest.raises(ValueError, match="readout_lora"):
+        load_recipe(REPO / "recipes" / "default-stage2.yaml", tiny_overrides(tiny_setup, tmp_path / "refused", **{
+            "model.architecture.readout_lora": lora}))  # default-stage2 has no decoder readout
+
+
 def test_a_second_training_process_into_the_same_folder_is_refused_until_the_first_one_dies(tiny_setup, tmp_path,
                                                                                             capsys):
     """Two runs into one output folder would interleave their log lines and checkpoints: while another process

@@ -137,6 +137,8 @@ class BlspKdModel(nn.Module):
             if readout_decoder is None or whisper_tokenizer is None:
                 raise ValueError("decoder_readout needs Whisper's decoder and tokenizer")
             self.readout_decoder = readout_decoder.requires_grad_(False).eval()
+            if architecture.readout_lora is not None:
+                apply_plora(self.readout_decoder, architecture.readout_lora)
             self.shared_vocabulary = SharedVocabulary.build(tokenizer, whisper_tokenizer,
                                                             llm.get_input_embeddings().weight.shape[0])
         # [V_llm] how often each token was a transcript token in the data that trained this model (`Trainer` sets
@@ -178,17 +180,18 @@ class BlspKdModel(nn.Module):
         return model.eval()  # training calls .train() itself
 
     def freeze_base_models(self) -> None:
-        """The LLM is frozen (PLoRA weights excepted); the encoder only trains when the config says so, the adapter
-        unless it says not to (`train_adapter` false)."""
-        for name, parameter in self.llm.named_parameters():
-            parameter.requires_grad_("lora_" in name)
+        """The LLM and the readout's Whisper decoder are frozen (their LoRA weights excepted); the encoder only trains
+        when the config says so, the adapter unless it says not to (`train_adapter` false)."""
+        for module in (self.llm, self.readout_decoder or nn.Identity()):
+            for name, parameter in module.named_parameters():
+                parameter.requires_grad_("lora_" in name)
         self.encoder.requires_grad_(self.config.architecture.train_encoder)
         self.adapter.requires_grad_(self.config.architecture.train_adapter)
 
     def train(self, mode: bool = True) -> "BlspKdModel":
         """As nn.Module's, except that what never trains here runs as at inference: Whisper's decoder of the
-        decoder readout always, and a frozen adapter (`train_adapter` false), so the LLM learns from the vectors it
-        will read (no dropout)."""
+        decoder readout always (its LoRA too: no dropout), and a frozen adapter (`train_adapter` false), so the LLM
+        learns from the vectors it will read (no dropout)."""
         super().train(mode)
         if self.readout_decoder is not None:
             self.readout_decoder.eval()
@@ -209,8 +212,8 @@ class BlspKdModel(nn.Module):
         return count
 
     def trainable_state_dict(self) -> dict[str, Tensor]:
-        """What a checkpoint holds: the adapter (trained in this stage or an earlier one), PLoRA weights and (when
-        trained) the encoder."""
+        """What a checkpoint holds: the adapter (trained in this stage or an earlier one), the LoRA weights (PLoRA,
+        the readout decoder's) and (when trained) the encoder."""
         return {name: tensor for name, tensor in self.state_dict().items()
                 if name.startswith("adapter.") or "lora_" in name
                 or (self.config.architecture.train_encoder and name.startswith("encoder."))}
@@ -415,9 +418,10 @@ class BlspKdModel(nn.Module):
         if weights.readout_ce:  # under the decoder readout's q (a recipe requires one): vector i names token i
             losses["readout_ce"] = F.nll_loss(speech.readout_log_probs[speech.mask],
                                               batch.input_ids[batch.speech_mask])
-        if weights.decoder_kd:  # the classifier against Whisper's decoder reading the transcript (idem)
-            teacher = decoder_teacher_log_probs(batch.input_ids[batch.speech_mask], speech.mask, hidden, frame_mask,
-                                                self.readout_decoder, self.shared_vocabulary)
+        if weights.decoder_kd:  # the classifier against Whisper's own decoder reading the transcript (idem)
+            with adapters_disabled():
+                teacher = decoder_teacher_log_probs(batch.input_ids[batch.speech_mask], speech.mask, hidden,
+                                                    frame_mask, self.readout_decoder, self.shared_vocabulary)
             losses["decoder_kd"] = speech_decoder_kd(speech.adapter_vectors[speech.mask], teacher,
                                                      self.llm.get_input_embeddings().weight,
                                                      self.config.architecture.vocabulary_readout)

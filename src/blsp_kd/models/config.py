@@ -46,6 +46,10 @@ class ArchitectureConfig:
     # None | a weight γ > 0: the decoder readout divides the classifier's distribution by its training prior^γ, the
     # transcript tokens' counts the checkpoint's training wrote (METHOD §9); needs decoder_readout
     readout_prior: float | None = None
+    # None | LoRA (scope "all") on Whisper's decoder inside the decoder readout, on the linear layers its
+    # target_modules name (Whisper's: q_proj k_proj v_proj out_proj fc1 fc2): the decoder learns to read the guesses
+    # and the real-length frames it gets there (METHOD §9); needs decoder_readout. Trains where a stage adds it
+    readout_lora: PLoRAConfig | None = None
 
     def __post_init__(self):
         if self.adapter not in ADAPTERS:
@@ -60,8 +64,12 @@ class ArchitectureConfig:
         if self.readout_prior is not None and not (self.readout_prior > 0 and self.decoder_readout):
             raise ValueError(f"readout_prior {self.readout_prior!r}: a weight > 0 on top of a decoder_readout "
                              f"(it is {self.decoder_readout!r}), or null for none")
-        if not (self.train_adapter or self.train_encoder or self.plora):
-            raise ValueError("train_adapter false with neither plora nor train_encoder: nothing would train")
+        if self.readout_lora is not None and not (self.readout_lora.scope == "all" and self.decoder_readout):
+            raise ValueError(f"readout_lora: LoRA of scope 'all' (it is {self.readout_lora.scope!r}) on top of a "
+                             f"decoder_readout (it is {self.decoder_readout!r}), or null for none")
+        if not (self.train_adapter or self.train_encoder or self.plora or self.readout_lora):
+            raise ValueError("train_adapter false with neither plora, readout_lora nor train_encoder: nothing would "
+                             "train")
 
     @property
     def adapter_config(self) -> CFormerConfig | ConvSubsamplerConfig:
@@ -75,7 +83,7 @@ class ArchitectureMismatch(ValueError):
 
 # What a trained adapter's weights do not depend on: a stage may change them.
 STAGE_SETTINGS = frozenset({"plora", "train_encoder", "train_adapter", "dropout", "alpha_bias_init",
-                            "vocabulary_readout", "decoder_readout", "readout_prior"})
+                            "vocabulary_readout", "decoder_readout", "readout_prior", "readout_lora"})
 
 
 def architecture_overrides(trained: ArchitectureConfig, recipe: ArchitectureConfig) -> list[str]:
@@ -129,8 +137,9 @@ class BlspKdConfig:
         architecture = dict(data.get("architecture", {}))
         for kind, config_class in (("cformer", CFormerConfig), ("conv", ConvSubsamplerConfig)):
             architecture[kind] = config_class(**architecture.get(kind, {}))
-        if architecture.get("plora") is not None:
-            architecture["plora"] = PLoRAConfig(**architecture["plora"])
+        for lora in ("plora", "readout_lora"):
+            if architecture.get(lora) is not None:
+                architecture[lora] = PLoRAConfig(**architecture[lora])
         objective = dict(data.get("objective", {}))
         objective["loss_weights"] = LossWeights(**objective.get("loss_weights", {}))
         return cls(ArchitectureConfig(**architecture), PromptConfig(**data.get("prompt", {})),
