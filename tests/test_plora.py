@@ -77,6 +77,17 @@ def test_apply_plora_wraps_every_target():
     assert not isinstance(model.lm_head, PLoRALinear)
 
 
+def test_a_dotted_target_names_the_modules_under_one_parent_alone():
+    """"self_attn.q_proj" wraps the attention's q projections and nothing else; a part of a name ("proj") is no
+    target."""
+    model = tiny_llama()
+    wrapped = apply_plora(model, PLoRAConfig(rank=4, target_modules=("self_attn.q_proj", "mlp.up_proj"), scope="all"))
+    assert wrapped == [f"model.layers.{layer}.{module}" for layer in (0, 1)
+                       for module in ("self_attn.q_proj", "mlp.up_proj")]
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        apply_plora(tiny_llama(), PLoRAConfig(rank=4, target_modules=("proj",), scope="all"))
+
+
 def test_mask_all_zero_is_base():
     base, model = plora_llama("speech")
     ids = input_ids()

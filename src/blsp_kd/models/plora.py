@@ -128,14 +128,16 @@ class PLoRALinear(nn.Module):
 
 
 def apply_plora(model: nn.Module, config: PLoRAConfig) -> list[str]:
-    """Replace, in place, every `nn.Linear` whose name ends with one of `config.target_modules` by a PLoRALinear.
+    """Replace, in place, every `nn.Linear` whose name ends with one of `config.target_modules` by a PLoRALinear:
+    a module's own name ("q_proj": every one so named) or its last dotted parts ("encoder_attn.q_proj": those of
+    the cross-attention alone).
 
     Returns the names of the replaced modules. The base weights keep their `requires_grad`; freeze them yourself.
     """
     targets = [
         (name, module)
         for name, module in model.named_modules()
-        if isinstance(module, nn.Linear) and name.rsplit(".", 1)[-1] in config.target_modules
+        if isinstance(module, nn.Linear) and any(f".{name}".endswith(f".{target}") for target in config.target_modules)
     ]
     if not targets:
         raise ValueError(
