@@ -647,19 +647,22 @@ def test_a_speech_side_stage_learns_from_whispers_decoder_reading_the_transcript
         load_recipe(REPO / "recipes" / "default-stage2.yaml", without_readout)
 
 
-def test_a_speech_side_stage_can_adapt_whispers_decoder_inside_the_readout_and_nothing_else(tiny_setup, tmp_path):
-    """readout_lora with the adapter frozen: readout_ce trains LoRA on the readout's Whisper decoder alone (its
-    loss falls on the training clips); the checkpoint holds those weights, `from_pretrained` reads through them, and
-    the adapter and the decoder's own weights are the stage's start's."""
+@pytest.mark.parametrize("loss", ["readout_ce", "decoder_ce"])
+def test_a_speech_side_stage_can_adapt_whispers_decoder_inside_the_readout_and_nothing_else(tiny_setup, tmp_path,
+                                                                                             loss):
+    """readout_lora with the adapter frozen: readout_ce (the fused distribution) or decoder_ce (the decoder alone on
+    the guesses) trains LoRA on the readout's Whisper decoder alone (the loss falls on the training clips); the
+    checkpoint holds those weights, `from_pretrained` reads through them, and the adapter and the decoder's own
+    weights are the stage's start's. Neither loss nor the LoRA is accepted without a decoder readout."""
     from blsp_kd.models.blsp_kd import BlspKdModel
     from blsp_kd.models.pretrained import load_whisper_encoder
 
     stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
     lora = "{rank: 4, alpha: 8, dropout: 0.0, target_modules: [q_proj, v_proj, out_proj, fc1], scope: all}"
     trainer = speech_side_stage(tiny_setup, stage1, stage2, **{
-        "model.objective.loss_weights.readout_ce": 1.0, "model.architecture.train_adapter": False,
+        f"model.objective.loss_weights.{loss}": 1.0, "model.architecture.train_adapter": False,
         "model.architecture.readout_lora": lora})
-    losses = [record["readout_ce"] for record in read_log(stage2).values()]
+    losses = [record[loss] for record in read_log(stage2).values()]
     assert len(losses) == 16 and sum(losses[-4:]) < sum(losses[:4])
     started, trained = (BlspKdModel.from_pretrained(folder / "final") for folder in (stage1, stage2))
     assert trained.config.architecture.readout_lora.rank == 4
@@ -675,9 +678,12 @@ def test_a_speech_side_stage_can_adapt_whispers_decoder_inside_the_readout_and_n
     assert base.keys() == whisper.keys() and all(torch.equal(tensor, base[name]) for name, tensor in whisper.items())
     assert all(torch.equal(tensor, started.adapter.state_dict()[name])
                for name, tensor in trained.adapter.state_dict().items())
-    with pytest.raises(ValueError, match="readout_lora"):
-        load_recipe(REPO / "recipes" / "default-stage2.yaml", tiny_overrides(tiny_setup, tmp_path / "refused", **{
-            "model.architecture.readout_lora": lora}))  # default-stage2 has no decoder readout
+    refused = {"readout_lora": ("model.architecture.readout_lora", lora),
+               loss: (f"model.objective.loss_weights.{loss}", 1.0)}
+    for name, (key, value) in refused.items():  # default-stage2 has no decoder readout
+        with pytest.raises(ValueError, match=name):
+            load_recipe(REPO / "recipes" / "default-stage2.yaml",
+                        tiny_overrides(tiny_setup, tmp_path / "refused", **{key: value}))
 
 
 def test_a_second_training_process_into_the_same_folder_is_refused_until_the_first_one_dies(tiny_setup, tmp_path,

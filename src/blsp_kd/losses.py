@@ -318,6 +318,9 @@ class LossWeights:
     # not in METHOD: the classifier taught by Whisper's decoder reading the true transcript (`speech_decoder_kd`);
     # needs a decoder readout
     decoder_kd: float = 0.0
+    # not in METHOD: each speech vector's transcript token under the decoder readout's Whisper decoder alone, reading
+    # the classifier's guesses (p_d of models/decoder_readout.py); trains `readout_lora`; needs a decoder readout
+    decoder_ce: float = 0.0
 
 
 def weighted_total(components: dict[str, torch.Tensor], weights: LossWeights) -> torch.Tensor:

@@ -46,6 +46,7 @@ from blsp_kd.models.decoder_readout import (
     decoder_teacher_log_probs,
     fused_log_probs,
     readout_embeddings,
+    readout_terms,
 )
 from blsp_kd.models.encoder import SpeechEncoder, log_mel, min_clip_samples
 from blsp_kd.models.plora import adapters_disabled, apply_plora, speech_positions
@@ -263,11 +264,14 @@ class BlspKdModel(nn.Module):
         """[B, N, V] log q of the decoder readout of the adapter's vectors (`fused_log_probs`, with the config's
         T, λ and training prior)."""
         architecture = self.config.architecture
-        prior = architecture.readout_prior
-        log_prior = None if prior is None else prior * self.token_counts.to(hidden.device).float().log1p()
         return fused_log_probs(speech.embeds, speech.mask, hidden, frame_mask, self.llm.get_input_embeddings().weight,
                                self.readout_decoder, self.shared_vocabulary, architecture.vocabulary_readout,
-                               architecture.decoder_readout, log_prior)
+                               architecture.decoder_readout, self.readout_log_prior(hidden.device))
+
+    def readout_log_prior(self, device: torch.device) -> Tensor | None:
+        """γ · log(1 + c), the classifier's training prior the decoder readout divides out (None without one)."""
+        prior = self.config.architecture.readout_prior
+        return None if prior is None else prior * self.token_counts.to(device).float().log1p()
 
     # -------------------------------------------------------------------------------------------------- LLM side
 
@@ -407,8 +411,8 @@ class BlspKdModel(nn.Module):
 
     def speech_losses(self, batch: TextBatch, speech: AdapterOutput, hidden: Tensor, frame_mask: Tensor,
                       losses: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """`losses` plus the losses on the speech vectors (speech_rms, token_ce, readout_ce, decoder_kd, cif), the
-        encoder states they were made from (hidden, frame_mask) for decoder_kd's teacher; (weighted total, all)."""
+        """`losses` plus the losses on the speech vectors (speech_rms, token_ce, readout_ce, decoder_kd, decoder_ce,
+        cif), the encoder states they were made from (hidden, frame_mask) for the decoder's; (weighted total, all)."""
         weights = self.loss_weights
         if weights.speech_rms:
             losses["speech_rms"] = speech_rms_loss(speech.adapter_vectors, speech.mask, self.token_rms)
@@ -425,6 +429,12 @@ class BlspKdModel(nn.Module):
             losses["decoder_kd"] = speech_decoder_kd(speech.adapter_vectors[speech.mask], teacher,
                                                      self.llm.get_input_embeddings().weight,
                                                      self.config.architecture.vocabulary_readout)
+        if weights.decoder_ce:  # the readout's Whisper decoder alone, reading the guesses, names token i (idem)
+            decoder_logp = readout_terms(speech.adapter_vectors, speech.mask, hidden, frame_mask,
+                                         self.llm.get_input_embeddings().weight, self.readout_decoder,
+                                         self.shared_vocabulary, self.config.architecture.vocabulary_readout,
+                                         self.readout_log_prior(hidden.device))[1]
+            losses["decoder_ce"] = F.nll_loss(decoder_logp, batch.input_ids[batch.speech_mask])
         if speech.alpha_sum is not None:
             losses["cif"] = cif_quantity_loss(speech.alpha_sum, batch.num_tokens)
         return weighted_total(losses, weights), losses

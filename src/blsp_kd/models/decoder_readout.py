@@ -123,6 +123,17 @@ def fused_log_probs(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: T
     log_probs = torch.zeros(*mask.shape, len(token_embeddings), device=vectors.device)
     if not mask.any():
         return log_probs
+    classifier, decoder_logp = readout_terms(vectors, mask, frames, frame_mask, token_embeddings, decoder, vocabulary,
+                                             temperature, log_prior)
+    fused = (classifier + weight * decoder_logp).log_softmax(-1)  # [K, V_llm]
+    return log_probs.index_put((mask,), fused)
+
+
+def readout_terms(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: Tensor, token_embeddings: Tensor,
+                  decoder: torch.nn.Module, vocabulary: SharedVocabulary, temperature: float,
+                  log_prior: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """(log p_c, log p_d) of the module docstring at the clips' K valid vectors, row-major (as `vectors[mask]`):
+    [K, V_llm] each, the classifier and Whisper's decoder reading its guesses; arguments as `fused_log_probs`'s."""
     whisper_embeddings = decoder.embed_tokens.weight
     to_whisper = vocabulary.to_whisper.to(vectors.device)
     shared = to_whisper >= 0
@@ -137,9 +148,7 @@ def fused_log_probs(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: T
     guess = torch.zeros(len(guess), len(whisper_embeddings), device=guess.device).index_add(1, to_whisper[shared],
                                                                                              guess)
     previous = guess.to(whisper_embeddings.dtype) @ whisper_embeddings
-    decoder_logp = decoder_log_probs(previous, lengths, frames, frame_mask, decoder, vocabulary)
-    fused = (classifier + weight * decoder_logp).log_softmax(-1)  # [K, V_llm]
-    return log_probs.index_put((mask,), fused)
+    return classifier, decoder_log_probs(previous, lengths, frames, frame_mask, decoder, vocabulary)
 
 
 def decoder_log_probs(previous: Tensor, lengths: list[int], frames: Tensor, frame_mask: Tensor,

@@ -38,3 +38,15 @@ for s in 0 1; do
 done
 wait
 echo "$(date -u +%H:%M) validated"
+# As run (2026-12-06/07, code 339219d as code35, this CPU): training 23:52–00:42 UTC (both seeds side by side, one
+# thread each; a test run beside them for ~5 minutes). Step 2 (validation) was not run: the training validation
+# (128 clips, CIF forced) had already answered — the readout names 73.6 / 74.2 % of the tokens at step 140 against
+# 75.1 / 75.4 % without the LoRA (rcen), KL 0.783 / 0.766 against 0.739 / 0.744 — and the CPU went to frozen.sh.
+# (by hand) the token accuracy by band (inference/decoder_oracle.py, code35), on validation and on 80 training clips
+# of sentences train-new repeats 8–9 times (lab35/train-repeated-80.jsonl: one clip of each of the first 80 such
+# sentences), this run's seed 0 against new-sentences' seed 0:
+#   python $R/readout-ce/inference/decoder_oracle.py $C/valid.responses.jsonl 160 runs/rdlora-s0/final
+#   python $R/readout-ce/inference/decoder_oracle.py lab35/train-repeated-80.jsonl 80 runs/rdlora-s0/final
+#   python $R/readout-ce/inference/decoder_oracle.py lab35/train-repeated-80.jsonl 80 runs/rcen-s0/final
+# The records kept here: runs/rdlora-sS/log.jsonl → train-log-sS.jsonl, runs/rdlora-s0/recipe.yaml → recipe-s0.yaml,
+# the probes' output → decoder-oracle-*.txt.
