@@ -666,6 +666,7 @@ def test_a_speech_side_stage_can_adapt_whispers_decoder_inside_the_readout_and_n
     assert len(losses) == 16 and sum(losses[-4:]) < sum(losses[:4])
     started, trained = (BlspKdModel.from_pretrained(folder / "final") for folder in (stage1, stage2))
     assert trained.config.architecture.readout_lora.rank == 4
+    assert BlspKdModel.from_pretrained(stage2 / "final", decoder_readout=0).readout_decoder is None  # read without
     assert {name.split(".")[0] for name, parameter in trainer.model.named_parameters()
             if parameter.requires_grad} == {"readout_decoder"}
     decoder = trained.readout_decoder.state_dict()

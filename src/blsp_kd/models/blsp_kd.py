@@ -567,8 +567,9 @@ class BlspKdModel(nn.Module):
         prior = architecture.readout_prior if readout_prior is None else readout_prior or None
         if decoder is None and readout_prior is None:
             prior = None
+        lora = architecture.readout_lora if decoder is not None else None  # the decoder's, read without it: unused
         config = replace(config, architecture=replace(architecture, vocabulary_readout=vocabulary,
-                                                      decoder_readout=decoder, readout_prior=prior))
+                                                      decoder_readout=decoder, readout_prior=prior, readout_lora=lora))
         counts = read_token_counts(directory)
         if prior is not None and counts is None:
             raise ValueError(f"{directory}: readout_prior needs the training transcripts' token counts "
@@ -591,6 +592,8 @@ class BlspKdModel(nn.Module):
         model keeps frozen (an encoder trained before). Returns the names of the trainable tensors not loaded.
         `directory` may also name a shipped model ('default'), as everywhere (`checkpoint_folder`)."""
         state = load_file(checkpoint_folder(directory) / WEIGHTS_FILE)
+        if self.readout_decoder is None:  # a checkpoint's LoRA of the decoder readout, read without that readout
+            state = {name: tensor for name, tensor in state.items() if not name.startswith("readout_decoder.")}
         trainable = set(self.trainable_state_dict())
         unexpected = set(state) - (set(self.state_dict()) if partial else trainable)
         missing = sorted(trainable - set(state))

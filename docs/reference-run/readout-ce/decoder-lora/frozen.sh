@@ -42,3 +42,9 @@ for m in all cross; do
 done
 wait
 echo "$(date -u +%H:%M) validated"
+# As run (2026-12-07, code 0406a2f as code35b, this CPU): training 00:43–01:06 UTC, both placements side
+# by side (a decoder_oracle probe beside them until 00:58), then stopped by hand — rdlf-all after step 100,
+# rdlf-cross after step 105 — and validation not run: the step-70 training validation (128 clips, CIF forced) had
+# answered, both below `default` (step 0 of the same runs: the readout names 76.2 % of the tokens, KL 0.737):
+# rdlf-all 73.7 %, KL 0.782; rdlf-cross 74.6 %, KL 0.758. The CPU went to decoder-ce.sh.
+# The records kept here: runs/rdlf-M/log.jsonl → train-log-rdlf-M.jsonl.
