@@ -33,3 +33,11 @@ for s in 0 1; do
 done
 wait
 echo "$(date -u +%H:%M) validated"
+# As run (2026-12-07, code 08bd6eb as code35c, this CPU): training 01:05–01:43 UTC (both seeds side by side, one
+# thread each; a clean-clone CI run beside them from 01:24), validation to 01:48.
+# (by hand) the token accuracy by band, seed 0 (against `default`: readout-ce/inference/decoder-oracle-val160.txt):
+#   python $R/readout-ce/inference/decoder_oracle.py $C/valid.responses.jsonl 160 runs/rdce-s0/final
+# Tables: readout-prior/table.py eval/text-cascade-val160 default=eval/default-val160 rdce-sS=eval/rdce-sS-val160;
+# readout-ce/inference/sd_boot.py eval/default-val160 eval/rdce-sS-val160.
+# The records kept here: eval/rdce-sS-val160 → eval-rdce-val160-sS, runs/rdce-sS/log.jsonl → train-log-rdce-sS.jsonl,
+# runs/rdce-s0/recipe.yaml → recipe-rdce-s0.yaml, the probe's output → decoder-oracle-val160-rdce-s0.txt.
