@@ -239,7 +239,8 @@ def test_the_config_asks_for_a_vocabulary_readout_a_positive_weight_and_lora_of_
     lora = PLoRAConfig(target_modules=("q_proj", "fc1"), scope="all")
     assert ArchitectureConfig(vocabulary_readout=0.02, decoder_readout=2.0, readout_lora=lora).readout_lora == lora
     for settings in ({"vocabulary_readout": 0.02, "readout_lora": lora},
-                     {"vocabulary_readout": 0.02, "decoder_readout": 2.0, "readout_lora": replace(lora, scope="speech")}):
+                     {"vocabulary_readout": 0.02, "decoder_readout": 2.0,
+                      "readout_lora": replace(lora, scope="speech")}):
         with pytest.raises(ValueError, match="readout_lora"):  # no decoder to adapt; speech positions: none there
             ArchitectureConfig(**settings)
 

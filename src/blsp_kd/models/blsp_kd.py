@@ -569,7 +569,8 @@ class BlspKdModel(nn.Module):
             prior = None
         lora = architecture.readout_lora if decoder is not None else None  # the decoder's, read without it: unused
         config = replace(config, architecture=replace(architecture, vocabulary_readout=vocabulary,
-                                                      decoder_readout=decoder, readout_prior=prior, readout_lora=lora))
+                                                      decoder_readout=decoder, readout_prior=prior,
+                                                      readout_lora=lora))
         counts = read_token_counts(directory)
         if prior is not None and counts is None:
             raise ValueError(f"{directory}: readout_prior needs the training transcripts' token counts "

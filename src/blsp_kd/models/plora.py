@@ -137,7 +137,8 @@ def apply_plora(model: nn.Module, config: PLoRAConfig) -> list[str]:
     targets = [
         (name, module)
         for name, module in model.named_modules()
-        if isinstance(module, nn.Linear) and any(f".{name}".endswith(f".{target}") for target in config.target_modules)
+        if isinstance(module, nn.Linear)
+        and any(f".{name}".endswith(f".{target}") for target in config.target_modules)
     ]
     if not targets:
         raise ValueError(

@@ -83,7 +83,7 @@ class Recipe:
             raise ValueError("loss weight decoder_kd: the classifier taught by Whisper's decoder needs "
                              "model.architecture.decoder_readout (it is null)")
         if weights.decoder_ce and architecture.decoder_readout is None:
-            raise ValueError("loss weight decoder_ce: the cross-entropy of the decoder readout's Whisper decoder needs "
+            raise ValueError("loss weight decoder_ce: the cross-entropy of the readout's Whisper decoder needs "
                              "model.architecture.decoder_readout (it is null)")
 
 
