@@ -183,7 +183,7 @@ class BlspKdModel(nn.Module):
     def freeze_base_models(self) -> None:
         """The LLM and the readout's Whisper decoder are frozen (their LoRA weights excepted); the encoder only trains
         when the config says so, the adapter unless it says not to (`train_adapter` false)."""
-        for module in (self.llm, self.readout_decoder or nn.Identity()):
+        for module in (module for module in (self.llm, self.readout_decoder) if module is not None):
             for name, parameter in module.named_parameters():
                 parameter.requires_grad_("lora_" in name)
         self.encoder.requires_grad_(self.config.architecture.train_encoder)

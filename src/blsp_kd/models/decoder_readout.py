@@ -24,13 +24,13 @@ their acoustic posteriors); it was also the best γ on validation (docs/RESULTS.
 The decoder's cross-attention reads the frames the CFormer reads (the encoder on the clip's real length): no second
 encoder pass. The computation is differentiable in the vectors through both terms (the decoder's own weights stay
 frozen; `readout_lora` adds LoRA to it that a stage may train): a stage can teach PLoRA what the LLM reads at
-inference, or the CFormer to name each transcript token under q itself (`readout_ce`: the speech side trained
-towards what the readout does with its guesses). λ = 0 is the
-vocabulary readout itself. Given the transcript's own tokens instead of the guesses (`decoder_teacher_log_probs`),
-the decoder is a teacher for the classifier (`decoder_kd`): it names most of the rare tokens the classifier misses
-(docs/RESULTS.md, "What Whisper's decoder knows of the missed words"; taught so, the classifier learned none of them
-at the reference run's budget). A clip's first token is looked up with Whisper's leading space (Whisper's
-transcripts start with one; the speech positions' first token has none in our prompts).
+inference, or the CFormer to name each transcript token under q itself (`readout_ce`: the speech side trained towards
+what the readout does with its guesses). λ = 0 is the vocabulary readout itself. Given the transcript's own tokens
+instead of the guesses (`decoder_teacher_log_probs`), the decoder is a teacher for the classifier (`decoder_kd`): it
+names most of the rare tokens the classifier misses (docs/RESULTS.md, "What Whisper's decoder knows of the missed
+words"; taught so, the classifier learned none of them at the reference run's budget). A clip's first token is looked
+up with Whisper's leading space (Whisper's transcripts start with one; the speech positions' first token has none in
+our prompts).
 
 Worked example (measured on the shipped model; tests/data/corpus8k-test-000001.flac, "We need six hundred and
 ninety seven boxes by Saturday.", a held-out voice): the classifier reads the eighth vector as "Ġbooks"; the decoder,

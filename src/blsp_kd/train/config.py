@@ -76,15 +76,15 @@ class Recipe:
     def __post_init__(self):
         # a training setting (a checkpoint trained with it may be read without the readout)
         weights, architecture = self.model.objective.loss_weights, self.model.architecture
-        if weights.readout_ce and architecture.decoder_readout is None:
-            raise ValueError("loss weight readout_ce: the transcript tokens' cross-entropy under the decoder readout "
-                             "needs model.architecture.decoder_readout (it is null)")
-        if weights.decoder_kd and architecture.decoder_readout is None:
-            raise ValueError("loss weight decoder_kd: the classifier taught by Whisper's decoder needs "
-                             "model.architecture.decoder_readout (it is null)")
-        if weights.decoder_ce and architecture.decoder_readout is None:
-            raise ValueError("loss weight decoder_ce: the cross-entropy of the readout's Whisper decoder needs "
-                             "model.architecture.decoder_readout (it is null)")
+        for name, what in READOUT_LOSSES.items():
+            if getattr(weights, name) and architecture.decoder_readout is None:
+                raise ValueError(f"loss weight {name}: {what} needs model.architecture.decoder_readout (it is null)")
+
+
+# The losses that read the decoder readout, and what each is
+READOUT_LOSSES = {"readout_ce": "the transcript tokens' cross-entropy under the decoder readout",
+                  "decoder_kd": "the classifier taught by Whisper's decoder",
+                  "decoder_ce": "the cross-entropy of the readout's Whisper decoder"}
 
 
 def shipped_recipes() -> dict[str, Path]:
