@@ -54,5 +54,11 @@ READOUT_SHARPEN=10 /work/main/.venv/bin/blsp-kd evaluate --manifest $C/valid.res
 (cd $C && FIRST_GUESS=1 $P $L/dump.py valid.jsonl 0 256 /work/ref/lab36/valid-first.pt)
 $P $L/fit.py lab36/val160.pt lab36/valid-first.pt | head -4 > $L/first-guess-valid256.txt
 $P $L/fit.py lab36/val160.pt lab36/valid.pt | sed -n 3,4p >> $L/first-guess-valid256.txt  # as shipped
+# 5. `default`'s held-out records again, on this machine with this code (c100b's rebuilt 744 test clips, in halves
+#    side by side; the table's records are the thirty-first session's, readout-ce/eval-test744-s1)
+export PYTHONPATH=/work/main/src
+for h in a b; do /work/main/.venv/bin/blsp-kd evaluate --manifest $C/test744-$h.jsonl --out eval/default36-test744-$h \
+  --model default --tasks repeat $E & done; wait
+cat eval/default36-test744-{a,b}/utterances.jsonl > $L/eval-default-test744/utterances.jsonl
 # Tables: readout-prior/table.py eval/text-cascade-val160 default=eval/default-val160 X=eval/X; S + D's paired
 # bootstrap readout-ce/inference/sd_boot.py eval/default-val160 eval/X. The records kept here: eval/X → eval-X.
