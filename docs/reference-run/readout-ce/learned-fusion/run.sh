@@ -40,6 +40,13 @@ PYTHONPATH=$PYTHONPATH:$R/deletions:$R/readout-ce/inference $P $L/rerank_probe.p
   lab33/c100-train-texts.jsonl lab36/probe-val160.jsonl > $L/probe-val160.txt
 $P $L/rerank_eval.py evaluate --manifest $C/valid.responses.jsonl --out eval/rerank-val160 --model default \
   --tasks repeat --limit 160 $E
+#    and sharpened ×2 (its q is softer than the shipped one's), on validation, then held out (an information row: it
+#    did not pass the rule on validation)
+SHARPEN=2 $P $L/rerank_eval.py evaluate --manifest $C/valid.responses.jsonl --out eval/rerank-x2-val160 \
+  --model default --tasks repeat --limit 160 $E
+for h in a b; do SHARPEN=2 $P $L/rerank_eval.py evaluate --manifest $C/test744-$h.jsonl \
+  --out eval/rerank-x2-test744-$h --model default --tasks repeat $E & done; wait
+cat eval/rerank-x2-test744-{a,b}/utterances.jsonl > $L/eval-rerank-x2-test744/utterances.jsonl
 # 4. inference knobs (code36: /work/main/src with code36.patch applied): the CIF's Σα against the true count on
 #    1,600 unseen clips (counts.py), then end to end with the count rounded from Σα + 0.2 (under- and over-firing
 #    balanced there) and with q sharpened (q^10, renormalised); a clip's first guess by Whisper's leading-space
@@ -57,8 +64,8 @@ $P $L/fit.py lab36/val160.pt lab36/valid.pt | sed -n 3,4p >> $L/first-guess-vali
 # 5. `default`'s held-out records again, on this machine with this code (c100b's rebuilt 744 test clips, in halves
 #    side by side; the table's records are the thirty-first session's, readout-ce/eval-test744-s1)
 export PYTHONPATH=/work/main/src
-for h in a b; do /work/main/.venv/bin/blsp-kd evaluate --manifest $C/test744-$h.jsonl --out eval/default36-test744-$h \
-  --model default --tasks repeat $E & done; wait
+for h in a b; do /work/main/.venv/bin/blsp-kd evaluate --manifest $C/test744-$h.jsonl \
+  --out eval/default36-test744-$h --model default --tasks repeat $E & done; wait
 cat eval/default36-test744-{a,b}/utterances.jsonl > $L/eval-default-test744/utterances.jsonl
 # Tables: readout-prior/table.py eval/text-cascade-val160 default=eval/default-val160 X=eval/X; S + D's paired
 # bootstrap readout-ce/inference/sd_boot.py eval/default-val160 eval/X. The records kept here: eval/X → eval-X.
