@@ -47,6 +47,9 @@ SHARPEN=2 $P $L/rerank_eval.py evaluate --manifest $C/valid.responses.jsonl --ou
 for h in a b; do SHARPEN=2 $P $L/rerank_eval.py evaluate --manifest $C/test744-$h.jsonl \
   --out eval/rerank-x2-test744-$h --model default --tasks repeat $E & done; wait
 cat eval/rerank-x2-test744-{a,b}/utterances.jsonl > $L/eval-rerank-x2-test744/utterances.jsonl
+#    and on the 11 human clips (data/human, human-probe/build_human.py), by λ and the per-candidate fusion
+PYTHONPATH=$PYTHONPATH:$R/deletions:$R/readout-ce/inference $P $L/human_probe.py data/human/human.jsonl 11 \
+  lab33/c100-train-texts.jsonl lab36/human-probe.jsonl > $L/human-probe.txt
 # 4. inference knobs (code36: /work/main/src with code36.patch applied): the CIF's Σα against the true count on
 #    1,600 unseen clips (counts.py), then end to end with the count rounded from Σα + 0.2 (under- and over-firing
 #    balanced there) and with q sharpened (q^10, renormalised); a clip's first guess by Whisper's leading-space
