@@ -20,6 +20,21 @@ from blsp_kd.models.decoder_readout import readout_terms
 TOP = 32
 
 
+def candidates(c, d):
+    """[K, 2 · TOP] each term's top TOP tokens, the classifier's first (a token in both lists appears twice): what a
+    fusion ranks."""
+    return torch.cat([c.topk(TOP, -1).indices, d.topk(TOP, -1).indices], -1)
+
+
+def confidences(c, d):
+    """[K, 6] each position's confidences: both terms' entropies, then each term's top two log-probabilities."""
+    def entropy(log_probs):
+        return -(log_probs.exp() * log_probs).sum(-1)
+
+    top_c, top_d = c.topk(2, -1).values, d.topk(2, -1).values
+    return torch.stack([entropy(c), entropy(d), top_c[:, 0], top_c[:, 1], top_d[:, 0], top_d[:, 1]], -1)
+
+
 @torch.inference_mode()
 def main(manifest, start, stop, out, model_name="default"):
     model = BlspKdModel.from_pretrained(model_name, precision="fp32")
@@ -37,15 +52,12 @@ def main(manifest, start, stop, out, model_name="default"):
         c, d = readout_terms(speech.embeds, speech.mask, hidden, frame_mask, embeddings, model.readout_decoder,
                              model.shared_vocabulary, architecture.vocabulary_readout)
         target = torch.cat([torch.tensor(t) for t in transcripts])
-        ids = torch.cat([c.topk(TOP, -1).indices, d.topk(TOP, -1).indices, target[:, None]], -1)
+        ids = torch.cat([candidates(c, d), target[:, None]], -1)
         rows["ids"].append(ids)
         rows["c"].append(c.gather(-1, ids))
         rows["d"].append(d.gather(-1, ids))
         rows["target"].append(target)
-        entropy = lambda lp: -(lp.exp() * lp).sum(-1)  # noqa: E731
-        top_c, top_d = c.topk(2, -1).values, d.topk(2, -1).values
-        rows["feat"].append(torch.stack([entropy(c), entropy(d), top_c[:, 0], top_c[:, 1], top_d[:, 0],
-                                         top_d[:, 1]], -1))
+        rows["feat"].append(confidences(c, d))
         rows["clip"].append(torch.cat([torch.full((len(t),), int(start) + first + i) for i, t in
                                        enumerate(transcripts)]))
         rows["pos"].append(torch.cat([torch.arange(len(t)) for t in transcripts]))

@@ -10,6 +10,7 @@ note proposed: λ from the classifier's entropy, and more). A lab probe, not par
 import sys
 
 import torch
+from dump import TOP
 
 from blsp_kd.models.blsp_kd import SHIPPED_MODELS, read_token_counts
 
@@ -17,15 +18,19 @@ BANDS = (("≥ 100", 100, 10**9), ("10–99", 10, 100), ("1–9", 1, 10), ("neve
 COUNTS = read_token_counts(SHIPPED_MODELS["default"]) // 2
 
 
+def position_inputs(confidences, ids, first):
+    """[K, 8] what a learned fusion reads of a position: dump.py's `confidences`, whether the two terms' argmaxes
+    agree (ids: `candidates`), whether it is a clip's first token (first [K] bool)."""
+    agree = ids[:, 0] == ids[:, TOP]
+    return torch.cat([confidences, agree.float()[:, None], first.float()[:, None]], -1)
+
+
 def load(paths):
     parts = [torch.load(p) for p in paths.split(",")]
     data = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    ids = data["ids"]
-    agree = (ids[:, 0] == ids[:, 32]).float()
-    feat = torch.cat([data["feat"], agree[:, None], (data["pos"] == 0).float()[:, None]], -1)
-    data["x"] = feat
-    # candidates: the two top-32 lists only (the dump's 65th slot, the target, would leak it)
-    data["ids"], data["c"], data["d"] = ids[:, :64], data["c"][:, :64], data["d"][:, :64]
+    data["x"] = position_inputs(data["feat"], data["ids"], data["pos"] == 0)
+    # candidates: the two top-32 lists only (the dump's last slot, the target, would leak it)
+    data["ids"], data["c"], data["d"] = (data[k][:, :2 * TOP] for k in ("ids", "c", "d"))
     hit = data["ids"] == data["target"][:, None]
     data["label"] = hit.float().argmax(-1)  # first slot holding the target
     data["reachable"] = hit.any(-1)
@@ -90,7 +95,7 @@ def main(train_paths, eval_path):
                          "(1, 3)": (1, 3), "(1, 4)": (1, 4), "(0.5, 2)": (0.5, 2)}.items():
         report(name, fixed(held, a, b), held)
     c_right = held["ids"][:, 0] == held["target"]
-    d_right = held["ids"][:, 32] == held["target"]
+    d_right = held["ids"][:, TOP] == held["target"]
     print(f"oracle: either argmax right {100 * (c_right | d_right).float().mean():.1f} %, "
           f"classifier only {100 * (c_right & ~d_right).float().mean():.1f} %, decoder only "
           f"{100 * (d_right & ~c_right).float().mean():.1f} %")

@@ -8,12 +8,13 @@ import os
 import sys
 
 import torch
+from dump import candidates, confidences
+from fit import position_inputs
 from rerank import Reranker
 
 from blsp_kd.models import blsp_kd as module
 from blsp_kd.models.decoder_readout import first_rows, readout_terms
 
-TOP = 32
 STATE = torch.load(os.environ["RERANKER"])
 SHARPEN = float(os.environ.get("SHARPEN", "1"))
 RERANKER = Reranker(STATE["mean"].numel(), STATE["net.0.weight"].shape[0])
@@ -28,14 +29,11 @@ def readout_log_probs(self, speech, hidden, frame_mask):
         return out
     c, d = readout_terms(speech.embeds, mask, hidden, frame_mask, self.llm.get_input_embeddings().weight,
                          self.readout_decoder, self.shared_vocabulary, architecture.vocabulary_readout)
-    ids = torch.cat([c.topk(TOP, -1).indices, d.topk(TOP, -1).indices], -1)
-    entropy = lambda lp: -(lp.exp() * lp).sum(-1)  # noqa: E731
-    top_c, top_d = c.topk(2, -1).values, d.topk(2, -1).values
-    first = torch.zeros(len(c))
-    first[first_rows(mask.sum(-1).tolist())] = 1
-    x = torch.stack([entropy(c), entropy(d), top_c[:, 0], top_c[:, 1], top_d[:, 0], top_d[:, 1],
-                     (ids[:, 0] == ids[:, TOP]).float(), first], -1)
-    data = {"c": c.gather(-1, ids), "d": d.gather(-1, ids), "ids": ids, "x": x}
+    ids = candidates(c, d)
+    first = torch.zeros(len(c), dtype=torch.bool)
+    first[first_rows(mask.sum(-1).tolist())] = True
+    data = {"c": c.gather(-1, ids), "d": d.gather(-1, ids), "ids": ids, "x": position_inputs(confidences(c, d), ids,
+                                                                                             first)}
     fused = c + architecture.decoder_readout * d
     fused = fused.scatter(-1, ids, RERANKER(data))
     return out.index_put((mask,), (SHARPEN * fused).log_softmax(-1))
