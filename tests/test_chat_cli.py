@@ -71,10 +71,13 @@ def test_readout_overrides_the_models_own_in_every_command_that_loads_one(tiny_m
         assert build_parser().parse_args([command, *arguments]).readout is None  # the model's own
         assert build_parser().parse_args([command, *arguments, "--readout", "0.02"]).readout == 0.02
         assert build_parser().parse_args([command, *arguments, "--readout", "0"]).readout == 0
-        parsed = build_parser().parse_args([command, *arguments, "--decoder-readout", "2", "--readout-prior", "1"])
-        assert (parsed.decoder_readout, parsed.readout_prior) == (2, 1)
+        parsed = build_parser().parse_args([command, *arguments, "--decoder-readout", "2", "--readout-prior", "1",
+                                            "--readout-rounds", "3"])
+        assert (parsed.decoder_readout, parsed.readout_prior, parsed.readout_rounds) == (2, 1, 3)
     with pytest.raises(ValueError, match="readout_prior"):  # the prior belongs to a decoder readout
         load_model(str(tiny_model_dir), readout=0.05, readout_prior=1.0)
+    with pytest.raises(ValueError, match="readout_rounds"):  # so do rounds
+        load_model(str(tiny_model_dir), readout=0.05, readout_rounds=2)
     capsys.readouterr()
     assert main(["chat", "--model", str(tiny_model_dir), "--readout-prior", "1", "hi"]) == 2  # one line, no trace
     assert capsys.readouterr().err.strip().splitlines()[-1] == (

@@ -99,6 +99,25 @@ def test_the_training_prior_lets_the_decoder_name_what_the_classifier_was_biased
     assert read["with"][1].max() < 0.5  # without its prior, token 2's guess is spread over the vocabulary
 
 
+def test_in_a_second_round_the_decoder_reads_the_first_rounds_fused_choices():
+    """Round 1 fuses the classifier's 2 with the decoder's 5 for token 2 (as in the test above); round 2's decoder
+    reads that choice (Whisper 4) as token 2's guess where round 1's read the classifier's (Whisper 1); the classifier
+    term is in every round's product."""
+    embeddings, vocabulary, vectors, mask = scripted_case()
+    outputs = torch.zeros(4, 5)
+    outputs[1, 3] = outputs[2, 4] = outputs[3, 2] = 20.0
+    decoder = ScriptedDecoder(outputs)
+    frames, frame_mask = torch.randn(1, 5, 4), torch.ones(1, 5, dtype=torch.bool)
+    one = fused_log_probs(vectors, mask, frames, frame_mask, embeddings, decoder, vocabulary, T, weight=3.0)
+    two = fused_log_probs(vectors, mask, frames, frame_mask, embeddings, decoder, vocabulary, T, weight=3.0, rounds=2)
+    assert len(decoder.calls) == 3  # one pass for one round, two for two
+    assert torch.allclose(decoder.calls[0][0][0, 3], torch.eye(5)[1], atol=1e-6)
+    assert torch.allclose(decoder.calls[2][0][0, 3], torch.eye(5)[4], atol=1e-3)  # round 1's choice, LLM 5
+    assert torch.allclose(decoder.calls[2][0][0, 2], torch.eye(5)[0], atol=1e-3)  # token 1's, spelt as in round 1
+    # this decoder names the same whatever it reads, so the rounds agree: the product is the same computation
+    assert torch.allclose(one, two, atol=1e-5) and two[0].argmax(-1).tolist() == [1, 5, 3]
+
+
 def test_the_decoder_teacher_reads_the_transcript_one_step_behind_clip_by_clip():
     """`decoder_kd`'s target: Whisper's decoder reads the true tokens (a clip's first with Whisper's leading space,
     one Whisper lacks as zeros) behind its prompt, on each clip's own frames; row i is its distribution for token i,
@@ -189,14 +208,19 @@ def test_at_weight_zero_it_is_the_vocabulary_readout():
 
 
 @torch.no_grad()
-def test_it_is_batch_invariant_and_padded_rows_are_zero():
+@pytest.mark.parametrize("rounds", [1, 3])
+def test_it_is_batch_invariant_and_padded_rows_are_zero(rounds):
     vectors, mask, frames, frame_mask, embeddings, decoder, vocabulary = tiny_case()
-    batch = decoder_readout(vectors, mask, frames, frame_mask, embeddings, decoder, vocabulary, T, weight=2.0)
+    batch = decoder_readout(vectors, mask, frames, frame_mask, embeddings, decoder, vocabulary, T, weight=2.0,
+                            rounds=rounds)
     alone = decoder_readout(vectors[1:, :4], mask[1:, :4], frames[1:, :18], frame_mask[1:, :18], embeddings, decoder,
-                            vocabulary, T, weight=2.0)
+                            vocabulary, T, weight=2.0, rounds=rounds)
     assert torch.allclose(batch[1, :4], alone[0], atol=1e-5)
     assert batch[1, 4:].abs().max() == 0
     assert not torch.allclose(batch, vocabulary_readout(vectors, mask, embeddings, T), atol=1e-3)  # it did something
+    if rounds > 1:  # and the later rounds too
+        assert not torch.allclose(batch, decoder_readout(vectors, mask, frames, frame_mask, embeddings, decoder,
+                                                         vocabulary, T, weight=2.0), atol=1e-4)
 
 
 def test_the_fused_distribution_is_differentiable_through_the_decoder_reading_the_guesses():
@@ -242,6 +266,11 @@ def test_the_config_asks_for_a_vocabulary_readout_a_positive_weight_and_lora_of_
                      {"vocabulary_readout": 0.02, "decoder_readout": 2.0,
                       "readout_lora": replace(lora, scope="speech")}):
         with pytest.raises(ValueError, match="readout_lora"):  # no decoder to adapt; speech positions: none there
+            ArchitectureConfig(**settings)
+    assert ArchitectureConfig(vocabulary_readout=0.02, decoder_readout=2.0, readout_rounds=3).readout_rounds == 3
+    for settings in ({"vocabulary_readout": 0.02, "readout_rounds": 2},
+                     {"vocabulary_readout": 0.02, "decoder_readout": 2.0, "readout_rounds": 0}):
+        with pytest.raises(ValueError, match="readout_rounds"):
             ArchitectureConfig(**settings)
 
 

@@ -183,7 +183,7 @@ def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_different
     assert "vocabularies" in tokenizer_mismatch(extended, base.tokenizer)
 
     monkeypatch.setattr(BlspKdModel, "from_pretrained", classmethod(
-        lambda cls, directory, precision, readout, decoder_readout, readout_prior: base
+        lambda cls, directory, precision, readout, decoder_readout, readout_prior, readout_rounds: base
         if str(directory).endswith("base")
         else other))
     manifest = write_manifest(tmp_path, [{"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.0, 0), "text": "hi"}])
@@ -196,22 +196,23 @@ def test_compare_refuses_a_checkpoint_whose_llm_reads_the_response_ids_different
 
 
 def test_evaluate_reads_every_checkpoint_through_the_readout_it_is_given(tmp_path, monkeypatch, capsys):
-    """--readout T, --decoder-readout λ and --readout-prior γ reach the model and every --compare checkpoint
-    (from_pretrained applies them: test_chat_cli, test_decoder_readout)."""
+    """--readout T, --decoder-readout λ, --readout-prior γ and --readout-rounds N reach the model and every
+    --compare checkpoint (from_pretrained applies them: test_chat_cli, test_decoder_readout)."""
     loaded = []
 
-    def from_pretrained(cls, directory, precision, readout, decoder_readout, readout_prior):
-        loaded.append((Path(directory).name, readout, decoder_readout, readout_prior))
+    def from_pretrained(cls, directory, precision, readout, decoder_readout, readout_prior, readout_rounds):
+        loaded.append((Path(directory).name, readout, decoder_readout, readout_prior, readout_rounds))
         return tiny_model()
 
     monkeypatch.setattr(BlspKdModel, "from_pretrained", classmethod(from_pretrained))
     manifest = write_manifest(tmp_path, [{"id": "a", "audio": write_wav(tmp_path / "a.wav", 1.0, 0), "text": "hi"}])
     parser = argparse.ArgumentParser()
     evaluate_cli.add_evaluate_parser(parser.add_subparsers())
-    for readout, expected in (([], (None, None, None)), (["--readout", "0.05"], (0.05, None, None)),
-                              (["--readout", "0"], (0.0, None, None)),
-                              (["--readout", "0.02", "--decoder-readout", "2"], (0.02, 2.0, None)),
-                              (["--decoder-readout", "2", "--readout-prior", "0"], (None, 2.0, 0.0))):
+    for readout, expected in (([], (None, None, None, None)), (["--readout", "0.05"], (0.05, None, None, None)),
+                              (["--readout", "0"], (0.0, None, None, None)),
+                              (["--readout", "0.02", "--decoder-readout", "2"], (0.02, 2.0, None, None)),
+                              (["--decoder-readout", "2", "--readout-prior", "0"], (None, 2.0, 0.0, None)),
+                              (["--readout-rounds", "3"], (None, None, None, 3))):
         loaded.clear()
         args = parser.parse_args(["evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "out"), "--model",
                                   str(tmp_path / "base"), "--compare", f"b={tmp_path / 'other'}", "--systems",
@@ -223,11 +224,15 @@ def test_evaluate_reads_every_checkpoint_through_the_readout_it_is_given(tmp_pat
         assert ("vocabulary readout" in settings) == (expected[0] is not None)
         assert ("decoder readout" in settings) == (expected[1] is not None)
         assert ("readout prior" in settings) == (expected[2] is not None)
+        assert ("readout rounds" in settings) == (expected[3] is not None)
     for flag, problem in (("--readout", "a temperature > 0"), ("--decoder-readout", "a weight > 0"),
                           ("--readout-prior", "a weight > 0")):
         with pytest.raises(SystemExit):
             parser.parse_args(["evaluate", "--manifest", "m", "--out", "o", flag, "-1"])
         assert f"{flag}: must be {problem}, or 0 for none" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["evaluate", "--manifest", "m", "--out", "o", "--readout-rounds", "0"])
+    assert "--readout-rounds: must be at least 1" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

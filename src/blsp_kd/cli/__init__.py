@@ -89,7 +89,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from blsp_kd.serve.model import load_model
     from blsp_kd.serve.terminal import run_chat
 
-    model = load_model(args.model, args.precision, args.readout, args.decoder_readout, args.readout_prior)
+    model = load_model(args.model, args.precision, args.readout, args.decoder_readout, args.readout_prior,
+                       args.readout_rounds)
     return run_chat(model, args.instruction, args.audio, args.max_new_tokens, args.temperature, args.max_audio_seconds)
 
 
@@ -97,7 +98,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from blsp_kd.serve.batch import generate_manifest
     from blsp_kd.serve.model import load_model
 
-    model = load_model(args.model, args.precision, args.readout, args.decoder_readout, args.readout_prior)
+    model = load_model(args.model, args.precision, args.readout, args.decoder_readout, args.readout_prior,
+                       args.readout_rounds)
     summary = generate_manifest(model, args.manifest, args.out, args.instruction, args.batch_size, args.max_new_tokens,
                                 args.max_audio_seconds, progress=not args.no_progress)
     print(summary.line())
@@ -112,7 +114,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = ServeConfig(model_name=args.name, max_request_bytes=int(args.max_request_mb * 2**20),
                          max_audio_seconds=args.max_audio_seconds, max_tokens=args.max_tokens)
-    model = load_model(args.model, args.precision, args.readout, args.decoder_readout, args.readout_prior)
+    model = load_model(args.model, args.precision, args.readout, args.decoder_readout, args.readout_prior,
+                       args.readout_rounds)
     app = create_app(model, config)
     print(f"serving {args.name!r} on http://{args.host}:{args.port}/ (OpenAI API under /v1)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning")

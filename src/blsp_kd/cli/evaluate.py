@@ -42,8 +42,8 @@ def zero_or_positive(what: str):
 
 
 def add_readout_argument(parser: argparse.ArgumentParser) -> None:
-    """--readout, --decoder-readout and --readout-prior, on every command that loads a trained model (evaluate,
-    chat, generate, serve)."""
+    """--readout, --decoder-readout, --readout-prior and --readout-rounds, on every command that loads a trained
+    model (evaluate, chat, generate, serve)."""
     parser.add_argument("--readout", type=zero_or_positive("temperature"), metavar="T",
                         help="read the speech vectors through the LLM's vocabulary at temperature T (each vector "
                              "becomes the mean token embedding under softmax(cosine / T); docs/METHOD.md §9), or 0: "
@@ -58,6 +58,9 @@ def add_readout_argument(parser: argparse.ArgumentParser) -> None:
                              "training prior^γ, from the token counts its training wrote (docs/METHOD.md §9), or 0: "
                              "not (default: the model's own setting; the shipped model reads without, its counts are "
                              "there for γ = 1)")
+    parser.add_argument("--readout-rounds", type=positive_int, metavar="N",
+                        help="run the decoder readout N rounds, each round's decoder reading the round before's "
+                             "fused choices as its guesses (docs/METHOD.md §9; default: the model's own setting)")
 
 
 def parse_compare(entries: list[str]) -> dict[str, str]:
@@ -134,7 +137,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         compare = parse_compare(args.compare)
         evaluate_manifest(args.manifest, args.out, args.model, tuple(args.systems), compare, options, args.limit,
                           args.whisper, args.llm, args.device, args.precision, args.readout,
-                          args.decoder_readout, args.readout_prior)
+                          args.decoder_readout, args.readout_prior, args.readout_rounds)
     except (argparse.ArgumentTypeError, FileNotFoundError, NotADirectoryError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -262,11 +262,12 @@ class BlspKdModel(nn.Module):
 
     def readout_log_probs(self, speech: AdapterOutput, hidden: Tensor, frame_mask: Tensor) -> Tensor:
         """[B, N, V] log q of the decoder readout of the adapter's vectors (`fused_log_probs`, with the config's
-        T, λ and training prior)."""
+        T, λ, training prior and rounds)."""
         architecture = self.config.architecture
         return fused_log_probs(speech.embeds, speech.mask, hidden, frame_mask, self.llm.get_input_embeddings().weight,
                                self.readout_decoder, self.shared_vocabulary, architecture.vocabulary_readout,
-                               architecture.decoder_readout, self.readout_log_prior(hidden.device))
+                               architecture.decoder_readout, self.readout_log_prior(hidden.device),
+                               architecture.readout_rounds)
 
     def readout_log_prior(self, device: torch.device) -> Tensor | None:
         """γ · log(1 + c), the classifier's training prior the decoder readout divides out (None without one)."""
@@ -548,13 +549,15 @@ class BlspKdModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, precision: str | None = None, readout: float | None = None,
-                        decoder_readout: float | None = None, readout_prior: float | None = None) -> "BlspKdModel":
+                        decoder_readout: float | None = None, readout_prior: float | None = None,
+                        readout_rounds: int | None = None) -> "BlspKdModel":
         """A folder written by `save_pretrained`, or a shipped model's name ('default'), with its base models in
         the checkpoint's precision, or in `precision` (fp32 | bf16 | fp16 | auto) when given. `readout` replaces the
         checkpoint's `vocabulary_readout` (METHOD §9): a temperature T > 0, or 0 for none (the LLM reads the
         adapter's own vectors, and no decoder readout either); `decoder_readout` its `decoder_readout`: a weight
         λ > 0, or 0 for none (its `readout_prior` goes with it); `readout_prior` its `readout_prior`: a weight γ > 0
-        (the checkpoint needs its token counts), or 0 for none. None keeps the checkpoint's."""
+        (the checkpoint needs its token counts), or 0 for none; `readout_rounds` its `readout_rounds` (≥ 1). None
+        keeps the checkpoint's."""
         directory = checkpoint_folder(directory)
         config = read_config(directory)
         if precision is not None:
@@ -568,9 +571,10 @@ class BlspKdModel(nn.Module):
         if decoder is None and readout_prior is None:
             prior = None
         lora = architecture.readout_lora if decoder is not None else None  # the decoder's, read without it: unused
+        rounds = readout_rounds or (architecture.readout_rounds if decoder is not None else 1)
         config = replace(config, architecture=replace(architecture, vocabulary_readout=vocabulary,
                                                       decoder_readout=decoder, readout_prior=prior,
-                                                      readout_lora=lora))
+                                                      readout_rounds=rounds, readout_lora=lora))
         counts = read_token_counts(directory)
         if prior is not None and counts is None:
             raise ValueError(f"{directory}: readout_prior needs the training transcripts' token counts "

@@ -46,6 +46,9 @@ class ArchitectureConfig:
     # None | a weight γ > 0: the decoder readout divides the classifier's distribution by its training prior^γ, the
     # transcript tokens' counts the checkpoint's training wrote (METHOD §9); needs decoder_readout
     readout_prior: float | None = None
+    # 1 | n > 1: the decoder readout in n rounds, round r + 1's decoder reading round r's fused distribution as its
+    # guesses (METHOD §9; models/decoder_readout.py); needs decoder_readout
+    readout_rounds: int = 1
     # None | LoRA (scope "all") on Whisper's decoder inside the decoder readout, on the linear layers its
     # target_modules name (Whisper's: q_proj k_proj v_proj out_proj fc1 fc2): the decoder learns to read the guesses
     # and the real-length frames it gets there (METHOD §9); needs decoder_readout. Trains where a stage adds it
@@ -64,6 +67,9 @@ class ArchitectureConfig:
         if self.readout_prior is not None and not (self.readout_prior > 0 and self.decoder_readout):
             raise ValueError(f"readout_prior {self.readout_prior!r}: a weight > 0 on top of a decoder_readout "
                              f"(it is {self.decoder_readout!r}), or null for none")
+        if not (self.readout_rounds == 1 or (self.readout_rounds > 1 and self.decoder_readout)):
+            raise ValueError(f"readout_rounds {self.readout_rounds!r}: 1, or more on top of a decoder_readout (it is "
+                             f"{self.decoder_readout!r})")
         if self.readout_lora is not None and not (self.readout_lora.scope == "all" and self.decoder_readout):
             raise ValueError(f"readout_lora: LoRA of scope 'all' (it is {self.readout_lora.scope!r}) on top of a "
                              f"decoder_readout (it is {self.decoder_readout!r}), or null for none")
@@ -83,7 +89,8 @@ class ArchitectureMismatch(ValueError):
 
 # What a trained adapter's weights do not depend on: a stage may change them.
 STAGE_SETTINGS = frozenset({"plora", "train_encoder", "train_adapter", "dropout", "alpha_bias_init",
-                            "vocabulary_readout", "decoder_readout", "readout_prior", "readout_lora"})
+                            "vocabulary_readout", "decoder_readout", "readout_prior", "readout_rounds",
+                            "readout_lora"})
 
 
 def architecture_overrides(trained: ArchitectureConfig, recipe: ArchitectureConfig) -> list[str]:

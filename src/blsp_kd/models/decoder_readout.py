@@ -15,6 +15,13 @@ two distributions are fused, per clip with n speech vectors v_1 … v_n:
                                                                 same string (its smallest value where there is none)
     readout_i = Σ_k q_i(k) · E_k
 
+With `readout_rounds` n > 1 the readout runs n rounds: round r + 1's decoder reads round r's q as its guesses
+(g_i = Σ_k q_i(k) · W(k)) and q is fused again with the same classifier term — an iterative refinement at the CIF's
+positions (the decoder's previous tokens become what the product chose, closer to the true ones it names rare
+words from; never its own free decoding: the count, the positions and p_c stay). On `default`'s readout transcript
+(the CIF's own count) it carries more of the words round after round up to five (docs/RESULTS.md, "More rounds of
+the decoder readout").
+
 With `readout_prior` γ, the classifier's scores are divided by its training prior^γ first (c: how often each token
 was a transcript token in the data that trained the checkpoint, `transcript_token_counts`; γ = 0 without): trained
 with cross-entropy on a long-tailed vocabulary, the classifier's posterior carries that prior, and the decoder
@@ -105,8 +112,8 @@ def transcript_token_counts(transcripts: Iterable[list[int]], num_llm_tokens: in
 
 def fused_log_probs(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: Tensor, token_embeddings: Tensor,
                     decoder: torch.nn.Module, vocabulary: SharedVocabulary, temperature: float,
-                    weight: float, log_prior: Tensor | None = None) -> Tensor:
-    """log q, q ∝ p_c · p_d^λ (the module docstring), over the LLM's vocabulary.
+                    weight: float, log_prior: Tensor | None = None, rounds: int = 1) -> Tensor:
+    """log q, q ∝ p_c · p_d^λ (the module docstring), over the LLM's vocabulary, after `rounds` rounds.
 
     Args:
         vectors: [B, N, H] the adapter's vectors; mask: [B, N] bool, the first n of each row valid.
@@ -116,6 +123,7 @@ def fused_log_probs(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: T
             layer.
         temperature: the classifier's T (the vocabulary readout's); weight: λ.
         log_prior: [V_llm] γ · log(1 + c), taken from the classifier's scores; None: no prior.
+        rounds: 1, or more: round r + 1's decoder reads round r's q as its guesses (the module docstring).
     Returns:
         [B, N, V_llm] float32; padded rows 0. Differentiable in the vectors through both terms (the decoder reads
         the guesses). Batch invariant: each clip's decoder pass is its own (Whisper's cross-attention takes no
@@ -127,6 +135,10 @@ def fused_log_probs(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: T
     classifier, decoder_logp = readout_terms(vectors, mask, frames, frame_mask, token_embeddings, decoder, vocabulary,
                                              temperature, log_prior)
     fused = (classifier + weight * decoder_logp).log_softmax(-1)  # [K, V_llm]
+    for _ in range(rounds - 1):
+        previous = whisper_inputs(fused.exp(), vocabulary, decoder.embed_tokens.weight)
+        decoder_logp = decoder_log_probs(previous, mask.sum(-1).tolist(), frames, frame_mask, decoder, vocabulary)
+        fused = (classifier + weight * decoder_logp).log_softmax(-1)
     return log_probs.index_put((mask,), fused)
 
 
@@ -135,21 +147,25 @@ def readout_terms(vectors: Tensor, mask: Tensor, frames: Tensor, frame_mask: Ten
                   log_prior: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """(log p_c, log p_d) of the module docstring at the clips' K valid vectors, row-major (as `vectors[mask]`):
     [K, V_llm] each, the classifier and Whisper's decoder reading its guesses; arguments as `fused_log_probs`'s."""
-    whisper_embeddings = decoder.embed_tokens.weight
-    to_whisper = vocabulary.to_whisper.to(vectors.device)
-    shared = to_whisper >= 0
-    lengths = mask.sum(-1).tolist()
     # the classifier and the vocabulary-sized products for all clips' K valid vectors at once; only the decoder
     # pass is per clip
     scores = token_cosines(vectors[mask], token_embeddings) / temperature  # [K, V_llm]
     classifier = (scores if log_prior is None else scores - log_prior).log_softmax(-1)
-    guess = classifier.exp()[:, shared]
+    previous = whisper_inputs(classifier.exp(), vocabulary, decoder.embed_tokens.weight)
+    return classifier, decoder_log_probs(previous, mask.sum(-1).tolist(), frames, frame_mask, decoder, vocabulary)
+
+
+def whisper_inputs(probs: Tensor, vocabulary: SharedVocabulary, whisper_embeddings: Tensor) -> Tensor:
+    """[K, V_llm] distributions over the LLM's tokens → [K, D] the guesses Whisper's decoder reads: each one's mean
+    Whisper input embedding over the strings both vocabularies spell alike (renormalised there). Row i is token i's
+    guess, Whisper's input at position i + 2 of its clip."""
+    to_whisper = vocabulary.to_whisper.to(probs.device)
+    shared = to_whisper >= 0
+    guess = probs[:, shared]
     guess = guess / guess.sum(-1, keepdim=True).clamp_min(1e-12)
-    # onto Whisper's ids, then its embeddings: [K, D], token i's guess, Whisper's input at position i + 2 of its clip
     guess = torch.zeros(len(guess), len(whisper_embeddings), device=guess.device).index_add(1, to_whisper[shared],
                                                                                              guess)
-    previous = guess.to(whisper_embeddings.dtype) @ whisper_embeddings
-    return classifier, decoder_log_probs(previous, lengths, frames, frame_mask, decoder, vocabulary)
+    return guess.to(whisper_embeddings.dtype) @ whisper_embeddings
 
 
 def decoder_log_probs(previous: Tensor, lengths: list[int], frames: Tensor, frame_mask: Tensor,
