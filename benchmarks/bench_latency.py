@@ -1,7 +1,8 @@
 """Speech → first response token: BLSP-KD (one model, real-length encoder, CIF, LLM) against the cascade it replaces
 (stock Whisper tiny.en greedy ASR on 30 s padding → the same SmolLM2 reading the transcript). Goal ≤ 0.5×. Also
 BLSP-KD read through the shipped model's readouts: the vocabulary readout (T = 0.02), and that + the decoder readout
-(λ = 2: one pass of Whisper's decoder per clip, models/decoder_readout.py).
+(λ = 2: one pass of Whisper's decoder per clip, models/decoder_readout.py), and that in 5 rounds (`readout_rounds`:
+five passes).
 
 Both answer "Continue the following text in a coherent style:" about the same held-out synthetic clips, one clip at
 a time, timed from the clip in memory to the first new token (`FirstTokenClock`). The BLSP-KD adapter is untrained
@@ -56,6 +57,8 @@ def main():
     read_everything = replace(config.architecture, vocabulary_readout=0.02, decoder_readout=2.0)
     decoder_model = BlspKdModel.from_config(replace(config, architecture=read_everything))  # loads Whisper's decoder
     model = without_decoder_readout(decoder_model, None)  # the adapter's own vectors
+    in_rounds = BlspKdModel.from_config(replace(config, architecture=replace(read_everything, readout_rounds=5)))
+    in_rounds.adapter.load_state_dict(decoder_model.adapter.state_dict())
     read_out = {"vocabulary readout": without_decoder_readout(decoder_model, 0.02), "decoder readout": decoder_model}
     whisper, processor = load_whisper()
     records = synth_records(num_clips, model.tokenizer, split="test")
@@ -63,7 +66,8 @@ def main():
     instruction = INSTRUCTIONS["continuation"]
     systems = {"BLSP-KD (speech → LLM)": SpeechSystem(model), "cascade (Whisper ASR → LLM)": CascadeSystem(
         model, whisper, processor), "BLSP-KD + vocabulary readout": SpeechSystem(read_out["vocabulary readout"]),
-        "BLSP-KD + vocabulary and decoder readouts": SpeechSystem(read_out["decoder readout"])}
+        "BLSP-KD + vocabulary and decoder readouts": SpeechSystem(read_out["decoder readout"]),
+        "BLSP-KD + both readouts, 5 rounds": SpeechSystem(in_rounds)}
     for system in systems.values():  # one untimed run each: one-off start-up costs are not latency
         first_token_seconds(system, clips[0], instruction)
     per_clip = {name: [[] for _ in clips] for name in systems}
@@ -75,12 +79,12 @@ def main():
     seconds = [len(clip.audio) / 16000 for clip in clips]
     print(f"{num_clips} held-out synthetic clips ({min(seconds):.1f}–{max(seconds):.1f} s, mean "
           f"{statistics.mean(seconds):.1f} s), batch 1; per clip the median of {repeats} runs\n")
-    speech_name, cascade_name, vocabulary_name, decoder_name = systems
+    speech_name, cascade_name, vocabulary_name, decoder_name, rounds_name = systems
     print_table(["system", "median first-token latency, s", "mean, s"],
                 [[name, f"{statistics.median(values):.3f}", f"{statistics.mean(values):.3f}"]
                  for name, values in medians.items()])
     for name, against in ((speech_name, cascade_name), (vocabulary_name, cascade_name), (decoder_name, cascade_name),
-                          (decoder_name, vocabulary_name)):
+                          (rounds_name, cascade_name), (decoder_name, vocabulary_name), (rounds_name, decoder_name)):
         ratios = [ours / theirs for ours, theirs in zip(medians[name], medians[against], strict=True)]
         print(f"\n{name} / {against}: median of per-clip ratios {statistics.median(ratios):.2f}× "
               f"(range {min(ratios):.2f}–{max(ratios):.2f}{'; goal ≤ 0.5×' if name == speech_name else ''})")

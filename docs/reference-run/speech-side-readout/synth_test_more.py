@@ -4,7 +4,11 @@ speech path minus cascade is ±0.27 wide. This speaks test records [START, END) 
 unseen voices: the Kal speaker, 12 espeak-ng voices), clips no evaluation has heard.
 
     python synth_test_more.py OUT QUESTIONS START END [PLAN_SIZE]    ->  OUT/test-START-END.jsonl
+
+SPLIT=valid speaks the plan's validation records instead (thirty-seventh session: a second validation split)
+->  OUT/valid-START-END.jsonl.
 """
+import os
 import sys
 from pathlib import Path
 
@@ -15,8 +19,9 @@ from blsp_kd.data.texts import WORDNET_DIR
 out, questions, start, end = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 plan_size = int(sys.argv[5]) if len(sys.argv) > 5 else 80000
 plan = plan_utterances(load_sources(questions=questions, wordnet_dir=WORDNET_DIR), num=plan_size, seed=0)
-chosen = [u for u in plan if u.split == "test"][start:end]
-records, problems = speak_utterances(chosen, out / "audio", workers=1, desc=f"test [{start}, {end})")
+split = os.environ.get("SPLIT", "test")
+chosen = [u for u in plan if u.split == split][start:end]
+records, problems = speak_utterances(chosen, out / "audio", workers=1, desc=f"{split} [{start}, {end})")
 for problem in problems:
     print(f"skipped, {problem}", file=sys.stderr)
-write_manifest(out / f"test-{start}-{end}.jsonl", [record for record in records if record is not None])
+write_manifest(out / f"{split}-{start}-{end}.jsonl", [record for record in records if record is not None])
