@@ -20,7 +20,7 @@ With `readout_rounds` n > 1 the readout runs n rounds: round r + 1's decoder rea
 positions (the decoder's previous tokens become what the product chose, closer to the true ones it names rare
 words from; never its own free decoding: the count, the positions and p_c stay). On `default`'s readout transcript
 (the CIF's own count) it carries more of the words round after round up to five, and held out its answers lose
-fewer words (docs/RESULTS.md, "The decoder readout in rounds"; not `default`'s reading, by the shipping rule).
+fewer words (docs/RESULTS.md, "The decoder readout in rounds"); `default` reads in 5 rounds.
 
 With `readout_prior` γ, the classifier's scores are divided by its training prior^γ first (c: how often each token
 was a transcript token in the data that trained the checkpoint, `transcript_token_counts`; γ = 0 without): trained

@@ -30,13 +30,14 @@ def lost_and_length(answer: dict) -> tuple[int, int]:
     return output.substitutions + output.deletions, output.substitutions + output.deletions + output.hits
 
 
-a, b = repeats(sys.argv[1]), repeats(sys.argv[2])
-ids = sorted(set(a) & set(b))
-lost_a = np.array([lost_and_length(a[i]) for i in ids])
-lost_b = np.array([lost_and_length(b[i]) for i in ids])
-difference = (lost_a[:, 0].sum() - lost_b[:, 0].sum()) / lost_a[:, 1].sum()
-draws = np.random.default_rng(0).integers(0, len(ids), size=(2000, len(ids)))
-drawn = (lost_a[draws, 0].sum(1) - lost_b[draws, 0].sum(1)) / lost_a[draws, 1].sum(1)
-low, high = np.percentile(drawn, [2.5, 97.5])
-print(f"{len(ids)} clips: S + D of {sys.argv[1]} {lost_a[:, 0].sum() / lost_a[:, 1].sum():.3f} − "
-      f"{sys.argv[2]} {lost_b[:, 0].sum() / lost_b[:, 1].sum():.3f} = {difference:+.3f} [{low:+.3f}, {high:+.3f}]")
+if __name__ == "__main__":
+    a, b = repeats(sys.argv[1]), repeats(sys.argv[2])
+    ids = sorted(set(a) & set(b))
+    lost_a = np.array([lost_and_length(a[i]) for i in ids])
+    lost_b = np.array([lost_and_length(b[i]) for i in ids])
+    difference = (lost_a[:, 0].sum() - lost_b[:, 0].sum()) / lost_a[:, 1].sum()
+    draws = np.random.default_rng(0).integers(0, len(ids), size=(2000, len(ids)))
+    drawn = (lost_a[draws, 0].sum(1) - lost_b[draws, 0].sum(1)) / lost_a[draws, 1].sum(1)
+    low, high = np.percentile(drawn, [2.5, 97.5])
+    print(f"{len(ids)} clips: S + D of {sys.argv[1]} {lost_a[:, 0].sum() / lost_a[:, 1].sum():.3f} − "
+          f"{sys.argv[2]} {lost_b[:, 0].sum() / lost_b[:, 1].sum():.3f} = {difference:+.3f} [{low:+.3f}, {high:+.3f}]")

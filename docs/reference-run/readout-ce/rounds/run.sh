@@ -57,8 +57,38 @@ for h in a b; do
 done
 wait
 cat eval/valid400-{a,b}/utterances.jsonl > $S/eval-valid400/utterances.jsonl
+# 3b. the third validation read, declared as such (rule.txt, second part, written before these clips were spoken):
+#    the plan's validation records [656, 1456), `default` in 1 and 5 rounds and the text path; the decision on all
+#    validation clips pooled (pooled.py)
+SPLIT=valid $P $R/speech-side-readout/synth_test_more.py $C $R/corpus-wn20k/questions.txt 656 1456 100000
+$P -c "rows = open('$C/valid-656-1456.jsonl').readlines();
+open('$C/valid800-a.jsonl', 'w').writelines(rows[:400]); open('$C/valid800-b.jsonl', 'w').writelines(rows[400:])"
+for h in a b; do
+  nice /work/main/.venv/bin/blsp-kd evaluate --manifest $C/valid800-$h.jsonl --out eval/valid800-$h --model default \
+    --compare r5=runs/default-r5 --systems speech,text --tasks repeat --max-new-tokens 48 --latency-clips 0 \
+    --plot-clips 0 --precision fp32 --no-progress > logs/valid800-$h.log 2>&1 &
+done
+wait
+cat eval/valid800-{a,b}/utterances.jsonl > $S/eval-valid800/utterances.jsonl
+V4=$S/eval-valid400 V8=$S/eval-valid800
+T=eval/text-cascade-val160
+PYTHONPATH=$PYTHONPATH:$R/readout-ce/inference $P $S/pooled.py eval/default-val160,eval/rounds5-val160,$T:text,$T:cascade \
+  $V4:speech,$V4:r5,$V4:text,$V4:cascade $V8:speech,$V8:r5,$V8:text > $S/pooled.txt
 # Tables: readout-prior/table.py (TEXT_FOLDER NAME=FOLDER[:SYSTEM]; validation 160: eval/text-cascade-val160 and
 # eval/default-val160; held out: speech-side-readout/eval-more-shipped (text, cascade) and
 # learned-fusion/eval-default-test744 (one round, this machine); the 400: eval-valid400 :text :cascade :speech :r5),
 # inference/sd_boot.py and speech-side-readout/bootp.py for the paired bootstraps.
 # 4. first-token latency with 5 rounds (benchmarks/bench_latency.py, one thread, nothing else running)
+# 5. readout_ce trained through two rounds: the run that made `default` (readout-ce/run.sh on new-sentences/run.sh's
+#    c100b clips, as runs rcen-s0/s1) with model.architecture.readout_rounds=2; CODE a copy of src at 2f6d25c. As run:
+#    seed 0 stopped at step 47 (max_minutes counts wall time; it had been paused), seed 1 stopped by hand at step 18;
+#    rerun with a larger M to resume.
+CODE=${CODE:-/work/ref/code37}
+export PYTHONPATH=$CODE/src OMP_NUM_THREADS=1
+for s in ${SEEDS:-0 1}; do
+  nice /work/main/.venv/bin/blsp-kd train --recipe $CODE/recipes/reference-stage3-readout-ce.yaml \
+    data.train=[$C/train-new.jsonl] data.valid=$C/valid.responses.jsonl train.seed=$s \
+    train.output_dir=runs/rcr2-s$s train.init_from=runs/default-pre-rce model.architecture.readout_rounds=2 \
+    train.max_steps=140 train.eval_every=70 train.save_every=35 train.max_minutes=${M:-75} > logs/rcr2-s$s.log 2>&1 &
+done
+wait
