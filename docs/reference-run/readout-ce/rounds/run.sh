@@ -72,7 +72,8 @@ wait
 cat eval/valid800-{a,b}/utterances.jsonl > $S/eval-valid800/utterances.jsonl
 V4=$S/eval-valid400 V8=$S/eval-valid800
 T=eval/text-cascade-val160
-PYTHONPATH=$PYTHONPATH:$R/readout-ce/inference $P $S/pooled.py eval/default-val160,eval/rounds5-val160,$T:text,$T:cascade \
+export PYTHONPATH=$PYTHONPATH:$R/readout-ce/inference
+$P $S/pooled.py eval/default-val160,eval/rounds5-val160,$T:text,$T:cascade \
   $V4:speech,$V4:r5,$V4:text,$V4:cascade $V8:speech,$V8:r5,$V8:text > $S/pooled.txt
 # Tables: readout-prior/table.py (TEXT_FOLDER NAME=FOLDER[:SYSTEM]; validation 160: eval/text-cascade-val160 and
 # eval/default-val160; held out: speech-side-readout/eval-more-shipped (text, cascade) and
