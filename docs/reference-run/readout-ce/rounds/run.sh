@@ -59,7 +59,8 @@ wait
 cat eval/valid400-{a,b}/utterances.jsonl > $S/eval-valid400/utterances.jsonl
 # 3b. the third validation read, declared as such (rule.txt, second part, written before these clips were spoken):
 #    the plan's validation records [656, 1456), `default` in 1 and 5 rounds and the text path; the decision on all
-#    validation clips pooled (pooled.py)
+#    validation clips pooled (pooled.py); 3c. held out, the alignment task on the first 160 answered test clips
+#    (responses rebuilt: prepare responses --manifest $C/test.jsonl --limit 200) in 5 rounds and in 1 (runs/default-r1)
 SPLIT=valid $P $R/speech-side-readout/synth_test_more.py $C $R/corpus-wn20k/questions.txt 656 1456 100000
 $P -c "rows = open('$C/valid-656-1456.jsonl').readlines();
 open('$C/valid800-a.jsonl', 'w').writelines(rows[:400]); open('$C/valid800-b.jsonl', 'w').writelines(rows[400:])"
