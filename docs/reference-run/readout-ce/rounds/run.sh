@@ -59,8 +59,7 @@ wait
 cat eval/valid400-{a,b}/utterances.jsonl > $S/eval-valid400/utterances.jsonl
 # 3b. the third validation read, declared as such (rule.txt, second part, written before these clips were spoken):
 #    the plan's validation records [656, 1456), `default` in 1 and 5 rounds and the text path; the decision on all
-#    validation clips pooled (pooled.py); 3c. held out, the alignment task on the first 160 answered test clips
-#    (responses rebuilt: prepare responses --manifest $C/test.jsonl --limit 200) in 5 rounds and in 1 (runs/default-r1)
+#    validation clips pooled (pooled.py)
 SPLIT=valid $P $R/speech-side-readout/synth_test_more.py $C $R/corpus-wn20k/questions.txt 656 1456 100000
 $P -c "rows = open('$C/valid-656-1456.jsonl').readlines();
 open('$C/valid800-a.jsonl', 'w').writelines(rows[:400]); open('$C/valid800-b.jsonl', 'w').writelines(rows[400:])"
@@ -76,6 +75,21 @@ T=eval/text-cascade-val160
 export PYTHONPATH=$PYTHONPATH:$R/readout-ce/inference
 $P $S/pooled.py eval/default-val160,eval/rounds5-val160,$T:text,$T:cascade \
   $V4:speech,$V4:r5,$V4:text,$V4:cascade $V8:speech,$V8:r5,$V8:text > $S/pooled.txt
+# 3c. held out: the alignment measures (and the continuations) on the first 160 answered test clips, responses
+#    rebuilt on this machine (156 of the 160 the thirty-first session's), in 5 rounds and in 1 (runs/default-r1)
+export PYTHONPATH=/work/main/src OMP_NUM_THREADS=2
+nice /work/main/.venv/bin/blsp-kd prepare responses --manifest $C/test.jsonl --out $C/test.responses.jsonl --limit 200
+mkdir -p runs/default-r1
+for f in model.safetensors token_counts.safetensors; do
+  ln -sf /work/main/src/blsp_kd/checkpoints/default/$f runs/default-r1/$f
+done
+$P -c "import json; c = json.load(open('/work/main/src/blsp_kd/checkpoints/default/blsp_kd_config.json'));
+c['architecture']['readout_rounds'] = 1; json.dump(c, open('runs/default-r1/blsp_kd_config.json', 'w'), indent=2)"
+for task in align:alignment cont:continuation; do
+  nice /work/main/.venv/bin/blsp-kd evaluate --manifest $C/test.responses.jsonl --limit 160 --model default \
+    --compare r1=runs/default-r1 --systems speech --tasks ${task#*:} --max-new-tokens 48 --latency-clips 0 \
+    --plot-clips 0 --precision fp32 --no-progress --out eval/${task%%:*}-test160
+done
 # Tables: readout-prior/table.py (TEXT_FOLDER NAME=FOLDER[:SYSTEM]; validation 160: eval/text-cascade-val160 and
 # eval/default-val160; held out: speech-side-readout/eval-more-shipped (text, cascade) and
 # learned-fusion/eval-default-test744 (one round, this machine); the 400: eval-valid400 :text :cascade :speech :r5),
