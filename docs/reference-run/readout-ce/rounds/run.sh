@@ -11,6 +11,15 @@ S=$R/readout-ce/rounds
 C=data/c100b
 P="nice /work/main/.venv/bin/python"
 export MALLOC_MMAP_THRESHOLD_=1048576
+# runs/default-rN: `default`'s weights (linked) with readout_rounds N in its config, for --compare
+read_in_rounds() {
+  mkdir -p runs/default-r$1
+  for f in model.safetensors token_counts.safetensors; do
+    ln -sf /work/main/src/blsp_kd/checkpoints/default/$f runs/default-r$1/$f
+  done
+  $P -c "import json; c = json.load(open('/work/main/src/blsp_kd/checkpoints/default/blsp_kd_config.json'));
+c['architecture']['readout_rounds'] = $1; json.dump(c, open('runs/default-r$1/blsp_kd_config.json', 'w'), indent=2)"
+}
 # 1. the readout's argmax transcript (the CIF's own count) after 1–6 rounds: chosen on 480 clips `default` never
 #    trained on (tune480: the first 480 of train-new-unique.jsonl); then validation, the 744 held-out clips and the
 #    11 human clips. (Before the choice, a first version of the probe read rounds 2 and 4 — its loop labelled the
@@ -42,12 +51,7 @@ cat eval/rounds5-test744-{a,b}/utterances.jsonl > $S/eval-rounds5-test744/uttera
 export PYTHONPATH=/work/main/src
 # (as run, a copy of synth_test_more.py for the validation split, since folded into it: the same manifest and audio)
 SPLIT=valid $P $R/speech-side-readout/synth_test_more.py $C $R/corpus-wn20k/questions.txt 256 656 100000
-mkdir -p runs/default-r5
-for f in model.safetensors token_counts.safetensors; do
-  ln -sf /work/main/src/blsp_kd/checkpoints/default/$f runs/default-r5/$f
-done
-$P -c "import json; c = json.load(open('/work/main/src/blsp_kd/checkpoints/default/blsp_kd_config.json'));
-c['architecture']['readout_rounds'] = 5; json.dump(c, open('runs/default-r5/blsp_kd_config.json', 'w'), indent=2)"
+read_in_rounds 5
 $P -c "import json; rows = open('$C/valid-256-656.jsonl').readlines();
 open('$C/valid400-a.jsonl', 'w').writelines(rows[:200]); open('$C/valid400-b.jsonl', 'w').writelines(rows[200:])"
 for h in a b; do
@@ -79,12 +83,7 @@ $P $S/pooled.py eval/default-val160,eval/rounds5-val160,$T:text,$T:cascade \
 #    rebuilt on this machine (156 of the 160 the thirty-first session's), in 5 rounds and in 1 (runs/default-r1)
 export PYTHONPATH=/work/main/src OMP_NUM_THREADS=2
 nice /work/main/.venv/bin/blsp-kd prepare responses --manifest $C/test.jsonl --out $C/test.responses.jsonl --limit 200
-mkdir -p runs/default-r1
-for f in model.safetensors token_counts.safetensors; do
-  ln -sf /work/main/src/blsp_kd/checkpoints/default/$f runs/default-r1/$f
-done
-$P -c "import json; c = json.load(open('/work/main/src/blsp_kd/checkpoints/default/blsp_kd_config.json'));
-c['architecture']['readout_rounds'] = 1; json.dump(c, open('runs/default-r1/blsp_kd_config.json', 'w'), indent=2)"
+read_in_rounds 1
 for task in align:alignment cont:continuation; do
   nice /work/main/.venv/bin/blsp-kd evaluate --manifest $C/test.responses.jsonl --limit 160 --model default \
     --compare r1=runs/default-r1 --systems speech --tasks ${task#*:} --max-new-tokens 48 --latency-clips 0 \
