@@ -3,6 +3,7 @@ checkpointing with PLoRA, and the cached top-k teacher."""
 
 import json
 import math
+import shutil
 import signal
 import subprocess
 import sys
@@ -150,6 +151,72 @@ def test_two_process_ddp_keeps_ranks_in_sync(stage, tiny_setup, tmp_path):
     checkpoint = latest_checkpoint(output_dir / "checkpoints")
     assert (checkpoint / "rng-rank0.pt").exists() and (checkpoint / "rng-rank1.pt").exists()
     assert all(torch.isfinite(torch.tensor(record["total"])) for record in read_log(output_dir).values())
+    if stage != "stage 1 out of minutes":  # the schedule steps once per optimiser step, not once per rank
+        assert [record["lr"] for record in read_log(output_dir).values()] == one_process_lrs(REPO / "recipes" /
+                                                                                               f"{recipe}.yaml", 4)
+
+
+def one_process_lrs(recipe_path: Path, steps: int) -> list[float]:
+    """The lr of steps 1..`steps` under the tiny runs' warm-up and length, as one process schedules it."""
+    from transformers import get_cosine_schedule_with_warmup
+
+    lr = load_recipe(recipe_path).train.lr
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, 2, steps)  # tiny_overrides: 2 warm-up steps
+    lrs = []
+    for _ in range(steps):
+        optimizer.step()
+        scheduler.step()
+        lrs.append(scheduler.get_last_lr()[0])
+    return lrs
+
+
+@pytest.mark.slow
+def test_two_process_deepspeed_zero2_trains_as_ddp_does_and_resumes_exactly(tiny_setup, tmp_path):
+    """The 7B recipe's engine path, run: its accelerate config (DeepSpeed ZeRO stage 2) with 2 processes — on a
+    machine without CUDA, DeepSpeed's CPU accelerator over gloo — against torchrun DDP on the same batches, fp32,
+    4 steps of 2 micro-batches: the same losses to fp32 rounding. Resumed from its step-2 checkpoint (each rank
+    saved its own partition of the optimiser state), the ZeRO run repeats steps 3 and 4 exactly."""
+    import yaml
+
+    launch = yaml.safe_load((REPO / "recipes" / "accelerate" / "deepspeed-zero2-8gpu.yaml").read_text())
+    launch |= {"num_processes": 2, "mixed_precision": "no"}
+    launch["deepspeed_config"]["gradient_accumulation_steps"] = 2
+    config = tmp_path / "zero2-2.yaml"
+    config.write_text(yaml.safe_dump(launch))
+    settings = {"train.max_steps": 4, "train.batch_size": 2, "train.grad_accum_steps": 2, "train.save_every": 2}
+    launchers = {"ddp": [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"],
+                 "zero2": [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]}
+    logs = {}
+    for name, launcher in [*launchers.items(), ("zero2 resumed", launchers["zero2"])]:
+        output_dir = tmp_path / name
+        if name == "zero2 resumed":  # the ZeRO run as a kill after its step-2 checkpoint leaves it
+            shutil.copytree(tmp_path / "zero2", output_dir)
+            shutil.rmtree(output_dir / "checkpoints" / "step-0000004")
+            log = output_dir / "log.jsonl"
+            log.write_text("".join(line + "\n" for line in log.read_text().splitlines()
+                                   if json.loads(line)["step"] <= 2))
+        command = [*launcher, "-m", "blsp_kd.cli", "train", "--recipe", str(REPO / "recipes" / "default-stage1.yaml"),
+                   *tiny_overrides(tiny_setup, output_dir, **settings)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        engine = "DDP" if name == "ddp" else "DeepSpeed ZeRO-2"
+        assert f"{engine} over 2 processes" in result.stdout + result.stderr
+        logs[name] = read_log(output_dir)
+    assert "resumed from" in result.stdout + result.stderr
+    assert sorted(logs["ddp"]) == sorted(logs["zero2"]) == [1, 2, 3, 4]
+    for step in logs["ddp"]:
+        for key in ("input_kl", "response_kl", "cif", "total", "lr"):
+            assert logs["zero2"][step][key] == pytest.approx(logs["ddp"][step][key], rel=1e-4, abs=1e-6)
+    assert logs["zero2 resumed"] == {step: logs["zero2"][step] | {"seconds": logs["zero2 resumed"][step]["seconds"]}
+                                     for step in logs["zero2"]}
+    # a DeepSpeed config that accumulates otherwise than the recipe is refused, naming both
+    command = [*launchers["zero2"], "-m", "blsp_kd.cli", "train", "--recipe",
+               str(REPO / "recipes" / "default-stage1.yaml"),
+               *tiny_overrides(tiny_setup, tmp_path / "mismatch", **settings | {"train.grad_accum_steps": 4})]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert "the DeepSpeed config's gradient_accumulation_steps is 2, the recipe's 4" in result.stderr
 
 
 @pytest.mark.parametrize("world_size", [1, 2])

@@ -126,7 +126,9 @@ class CFormer(nn.Module):
         self.config = config
         dim = config.encoder_dim
         self.pre_layers = transformer_layers(config, config.num_pre_layers)
-        self.alpha_bias = nn.Parameter(torch.tensor(config.alpha_bias_init))
+        # shape [1], not a 0-dim scalar: DeepSpeed (0.19) broadcasts every parameter viewed as bytes, which a 0-dim
+        # tensor cannot be; checkpoints written with a scalar still load (_load_from_state_dict)
+        self.alpha_bias = nn.Parameter(torch.tensor([config.alpha_bias_init]))
         self.cif_proj = nn.Linear(dim - 1, dim)
         self.post_layers = transformer_layers(config, config.num_post_layers, POST_LAYERS[config.post_layers])
         self.out_norm = nn.LayerNorm(dim)
@@ -135,6 +137,11 @@ class CFormer(nn.Module):
     @property
     def output_layer(self) -> nn.Linear:
         return self.out_proj
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args) -> None:
+        if (bias := state_dict.get(prefix + "alpha_bias")) is not None and bias.dim() == 0:  # an older checkpoint's
+            state_dict[prefix + "alpha_bias"] = bias.reshape(1)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def pre_cif(self, hidden: Tensor, frame_mask: Tensor) -> Tensor:
         for layer in self.pre_layers:

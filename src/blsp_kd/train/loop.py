@@ -9,15 +9,15 @@ holds the trainable weights, optimiser, scheduler, every RNG and the data positi
 
 import json
 import math
+import os
 import random
 import time
-from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, InitProcessGroupKwargs
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -127,9 +127,19 @@ class Trainer:
         self.output_dir = Path(config.output_dir)
         precision = resolve_precision(recipe.model.precision)
         # cpu=True on a machine without CUDA lets torchrun / accelerate launch start gloo DDP across CPU processes.
+        # DeepSpeed (`accelerate launch` with a DeepSpeed config) wants cpu=False, and there gloo named: it then runs
+        # on DeepSpeed's CPU accelerator. The scheduler steps once per optimiser step (accelerate's default: once per
+        # process).
+        self.deepspeed = deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+        cuda = torch.cuda.is_available()
+        gloo = [InitProcessGroupKwargs(backend="gloo")] if deepspeed and not cuda else None
         self.accelerator = Accelerator(mixed_precision=ACCELERATE_MIXED_PRECISION[precision],
-                                       cpu=not torch.cuda.is_available())
+                                       cpu=not (cuda or deepspeed), step_scheduler_with_optimizer=False,
+                                       gradient_accumulation_steps=config.grad_accum_steps, kwargs_handlers=gloo)
         self.is_main = self.accelerator.is_main_process
+        if self.accelerator.num_processes > 1:
+            engine = (f"DeepSpeed ZeRO-{self.accelerator.state.deepspeed_plugin.zero_stage}" if deepspeed else "DDP")
+            self.log(f"{engine} over {self.accelerator.num_processes} processes on {self.accelerator.device.type}")
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.lock = lock_run_folder(self.output_dir) if self.is_main else None  # released when train() returns or raises
         self.log_file = self.output_dir / "log.jsonl"
@@ -178,6 +188,15 @@ class Trainer:
         self.steps_per_epoch = steps_per_epoch
         scheduler = get_cosine_schedule_with_warmup(optimizer, min(config.warmup_steps, self.total_steps),
                                                     self.total_steps)
+        if deepspeed:  # its engine batches, accumulates and clips: as the recipe says, or a one-line error
+            engine = self.accelerator.state.deepspeed_plugin.deepspeed_config
+            engine["train_micro_batch_size_per_gpu"] = config.batch_size
+            for key, value in (("gradient_accumulation_steps", config.grad_accum_steps),
+                               ("gradient_clipping", config.clip_grad_norm)):
+                if engine.get(key, "auto") not in ("auto", value):
+                    raise ValueError(f"the DeepSpeed config's {key} is {engine[key]}, the recipe's {value}: make "
+                                     "them one")
+                engine[key] = value
         self.ddp_model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
         self.step, self.epoch, self.micro_batch = 0, 0, 0
         if config.select_by not in KL_NAMES:
@@ -274,13 +293,14 @@ class Trainer:
         while self.step < self.total_steps and (budget is None or self.trained_seconds < budget):
             self.ddp_model.train()
             step_metrics = []
-            for micro in range(accumulated):
+            for _ in range(accumulated):
                 index, batch = next(stream)
                 batch = batch.to(self.accelerator.device)
-                last = micro == accumulated - 1
-                with nullcontext() if last else self.accelerator.no_sync(self.ddp_model):
+                # accelerate's accumulation: no gradient sync but on the step's last micro-batch, the loss divided by
+                # `grad_accum_steps` (DeepSpeed's engine divides and steps itself)
+                with self.accelerator.accumulate(self.ddp_model):
                     output = self.ddp_model(batch.text, batch.speech, teacher=batch.teacher)
-                    self.accelerator.backward(output.loss / accumulated)
+                    self.accelerator.backward(output.loss)
                 step_metrics.append(micro_batch_metrics(output, batch.text.num_tokens))
                 self.micro_batch = index + 1
             grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), config.clip_grad_norm)
@@ -372,22 +392,25 @@ class Trainer:
         """checkpoints/step-N: trainable weights + config, optimiser, scheduler, RNGs, data position. Written into
         a temporary folder and renamed, so a kill during the save never touches the previous checkpoint."""
         self.check_ranks_in_sync()
-        rank_state = {"rng": rng_state()}
+        # each rank's own: its RNGs and, under DeepSpeed ZeRO, its partition of the optimiser state (under DDP every
+        # rank holds the whole, saved once)
+        rank_state = {"rng": rng_state()} | ({"optimizer": self.optimizer.state_dict()} if self.deepspeed else {})
         directory = self.output_dir / "checkpoints" / f"step-{self.step:07d}"
         if self.is_main:
             def write(tmp_dir: Path) -> None:
                 self.model.save_pretrained(tmp_dir)
-                torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                torch.save({"optimizer": None if self.deepspeed else self.optimizer.state_dict(),
+                            "scheduler": self.scheduler.state_dict(),
                             "step": self.step, "epoch": self.epoch, "micro_batch": self.micro_batch,
                             "best_kl": self.best_kl, "trained_seconds": self.trained_seconds,
                             "recipe": asdict(self.recipe)}, tmp_dir / TRAINING_STATE)
-                torch.save(rank_state, tmp_dir / "rng-rank0.pt")
+                torch.save(rank_state, rank_state_file(tmp_dir, 0))
 
             save_atomically(directory, write)
             prune_checkpoints(self.output_dir / "checkpoints", self.recipe.train.keep_last)
         self.accelerator.wait_for_everyone()
         if not self.is_main:  # the other ranks add their RNG state into the finished folder
-            torch.save(rank_state, directory / f"rng-rank{self.accelerator.process_index}.pt")
+            torch.save(rank_state, rank_state_file(directory, self.accelerator.process_index))
         self.accelerator.wait_for_everyone()
 
     def check_ranks_in_sync(self) -> None:
@@ -407,18 +430,28 @@ class Trainer:
             return
         state = torch.load(directory / TRAINING_STATE, weights_only=False)
         self.model.load_weights(directory)
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.deepspeed:  # ZeRO reads its own partition from the list of every rank's, master weights included
+            partitions = [torch.load(rank_state_file(directory, rank), weights_only=False)["optimizer"]
+                          for rank in range(self.accelerator.num_processes)]
+            self.optimizer.optimizer.load_state_dict(partitions, load_from_fp32_weights=True)
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.micro_batch = state["step"], state["epoch"], state["micro_batch"]
         self.best_kl = state["best_kl"]
         self.trained_seconds = state.get("trained_seconds", 0.0)  # checkpoints older than the field: from 0
-        rank_file = directory / f"rng-rank{self.accelerator.process_index}.pt"
+        rank_file = rank_state_file(directory, self.accelerator.process_index)
         set_rng_state(torch.load(rank_file, weights_only=False)["rng"])
         self.log(f"resumed from {directory} (step {self.step}, epoch {self.epoch}, micro-batch {self.micro_batch}, "
                  f"{self.trained_seconds / 60:.1f} min trained)")
 
 
 # ------------------------------------------------------------------------------------------------------- helpers
+
+
+def rank_state_file(checkpoint: Path, rank: int) -> Path:
+    """A rank's own part of a checkpoint: its RNG states and, under DeepSpeed ZeRO, its optimiser partition."""
+    return checkpoint / f"rng-rank{rank}.pt"
 
 
 def set_seed(seed: int) -> None:
