@@ -89,6 +89,8 @@ for task in align:alignment cont:continuation; do
     --compare r1=runs/default-r1 --systems speech --tasks ${task#*:} --max-new-tokens 48 --latency-clips 0 \
     --plot-clips 0 --precision fp32 --no-progress --out eval/${task%%:*}-test160
 done
+# (as run: the continuations in the thirty-eighth session, one thread, code 3558f48; records in eval-cont-test160/)
+$P $S/cont_boot.py eval/cont-test160/utterances.jsonl speech r1 > $S/cont-test160-boot.txt
 # Tables: readout-prior/table.py (TEXT_FOLDER NAME=FOLDER[:SYSTEM]; validation 160: eval/text-cascade-val160 and
 # eval/default-val160; held out: speech-side-readout/eval-more-shipped (text, cascade) and
 # learned-fusion/eval-default-test744 (one round, this machine); the 400: eval-valid400 :text :cascade :speech :r5),
