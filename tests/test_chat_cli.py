@@ -7,8 +7,9 @@ import soundfile
 import torch
 
 from blsp_kd.cli import build_parser, main
+from blsp_kd.cli.evaluate import reading_from_args
 from blsp_kd.data.audio import load_audio
-from blsp_kd.models.blsp_kd import COUNTS_FILE
+from blsp_kd.models.blsp_kd import COUNTS_FILE, Reading
 from blsp_kd.serve.model import load_model
 from blsp_kd.store import save_tensors
 from test_serve import INSTRUCTION, noise, tiny_model_dir  # noqa: F401 - a fixture
@@ -53,11 +54,12 @@ def test_readout_overrides_the_models_own_in_every_command_that_loads_one(tiny_m
     """--readout T: the LLM reads the speech vectors through the vocabulary at T; --readout 0: the adapter's own
     vectors; without it: the model's own setting (the tiny model's: none)."""
     assert load_model(str(tiny_model_dir)).config.architecture.vocabulary_readout is None
-    through = load_model(str(tiny_model_dir), readout=0.05)
+    through = load_model(str(tiny_model_dir), reading=Reading(readout=0.05))
     assert through.config.architecture.vocabulary_readout == 0.05
     through.save_pretrained(tmp_path / "with-readout")
     assert load_model(str(tmp_path / "with-readout")).config.architecture.vocabulary_readout == 0.05
-    assert load_model(str(tmp_path / "with-readout"), readout=0).config.architecture.vocabulary_readout is None
+    without = load_model(str(tmp_path / "with-readout"), reading=Reading(readout=0))
+    assert without.config.architecture.vocabulary_readout is None
 
     wav = tmp_path / "clip.wav"
     soundfile.write(wav, noise(1.1, 0), 16000)
@@ -73,11 +75,11 @@ def test_readout_overrides_the_models_own_in_every_command_that_loads_one(tiny_m
         assert build_parser().parse_args([command, *arguments, "--readout", "0"]).readout == 0
         parsed = build_parser().parse_args([command, *arguments, "--decoder-readout", "2", "--readout-prior", "1",
                                             "--readout-rounds", "3"])
-        assert (parsed.decoder_readout, parsed.readout_prior, parsed.readout_rounds) == (2, 1, 3)
+        assert reading_from_args(parsed) == Reading(readout=None, decoder_readout=2, readout_prior=1, readout_rounds=3)
     with pytest.raises(ValueError, match="readout_prior"):  # the prior belongs to a decoder readout
-        load_model(str(tiny_model_dir), readout=0.05, readout_prior=1.0)
+        load_model(str(tiny_model_dir), reading=Reading(readout=0.05, readout_prior=1.0))
     with pytest.raises(ValueError, match="readout_rounds"):  # so do rounds
-        load_model(str(tiny_model_dir), readout=0.05, readout_rounds=2)
+        load_model(str(tiny_model_dir), reading=Reading(readout=0.05, readout_rounds=2))
     capsys.readouterr()
     assert main(["chat", "--model", str(tiny_model_dir), "--readout-prior", "1", "hi"]) == 2  # one line, no trace
     assert capsys.readouterr().err.strip().splitlines()[-1] == (

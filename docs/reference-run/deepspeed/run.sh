@@ -9,7 +9,7 @@ PRECISION=${PRECISION:-fp32}
 W=${WORK:-/tmp/blsp-deepspeed}/$PRECISION
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
-PY=$REPO/.venv/bin/python
+PY=${PY:-$REPO/.venv/bin/python}  # on a lent GPU machine: its python, with deepspeed installed
 mkdir -p $W && cd $W
 export PYTHONPATH=$REPO/src:$REPO/tests OMP_NUM_THREADS=1
 $PY -c "from pathlib import Path; from tiny import save_tiny_base_models, write_tiny_corpus

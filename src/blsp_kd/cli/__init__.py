@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 
-from blsp_kd.cli.evaluate import add_evaluate_parser, add_readout_argument
+from blsp_kd.cli.evaluate import add_evaluate_parser, add_readout_argument, reading_from_args
 from blsp_kd.cli.prepare import add_prepare_parser
 from blsp_kd.data.manifest import NoUsableRecords
 from blsp_kd.demo import DemoConfig
@@ -89,8 +89,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from blsp_kd.serve.model import load_model
     from blsp_kd.serve.terminal import run_chat
 
-    model = load_model(args.model, args.precision, args.readout, args.decoder_readout, args.readout_prior,
-                       args.readout_rounds)
+    model = load_model(args.model, args.precision, reading_from_args(args))
     return run_chat(model, args.instruction, args.audio, args.max_new_tokens, args.temperature, args.max_audio_seconds)
 
 
@@ -98,8 +97,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from blsp_kd.serve.batch import generate_manifest
     from blsp_kd.serve.model import load_model
 
-    model = load_model(args.model, args.precision, args.readout, args.decoder_readout, args.readout_prior,
-                       args.readout_rounds)
+    model = load_model(args.model, args.precision, reading_from_args(args))
     summary = generate_manifest(model, args.manifest, args.out, args.instruction, args.batch_size, args.max_new_tokens,
                                 args.max_audio_seconds, progress=not args.no_progress)
     print(summary.line())
@@ -114,8 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = ServeConfig(model_name=args.name, max_request_bytes=int(args.max_request_mb * 2**20),
                          max_audio_seconds=args.max_audio_seconds, max_tokens=args.max_tokens)
-    model = load_model(args.model, args.precision, args.readout, args.decoder_readout, args.readout_prior,
-                       args.readout_rounds)
+    model = load_model(args.model, args.precision, reading_from_args(args))
     app = create_app(model, config)
     print(f"serving {args.name!r} on http://{args.host}:{args.port}/ (OpenAI API under /v1)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning")

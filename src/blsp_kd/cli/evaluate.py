@@ -5,10 +5,14 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
 from blsp_kd.layout.tasks import EVALUATION_SYSTEMS, EVALUATION_TASKS
 from blsp_kd.models.pretrained import EMBEDDED, PRECISION_CHOICES
+
+if TYPE_CHECKING:
+    from blsp_kd.models.blsp_kd import Reading
 
 SYSTEM_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # names end up in file names of plots
 
@@ -61,6 +65,13 @@ def add_readout_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--readout-rounds", type=positive_int, metavar="N",
                         help="run the decoder readout N rounds, each round's decoder reading the round before's "
                              "fused choices as its guesses (docs/METHOD.md §9; default: the model's own setting)")
+
+
+def reading_from_args(args: argparse.Namespace) -> "Reading":
+    """What add_readout_argument's options ask of every model a command loads."""
+    from blsp_kd.models.blsp_kd import Reading
+
+    return Reading(args.readout, args.decoder_readout, args.readout_prior, args.readout_rounds)
 
 
 def parse_compare(entries: list[str]) -> dict[str, str]:
@@ -136,8 +147,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         compare = parse_compare(args.compare)
         evaluate_manifest(args.manifest, args.out, args.model, tuple(args.systems), compare, options, args.limit,
-                          args.whisper, args.llm, args.device, args.precision, args.readout,
-                          args.decoder_readout, args.readout_prior, args.readout_rounds)
+                          args.whisper, args.llm, args.device, args.precision, reading_from_args(args))
     except (argparse.ArgumentTypeError, FileNotFoundError, NotADirectoryError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

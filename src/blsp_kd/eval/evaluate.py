@@ -33,7 +33,7 @@ report.md linking them all.
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +60,7 @@ from blsp_kd.eval.plots import cif_alignment, plot_cif_alignment, plot_training_
 from blsp_kd.eval.report import ReportContext, render_report, results_tables
 from blsp_kd.layout.clips import DEFAULT_MAX_SECONDS
 from blsp_kd.layout.tasks import EVALUATION_SYSTEMS, EVALUATION_TASKS, INSTRUCTIONS
-from blsp_kd.models.blsp_kd import BlspKdModel
+from blsp_kd.models.blsp_kd import OWN_READING, BlspKdModel, Reading
 from blsp_kd.models.config import ArchitectureConfig, BlspKdConfig
 from blsp_kd.models.encoder import min_clip_samples
 from blsp_kd.models.pretrained import EMBEDDED, load_whisper
@@ -552,17 +552,13 @@ def evaluate_manifest(manifest: str | Path, out_dir: str | Path, model: str | Pa
                       systems: tuple[str, ...] = EVALUATION_SYSTEMS, compare: dict[str, str] | None = None,
                       options: EvaluationOptions | None = None, limit: int | None = None,
                       whisper: str | None = None, llm: str | None = None, device: str | None = None,
-                      precision: str | None = None, readout: float | None = None,
-                      decoder_readout: float | None = None, readout_prior: float | None = None,
-                      readout_rounds: int | None = None) -> dict[str, dict[str, dict]]:
+                      precision: str | None = None, reading: Reading = OWN_READING) -> dict[str, dict[str, dict]]:
     """`blsp-kd evaluate` as a function: the manifest's records (the first `limit`) through `evaluate`, with the
     systems `build_systems` makes. model: a checkpoint folder or a shipped model's name; None evaluates the base
     models (`whisper`, `llm`; default the embedded ones) without a speech system. compare: name → checkpoint,
     more speech systems. device: cuda, cpu, ... (default: cuda when available). precision: the base models'
-    precision (default: each checkpoint's own; fp32 for the base models alone). readout: every checkpoint's
-    vocabulary readout temperature instead of its own (0: none; `BlspKdModel.from_pretrained`); decoder_readout,
-    readout_prior, readout_rounds: the same for the decoder readout's weight λ, its training prior's γ and its
-    rounds."""
+    precision (default: each checkpoint's own; fp32 for the base models alone). reading: how every checkpoint
+    reads its speech vectors where that should differ from its own config (`Reading`)."""
     options = options or EvaluationOptions()
     manifest, out_dir = Path(manifest), Path(out_dir)
     if not manifest.is_file():
@@ -579,40 +575,33 @@ def evaluate_manifest(manifest: str | Path, out_dir: str | Path, model: str | Pa
     records = records[:limit]
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     built, notes = build_systems(model, systems, compare or {}, options.tasks, whisper, llm, device, precision,
-                                 readout, decoder_readout, readout_prior, readout_rounds)
+                                 reading)
     base = next(system.model for system in built.values())
     settings = {"manifest": str(manifest), "model": str(model or "none (base models only)"),
                 "base models": f"Whisper {base.config.architecture.whisper}, LLM {base.config.architecture.llm}",
                 "device": str(device)}
-    if readout is not None:
-        settings["vocabulary readout"] = f"T = {readout:g} for every checkpoint" if readout else "none (overridden)"
-    if decoder_readout is not None:
-        settings["decoder readout"] = (f"λ = {decoder_readout:g} for every checkpoint" if decoder_readout
-                                       else "none (overridden)")
-    if readout_prior is not None:
-        settings["readout prior"] = (f"γ = {readout_prior:g} for every checkpoint" if readout_prior
-                                     else "none (overridden)")
-    if readout_rounds is not None:
-        settings["readout rounds"] = f"{readout_rounds} for every checkpoint"
+    for label, symbol, value in (("vocabulary readout", "T", reading.readout),
+                                 ("decoder readout", "λ", reading.decoder_readout),
+                                 ("readout prior", "γ", reading.readout_prior)):
+        if value is not None:
+            settings[label] = f"{symbol} = {value:g} for every checkpoint" if value else "none (overridden)"
+    if reading.readout_rounds is not None:
+        settings["readout rounds"] = f"{reading.readout_rounds} for every checkpoint"
     settings |= {f"compare {name}": checkpoint for name, checkpoint in (compare or {}).items()}
     return evaluate(records, built, out_dir, options, skipped=skipped, notes=notes, settings=settings)
 
 
 def build_systems(model: str | Path | None, names: tuple[str, ...], compare: dict[str, str], tasks: tuple[str, ...],
                   whisper: str | None = None, llm: str | None = None, device: torch.device | None = None,
-                  precision: str | None = None, readout: float | None = None, decoder_readout: float | None = None,
-                  readout_prior: float | None = None,
-                  readout_rounds: int | None = None) -> tuple[dict[str, System], list[str]]:
+                  precision: str | None = None, reading: Reading = OWN_READING) -> tuple[dict[str, System], list[str]]:
     """The systems `names` (from EVALUATION_SYSTEMS) and `compare` (name → checkpoint) on `device` in `precision`
-    (None: each checkpoint's own), reading through `readout`, `decoder_readout`, `readout_prior` and
-    `readout_rounds` (None: each checkpoint's own), and notes on the systems left out (speech without a model) or
-    added (text, when the continuation task needs its answers)."""
+    (None: each checkpoint's own), each checkpoint read as `reading` says (`Reading`), and notes on the systems left
+    out (speech without a model) or added (text, when the continuation task needs its answers)."""
     if model is not None and (whisper or llm):
         raise ValueError("whisper/llm name the base models only without a model (a checkpoint names its own)")
     names, notes = list(names), []
     if model is not None:
-        base = BlspKdModel.from_pretrained(model, precision, readout, decoder_readout, readout_prior,
-                                           readout_rounds)
+        base = BlspKdModel.from_pretrained(model, precision, **asdict(reading))
     else:
         base = BlspKdModel.from_config(BlspKdConfig(ArchitectureConfig(whisper=whisper or EMBEDDED,
                                                                        llm=llm or EMBEDDED),
@@ -628,8 +617,7 @@ def build_systems(model: str | Path | None, names: tuple[str, ...], compare: dic
     if "speech" in names:
         systems["speech"] = SpeechSystem(base)
     for name, checkpoint in compare.items():
-        other = BlspKdModel.from_pretrained(checkpoint, precision, readout, decoder_readout, readout_prior,
-                                            readout_rounds)
+        other = BlspKdModel.from_pretrained(checkpoint, precision, **asdict(reading))
         problem = tokenizer_mismatch(other.tokenizer, base.tokenizer)
         if problem:
             raise ValueError(f"compare {name}={checkpoint}: its LLM's tokenizer differs from the base model's "

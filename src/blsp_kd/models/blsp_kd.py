@@ -55,6 +55,23 @@ from blsp_kd.store import save_tensors
 
 CONFIG_FILE, WEIGHTS_FILE = "blsp_kd_config.json", "model.safetensors"
 COUNTS_FILE = "token_counts.safetensors"  # the training transcripts' token counts (`readout_prior`), when written
+@dataclass(frozen=True)
+class Reading:
+    """How a trained model reads its speech vectors at inference where that should differ from its checkpoint's
+    config (METHOD §9): `BlspKdModel.from_pretrained`'s keyword arguments of these names as one value
+    (`from_pretrained(folder, precision, **asdict(reading))`), which the command line (`--readout`,
+    `--decoder-readout`, `--readout-prior`, `--readout-rounds`) hands to every checkpoint it loads. None keeps the
+    checkpoint's own; 0 turns that readout off."""
+
+    readout: float | None = None  # the vocabulary readout's temperature T
+    decoder_readout: float | None = None  # the decoder readout's weight λ
+    readout_prior: float | None = None  # the weight γ of the classifier's training prior, divided out
+    readout_rounds: int | None = None  # the decoder readout's rounds
+
+
+OWN_READING = Reading()  # every checkpoint read as its config says
+
+
 # Models shipped inside the package, by name: `--model default`, `BlspKdModel.from_pretrained("default")`.
 SHIPPED_MODELS = {"default": Path(__file__).resolve().parents[1] / "checkpoints" / "default"}
 

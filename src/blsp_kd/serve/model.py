@@ -1,6 +1,8 @@
 """The one place a --model value becomes a loaded model."""
 
-from blsp_kd.models.blsp_kd import CONFIG_FILE, BlspKdModel, checkpoint_folder
+from dataclasses import asdict
+
+from blsp_kd.models.blsp_kd import CONFIG_FILE, OWN_READING, BlspKdModel, Reading, checkpoint_folder
 
 
 class ModelNotLoadable(ValueError):
@@ -11,14 +13,10 @@ class ModelNotFound(ModelNotLoadable):
     pass
 
 
-def load_model(name: str, precision: str | None = None, readout: float | None = None,
-               decoder_readout: float | None = None, readout_prior: float | None = None,
-               readout_rounds: int | None = None) -> BlspKdModel:
+def load_model(name: str, precision: str | None = None, reading: Reading = OWN_READING) -> BlspKdModel:
     """A shipped model's name ('default') or a folder written by `BlspKdModel.save_pretrained` (a training run's
     checkpoint folders are such folders), in eval mode, in its own precision or in `precision` when given, reading
-    through its own vocabulary (and decoder) readout or through `readout` (`decoder_readout`, `readout_prior`,
-    `readout_rounds`) when
-    given (`BlspKdModel.from_pretrained`)."""
+    its speech vectors as its config says except where `reading` says otherwise (`BlspKdModel.from_pretrained`)."""
     try:
         folder = checkpoint_folder(name)
     except FileNotFoundError as error:
@@ -26,7 +24,6 @@ def load_model(name: str, precision: str | None = None, readout: float | None = 
     if not (folder / CONFIG_FILE).is_file():  # a shipped model's name, but its files are not installed
         raise ModelNotFound(f"--model {name!r}: the shipped model is missing from this install ({folder})")
     try:
-        return BlspKdModel.from_pretrained(folder, precision, readout, decoder_readout, readout_prior,
-                                           readout_rounds).eval()
+        return BlspKdModel.from_pretrained(folder, precision, **asdict(reading)).eval()
     except ValueError as error:  # e.g. a readout prior without a decoder readout, or a checkpoint that does not fit
         raise ModelNotLoadable(f"--model {name!r}: {error}") from error
