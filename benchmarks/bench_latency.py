@@ -5,8 +5,10 @@ BLSP-KD read through the shipped model's readouts: the vocabulary readout (T = 0
 five passes).
 
 Both answer "Continue the following text in a coherent style:" about the same held-out synthetic clips, one clip at
-a time, timed from the clip in memory to the first new token (`FirstTokenClock`). The BLSP-KD adapter is untrained
-(latency does not depend on its weights; its CIF emits n̂ = round(Σα) ≈ 2.4 vectors per second of speech).
+a time, timed from the clip in memory to the first new token (`FirstTokenClock`). The BLSP-KD adapter is untrained.
+Latency depends on its weights through the vector count n̂ = round(Σα) only: the untrained CIF emits about 5 vectors
+per second of these clips (15–30 for 3.7–5.8 s), the shipped model about 3.5 (docs/BENCHMARKS.md, thirty-eighth
+session).
 
     .venv/bin/python benchmarks/bench_latency.py [--quick]
 """
