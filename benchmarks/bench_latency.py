@@ -7,7 +7,7 @@ five passes).
 Both answer "Continue the following text in a coherent style:" about the same held-out synthetic clips, one clip at
 a time, timed from the clip in memory to the first new token (`FirstTokenClock`). The BLSP-KD adapter is untrained.
 Latency depends on its weights through the vector count n̂ = round(Σα) only: the untrained CIF emits about 5 vectors
-per second of these clips (15–30 for 3.7–5.8 s), the shipped model about 3.5 (docs/BENCHMARKS.md, thirty-eighth
+per second of these clips (15–30 for 3.7–5.8 s), the shipped model 3.2–4.2 (docs/BENCHMARKS.md, thirty-eighth
 session).
 
     .venv/bin/python benchmarks/bench_latency.py [--quick]
