@@ -172,19 +172,22 @@ def one_process_lrs(recipe_path: Path, steps: int) -> list[float]:
 
 
 @pytest.mark.slow
-def test_two_process_deepspeed_zero2_trains_as_ddp_does_and_resumes_exactly(tiny_setup, tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_two_process_deepspeed_zero2_trains_as_ddp_does_and_resumes_exactly(precision, tiny_setup, tmp_path):
     """The 7B recipe's engine path, run: its accelerate config (DeepSpeed ZeRO stage 2) with 2 processes — on a
-    machine without CUDA, DeepSpeed's CPU accelerator over gloo — against torchrun DDP on the same batches, fp32,
-    4 steps of 2 micro-batches: the same losses to fp32 rounding. Resumed from its step-2 checkpoint (each rank
-    saved its own partition of the optimiser state), the ZeRO run repeats steps 3 and 4 exactly."""
+    machine without CUDA, DeepSpeed's CPU accelerator over gloo — against torchrun DDP on the same batches, 4 steps
+    of 2 micro-batches: the same losses to fp32 rounding, in bf16 too (the loop autocasts under DeepSpeed as
+    accelerate does under DDP; the trainable weights stay fp32). Resumed from its step-2 checkpoint (each rank saved
+    its own partition of the optimiser state), the ZeRO run repeats steps 3 and 4 exactly."""
     import yaml
 
     launch = yaml.safe_load((REPO / "recipes" / "accelerate" / "deepspeed-zero2-8gpu.yaml").read_text())
-    launch |= {"num_processes": 2, "mixed_precision": "no"}
+    launch |= {"num_processes": 2, "mixed_precision": {"fp32": "no", "bf16": "bf16"}[precision]}
     launch["deepspeed_config"]["gradient_accumulation_steps"] = 2
     config = tmp_path / "zero2-2.yaml"
     config.write_text(yaml.safe_dump(launch))
-    settings = {"train.max_steps": 4, "train.batch_size": 2, "train.grad_accum_steps": 2, "train.save_every": 2}
+    settings = {"train.max_steps": 4, "train.batch_size": 2, "train.grad_accum_steps": 2, "train.save_every": 2,
+                "model.precision": precision}
     launchers = {"ddp": [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"],
                  "zero2": [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]}
     logs = {}

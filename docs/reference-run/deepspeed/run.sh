@@ -1,12 +1,15 @@
 # Issue #13, thirty-eighth session: the 7B recipe's engine path run once — 2-process DeepSpeed ZeRO-2 (accelerate
 # launch with recipes/accelerate/deepspeed-zero2-8gpu.yaml, 2 processes, 2 micro-batches per step) against 2-process
 # DDP (torchrun) on the same batches, 4 steps of stage 1 on the tests' tiny models; then the ZeRO run resumed from its
-# step-2 checkpoint. No GPU was lent: DeepSpeed's CPU accelerator over gloo. In fp32 and in bf16 (PRECISION=bf16).
+# step-2 checkpoint. No GPU was lent: DeepSpeed's CPU accelerator over gloo. In fp32 and in bf16 (PRECISION=bf16);
+# RECIPE=qwen2.5-7b-whisper-small runs the 7B recipe's settings (bf16 frozen weights, gradient checkpointing, the
+# hidden-state teacher cache, CFormer 4 + 4) on the same tiny models.
 # As run: 2026-12-07, this CPU (2 cores), deepspeed 0.19.8, accelerate 1.16.0, torch 2.13.0+cpu, code of the commit
 # that adds this folder. Needs `pip install -e '.[test]'` (deepspeed is in the test extra).
 set -e
 PRECISION=${PRECISION:-fp32}
-W=${WORK:-/tmp/blsp-deepspeed}/$PRECISION
+RECIPE=${RECIPE:-default-stage1}
+W=${WORK:-/tmp/blsp-deepspeed}/$RECIPE-$PRECISION
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
 PY=${PY:-$REPO/.venv/bin/python}  # on a lent GPU machine: its python, with deepspeed installed
@@ -22,8 +25,8 @@ T=$W/tiny
 O="model.architecture.whisper=$T/whisper model.architecture.llm=$T/llm model.architecture.cformer.num_heads=4
   data.train=[$T/data/train.jsonl] data.valid=$T/data/valid.jsonl data.cache_dir=$T/cache train.batch_size=2
   train.grad_accum_steps=2 train.max_steps=4 train.warmup_steps=2 train.log_every=1 train.save_every=2
-  train.progress=false model.precision=$PRECISION"
-R=$REPO/recipes/default-stage1.yaml
+  train.progress=false data.num_workers=0 model.precision=$PRECISION"
+R=$REPO/recipes/$RECIPE.yaml
 rm -rf ddp zero2 zero2-resumed
 $PY -m torch.distributed.run --nproc-per-node 2 -m blsp_kd.cli train --recipe $R $O train.output_dir=ddp \
   > ddp.log 2>&1

@@ -133,7 +133,12 @@ class Trainer:
         self.deepspeed = deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
         cuda = torch.cuda.is_available()
         gloo = [InitProcessGroupKwargs(backend="gloo")] if deepspeed and not cuda else None
-        self.accelerator = Accelerator(mixed_precision=ACCELERATE_MIXED_PRECISION[precision],
+        # Under DeepSpeed with bf16 the loop autocasts itself and the engine runs in fp32, so that the trainable
+        # weights and their gradients stay fp32 as under DDP (DeepSpeed's own bf16 trains them in bf16:
+        # docs/RESULTS.md, "DeepSpeed ZeRO-2 against DDP"); fp16 stays DeepSpeed's own (its loss scaling).
+        self.own_autocast = deepspeed and precision == torch.bfloat16
+        mixed_precision = "no" if self.own_autocast else ACCELERATE_MIXED_PRECISION[precision]
+        self.accelerator = Accelerator(mixed_precision=mixed_precision,
                                        cpu=not (cuda or deepspeed), step_scheduler_with_optimizer=False,
                                        gradient_accumulation_steps=config.grad_accum_steps, kwargs_handlers=gloo)
         self.is_main = self.accelerator.is_main_process
@@ -205,6 +210,13 @@ class Trainer:
         self.trained_seconds = 0.0  # the training loop's time over this run and the runs it resumes
         if self.is_main:
             save_recipe(recipe, self.output_dir / "recipe.yaml")
+
+    def autocast(self):
+        """The forward's autocast in training and validation: accelerate's (model.precision), or the loop's own bf16
+        under DeepSpeed."""
+        if self.own_autocast:
+            return torch.autocast(self.accelerator.device.type, dtype=torch.bfloat16)
+        return self.accelerator.autocast()
 
     def log(self, message: str) -> None:
         if self.is_main:
@@ -299,7 +311,8 @@ class Trainer:
                 # accelerate's accumulation: no gradient sync but on the step's last micro-batch, the loss divided by
                 # `grad_accum_steps` (DeepSpeed's engine divides and steps itself)
                 with self.accelerator.accumulate(self.ddp_model):
-                    output = self.ddp_model(batch.text, batch.speech, teacher=batch.teacher)
+                    with self.autocast():
+                        output = self.ddp_model(batch.text, batch.speech, teacher=batch.teacher)
                     self.accelerator.backward(output.loss)
                 step_metrics.append(micro_batch_metrics(output, batch.text.num_tokens))
                 self.micro_batch = index + 1
@@ -355,7 +368,7 @@ class Trainer:
         metrics = {}
         if self.is_main:
             data = self.recipe.data
-            with self.accelerator.autocast():
+            with self.autocast():
                 metrics = held_out_alignment(self.model, self.valid_records, self.recipe.train.batch_size,
                                              self.feature_cache, data.default_instruction, data.max_audio_seconds,
                                              data.max_text_tokens, progress=self.recipe.train.progress)
