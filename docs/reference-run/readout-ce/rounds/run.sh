@@ -99,7 +99,8 @@ $P $S/cont_boot.py eval/cont-test160/utterances.jsonl speech r1 > $S/cont-test16
 # 5. readout_ce trained through two rounds: the run that made `default` (readout-ce/run.sh on new-sentences/run.sh's
 #    c100b clips, as runs rcen-s0/s1) with model.architecture.readout_rounds=2; CODE a copy of src at 2f6d25c. As run:
 #    seed 0 stopped at step 47 (max_minutes counts wall time; it had been paused), seed 1 stopped by hand at step 18;
-#    rerun with a larger M to resume.
+#    in the thirty-eighth session seed 0 resumed with M=230 and seed 1 ran anew with M=150 (its step-18 run had left
+#    no checkpoint), both to step 140.
 CODE=${CODE:-/work/ref/code37}
 export PYTHONPATH=$CODE/src OMP_NUM_THREADS=1
 for s in ${SEEDS:-0 1}; do
@@ -109,3 +110,10 @@ for s in ${SEEDS:-0 1}; do
     train.max_steps=140 train.eval_every=70 train.save_every=35 train.max_minutes=${M:-75} > logs/rcr2-s$s.log 2>&1 &
 done
 wait
+# 6. (thirty-eighth session) the readout's transcript in 1–5 rounds on validation 160 (rounds_probe.py), each seed
+#    trained through two rounds against the same seed trained through one (rcen-s*, readout-ce/new-sentences/run.sh)
+export PYTHONPATH=/work/main/src:$R/deletions:$R/readout-ce/inference OMP_NUM_THREADS=1 MAX_ROUNDS=5 HARD=0
+for name in rcr2-s0 rcr2-s1 rcen-s0 rcen-s1; do
+  $P $S/rounds_probe.py $C/valid.responses.jsonl 160 runs/$name/final lab33/c100-train-texts.jsonl \
+    lab38/probe-$name-val160.jsonl > $S/probe5-$name-val160.txt
+done
