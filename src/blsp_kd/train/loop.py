@@ -3,8 +3,10 @@
 
 One process or many: `blsp-kd train` runs as is on one CPU/GPU; `torchrun --nproc-per-node N -m blsp_kd.cli train …`
 (GPUs with NCCL, CPUs with gloo) or `accelerate launch -m blsp_kd.cli train …` (GPUs) runs DDP, each rank reading
-its own slice of every epoch's permutation; the 7B recipe's accelerate config adds DeepSpeed ZeRO-2. Resuming is exact: a checkpoint
-holds the trainable weights, optimiser, scheduler, every RNG and the data position (epoch, micro-batch).
+its own slice of every epoch's permutation; the 7B recipe's accelerate config adds DeepSpeed ZeRO-2 (GPUs, or
+DeepSpeed's CPU accelerator), with the same batches, accumulation, clipping and mixed precision as DDP. Resuming is
+exact: a checkpoint holds the trainable weights, optimiser, scheduler, every RNG and the data position (epoch,
+micro-batch).
 """
 
 import json
@@ -194,14 +196,14 @@ class Trainer:
         scheduler = get_cosine_schedule_with_warmup(optimizer, min(config.warmup_steps, self.total_steps),
                                                     self.total_steps)
         if deepspeed:  # its engine batches, accumulates and clips: as the recipe says, or a one-line error
-            engine = self.accelerator.state.deepspeed_plugin.deepspeed_config
-            engine["train_micro_batch_size_per_gpu"] = config.batch_size
+            settings = self.accelerator.state.deepspeed_plugin.deepspeed_config
+            settings["train_micro_batch_size_per_gpu"] = config.batch_size
             for key, value in (("gradient_accumulation_steps", config.grad_accum_steps),
                                ("gradient_clipping", config.clip_grad_norm)):
-                if engine.get(key, "auto") not in ("auto", value):
-                    raise ValueError(f"the DeepSpeed config's {key} is {engine[key]}, the recipe's {value}: make "
+                if settings.get(key, "auto") not in ("auto", value):
+                    raise ValueError(f"the DeepSpeed config's {key} is {settings[key]}, the recipe's {value}: make "
                                      "them one")
-                engine[key] = value
+                settings[key] = value
         self.ddp_model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
         self.step, self.epoch, self.micro_batch = 0, 0, 0
         if config.select_by not in KL_NAMES:
@@ -422,7 +424,7 @@ class Trainer:
             save_atomically(directory, write)
             prune_checkpoints(self.output_dir / "checkpoints", self.recipe.train.keep_last)
         self.accelerator.wait_for_everyone()
-        if not self.is_main:  # the other ranks add their RNG state into the finished folder
+        if not self.is_main:  # the other ranks add their own state into the finished folder
             torch.save(rank_state, rank_state_file(directory, self.accelerator.process_index))
         self.accelerator.wait_for_everyone()
 
