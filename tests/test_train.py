@@ -358,6 +358,39 @@ def test_max_minutes_counts_the_runs_it_resumes_too(tiny_setup, tmp_path):
     assert more.trained_seconds > first.trained_seconds
 
 
+def test_a_run_checkpointed_with_a_scalar_alpha_bias_resumes_as_it_would_have(tiny_setup, tmp_path):
+    """A checkpoint written before the CFormer's alpha_bias became shape [1] (weights and AdamW moments 0-dim)
+    resumes, and trains on exactly as the same checkpoint in today's shape does."""
+    from safetensors.torch import load_file, save_file
+
+    from blsp_kd.train.loop import TRAINING_STATE
+
+    def run(output_dir, steps):
+        return run_in_process(load_recipe(REPO / "recipes" / "default-stage1.yaml", tiny_overrides(
+            tiny_setup, output_dir, **{"train.max_steps": 4, "train.eval_every": 0, "train.save_every": steps})))
+
+    run(tmp_path / "new", 2)  # checkpoints at steps 2 and 4
+    shutil.copytree(tmp_path / "new", tmp_path / "old")
+    for run_dir in ("new", "old"):  # both resume from step 2
+        shutil.rmtree(tmp_path / run_dir / "checkpoints" / "step-0000004")
+    checkpoint = tmp_path / "old" / "checkpoints" / "step-0000002"
+    weights = load_file(checkpoint / "model.safetensors")
+    weights["adapter.alpha_bias"] = weights["adapter.alpha_bias"].reshape(())
+    save_file(weights, checkpoint / "model.safetensors", metadata={"format": "pt"})
+    state = torch.load(checkpoint / TRAINING_STATE, weights_only=False)
+    scalars = 0
+    for moments in state["optimizer"]["state"].values():
+        for name, value in moments.items():
+            if name != "step" and value.shape == (1,):
+                moments[name] = value.reshape(())
+                scalars += 1
+    assert scalars == 2  # exp_avg and exp_avg_sq of alpha_bias
+    torch.save(state, checkpoint / TRAINING_STATE)
+    resumed = {run_dir: run(tmp_path / run_dir, 2) for run_dir in ("new", "old")}
+    assert resumed["old"].step == resumed["new"].step == 4
+    assert read_log(tmp_path / "old")[4]["total"] == read_log(tmp_path / "new")[4]["total"]
+
+
 @pytest.mark.parametrize("encoder_lr", [None, 0.0])
 def test_the_unfrozen_encoder_trains_at_its_own_lr(encoder_lr, tiny_setup, tmp_path):
     """train.encoder_lr sets the Whisper encoder's lr apart from the adapter's: at 0 the encoder keeps its pretrained

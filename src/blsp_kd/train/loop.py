@@ -451,6 +451,12 @@ class Trainer:
             self.optimizer.optimizer.load_state_dict(partitions, load_from_fp32_weights=True)
         else:
             self.optimizer.load_state_dict(state["optimizer"])
+            # a checkpoint from before a parameter changed shape (the CFormer's alpha_bias: 0-dim → [1]) holds that
+            # parameter's moments in the old shape: the same numbers, reshaped
+            for parameter, moments in self.optimizer.state.items():
+                for name, value in moments.items():
+                    if name != "step" and torch.is_tensor(value) and value.shape != parameter.shape:
+                        moments[name] = value.reshape(parameter.shape)
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.micro_batch = state["step"], state["epoch"], state["micro_batch"]
         self.best_kl = state["best_kl"]
