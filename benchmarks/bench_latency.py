@@ -1,14 +1,12 @@
 """Speech → first response token: BLSP-KD (one model, real-length encoder, CIF, LLM) against the cascade it replaces
-(stock Whisper tiny.en greedy ASR on 30 s padding → the same SmolLM2 reading the transcript). Goal ≤ 0.5×. Also
-BLSP-KD read through the shipped model's readouts: the vocabulary readout (T = 0.02), and that + the decoder readout
-(λ = 2: one pass of Whisper's decoder per clip, models/decoder_readout.py), and that in 5 rounds (`readout_rounds`:
-five passes).
+(stock Whisper tiny.en greedy ASR on 30 s padding → the same SmolLM2 reading the transcript). Goal ≤ 0.5×. BLSP-KD is
+the shipped model (`default`), read four ways: the adapter's own vectors (`--readout 0`), the vocabulary readout alone
+(`--decoder-readout 0`), both readouts in one round (`--readout-rounds 1`) and as shipped (both, 5 rounds).
 
 Both answer "Continue the following text in a coherent style:" about the same held-out synthetic clips, one clip at
-a time, timed from the clip in memory to the first new token (`FirstTokenClock`). The BLSP-KD adapter is untrained.
-Latency depends on its weights through the vector count n̂ = round(Σα) only: the untrained CIF emits about 5 vectors
-per second of these clips (15–30 for 3.7–5.8 s), the shipped model 3.2–4.2 (docs/BENCHMARKS.md, thirty-eighth
-session).
+a time, timed from the clip in memory to the first new token (`FirstTokenClock`). Latency depends on the weights
+through the CIF's vector count n̂ = round(Σα), hence the shipped model's weights (an untrained adapter emits about 5
+vectors per second of these clips, the shipped model 3.2–4.2; docs/BENCHMARKS.md, thirty-eighth session).
 
     .venv/bin/python benchmarks/bench_latency.py [--quick]
 """
@@ -16,7 +14,7 @@ session).
 import statistics
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -25,8 +23,7 @@ from common import machine, parse_args, print_table, synth_records  # noqa: E402
 from blsp_kd.data.audio import load_record_audio  # noqa: E402
 from blsp_kd.eval.evaluate import CascadeSystem, Clip, FirstTokenClock, SpeechSystem  # noqa: E402
 from blsp_kd.layout.tasks import INSTRUCTIONS  # noqa: E402
-from blsp_kd.models.blsp_kd import BlspKdModel
-from blsp_kd.models.config import BlspKdConfig  # noqa: E402
+from blsp_kd.models.blsp_kd import BlspKdModel, Reading  # noqa: E402
 from blsp_kd.models.pretrained import load_whisper  # noqa: E402
 
 MAX_NEW_TOKENS = 4  # only the first token is timed
@@ -41,35 +38,24 @@ def first_token_seconds(system, clip: Clip, instruction: str) -> float:
     return clock.first_token_at - start
 
 
-def without_decoder_readout(model: BlspKdModel, vocabulary_readout: float | None) -> BlspKdModel:
-    """`model` read without its decoder readout (and with this vocabulary readout, None: none): the same base models,
-    not loaded again, and the same adapter weights."""
-    architecture = replace(model.config.architecture, vocabulary_readout=vocabulary_readout, decoder_readout=None)
-    other = BlspKdModel(replace(model.config, architecture=architecture), model.encoder.encoder,
-                        model.feature_extractor, model.llm, model.tokenizer)
-    other.adapter.load_state_dict(model.adapter.state_dict())
-    return other.eval()
-
-
 def main():
     args = parse_args(__doc__.splitlines()[0])
     num_clips, repeats = (3, 1) if args.quick else (12, 3)
     print(f"machine: {machine()}")
-    config = BlspKdConfig()
-    read_everything = replace(config.architecture, vocabulary_readout=0.02, decoder_readout=2.0)
-    decoder_model = BlspKdModel.from_config(replace(config, architecture=read_everything))  # loads Whisper's decoder
-    model = without_decoder_readout(decoder_model, None)  # the adapter's own vectors
-    in_rounds = BlspKdModel.from_config(replace(config, architecture=replace(read_everything, readout_rounds=5)))
-    in_rounds.adapter.load_state_dict(decoder_model.adapter.state_dict())
-    read_out = {"vocabulary readout": without_decoder_readout(decoder_model, 0.02), "decoder readout": decoder_model}
+    readings = {"BLSP-KD (speech → LLM)": Reading(readout=0),  # the adapter's own vectors
+                "BLSP-KD + vocabulary readout": Reading(decoder_readout=0),
+                "BLSP-KD + vocabulary and decoder readouts": Reading(readout_rounds=1),
+                "BLSP-KD + both readouts, 5 rounds (as shipped)": Reading()}
+    models = {name: BlspKdModel.from_pretrained("default", "fp32", **asdict(reading)).eval()
+              for name, reading in readings.items()}
+    plain = models.pop("BLSP-KD (speech → LLM)")
     whisper, processor = load_whisper()
-    records = synth_records(num_clips, model.tokenizer, split="test")
+    records = synth_records(num_clips, plain.tokenizer, split="test")
     clips = [Clip(record, load_record_audio(record).samples) for record in records]
     instruction = INSTRUCTIONS["continuation"]
-    systems = {"BLSP-KD (speech → LLM)": SpeechSystem(model), "cascade (Whisper ASR → LLM)": CascadeSystem(
-        model, whisper, processor), "BLSP-KD + vocabulary readout": SpeechSystem(read_out["vocabulary readout"]),
-        "BLSP-KD + vocabulary and decoder readouts": SpeechSystem(read_out["decoder readout"]),
-        "BLSP-KD + both readouts, 5 rounds": SpeechSystem(in_rounds)}
+    systems = {"BLSP-KD (speech → LLM)": SpeechSystem(plain),
+               "cascade (Whisper ASR → LLM)": CascadeSystem(plain, whisper, processor),
+               **{name: SpeechSystem(reader) for name, reader in models.items()}}
     for system in systems.values():  # one untimed run each: one-off start-up costs are not latency
         first_token_seconds(system, clips[0], instruction)
     per_clip = {name: [[] for _ in clips] for name in systems}
