@@ -444,10 +444,13 @@ class Trainer:
         if directory is None:
             return
         state = torch.load(directory / TRAINING_STATE, weights_only=False)
+        rank = self.accelerator.process_index
+        own = torch.load(rank_state_file(directory, rank), weights_only=False)  # its RNGs (and ZeRO partition)
         self.model.load_weights(directory)
         if self.deepspeed:  # ZeRO reads its own partition from the list of every rank's, master weights included
-            partitions = [torch.load(rank_state_file(directory, rank), weights_only=False)["optimizer"]
-                          for rank in range(self.accelerator.num_processes)]
+            partitions = [own["optimizer"] if other == rank else
+                          torch.load(rank_state_file(directory, other), weights_only=False)["optimizer"]
+                          for other in range(self.accelerator.num_processes)]
             self.optimizer.optimizer.load_state_dict(partitions, load_from_fp32_weights=True)
         else:
             self.optimizer.load_state_dict(state["optimizer"])
@@ -461,8 +464,7 @@ class Trainer:
         self.step, self.epoch, self.micro_batch = state["step"], state["epoch"], state["micro_batch"]
         self.best_kl = state["best_kl"]
         self.trained_seconds = state.get("trained_seconds", 0.0)  # checkpoints older than the field: from 0
-        rank_file = rank_state_file(directory, self.accelerator.process_index)
-        set_rng_state(torch.load(rank_file, weights_only=False)["rng"])
+        set_rng_state(own["rng"])
         self.log(f"resumed from {directory} (step {self.step}, epoch {self.epoch}, micro-batch {self.micro_batch}, "
                  f"{self.trained_seconds / 60:.1f} min trained)")
 
