@@ -55,6 +55,8 @@ from blsp_kd.store import save_tensors
 
 CONFIG_FILE, WEIGHTS_FILE = "blsp_kd_config.json", "model.safetensors"
 COUNTS_FILE = "token_counts.safetensors"  # the training transcripts' token counts (`readout_prior`), when written
+
+
 @dataclass(frozen=True)
 class Reading:
     """How a trained model reads its speech vectors at inference where that should differ from its checkpoint's
